@@ -1,0 +1,125 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = []
+
+let package = Package(
+    name: "rethink-runtimed",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "rethink-runtimed", targets: ["rethink-runtimed"]),
+        .executable(name: "rethinkctl", targets: ["rethinkctl"]),
+        .executable(name: "rethink-bench", targets: ["rethink-bench"]),
+        .executable(name: "rethink-echo-stub", targets: ["rethink-echo-stub"]),
+        .library(name: "RethinkClient", targets: ["RethinkClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
+    ],
+    targets: [
+        // MARK: C: libseccomp and the fork/exec shim
+        .systemLibrary(
+            name: "CSeccomp",
+            pkgConfig: "libseccomp",
+            providers: [.apt(["libseccomp-dev"])]
+        ),
+        .target(name: "CRethinkSpawn"),
+
+        // MARK: Core modules, one per part of the architecture
+        .target(name: "RethinkMessages", swiftSettings: swiftSettings),
+        .target(
+            name: "RethinkSandbox",
+            dependencies: ["CSeccomp", "CRethinkSpawn", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "RethinkRegistry",
+            dependencies: ["RethinkMessages", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "RethinkBus",
+            dependencies: [
+                "RethinkMessages",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "RethinkRuntimeUA",
+            dependencies: [
+                "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkSandbox",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "RethinkDaemon",
+            dependencies: [
+                "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkRuntimeUA", "RethinkSandbox",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "RethinkClient",
+            dependencies: [
+                "RethinkMessages",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "rethink-runtimed",
+            dependencies: [
+                "RethinkDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "rethinkctl",
+            dependencies: [
+                "RethinkClient", "RethinkMessages",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "rethink-bench",
+            dependencies: [
+                "RethinkMessages",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The native echo stub (C, no dependencies): the benchmark's stub and a model for authors.
+        .executableTarget(name: "rethink-echo-stub"),
+        // Test fixture: a stub that tries every system call the sandbox must refuse.
+        .executableTarget(name: "rethink-hostile-stub", path: "Tests/Fixtures/hostile-stub"),
+
+        // MARK: Tests, one target per module
+        .testTarget(name: "RethinkMessagesTests", dependencies: ["RethinkMessages"]),
+        .testTarget(name: "RethinkSandboxTests", dependencies: ["RethinkSandbox"]),
+        .testTarget(name: "RethinkRegistryTests", dependencies: ["RethinkRegistry", "RethinkMessages"]),
+        .testTarget(
+            name: "RethinkDaemonTests",
+            dependencies: ["RethinkDaemon", "RethinkClient", "RethinkMessages", "RethinkSandbox"]
+        ),
+    ]
+)

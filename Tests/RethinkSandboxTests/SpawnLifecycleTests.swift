@@ -1,0 +1,139 @@
+import Dispatch
+import Glibc
+import RethinkSandbox
+import Synchronization
+import Testing
+
+/// Starting, signalling and reaping children.
+@Suite(.timeLimit(.minutes(3)))
+struct SpawnLifecycleTests {
+    @Test func missingExecutableFailsAtExecveWithENOENT() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger)
+        defer { sandbox.shutdown() }
+        let exits = Atomic<Int>(0)
+
+        let error = await #expect(throws: SandboxError.self) {
+            _ = try await sandbox.spawn(TestSupport.request("/nonexistent/rethink-stub", [])) { _ in
+                exits.add(1, ordering: .relaxed)
+            }
+        }
+
+        #expect(error?.code == .spawn)
+        #expect(error?.step == .execve)
+        #expect(error?.errno == ENOENT)
+        #expect(error?.message.contains("execve") == true)
+        #expect(error?.message.contains("ENOENT") == true)
+        #expect(error?.message.contains("/nonexistent/rethink-stub") == true)
+        #expect(exits.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func relativeExecutableIsRejectedBeforeSpawning() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger)
+        defer { sandbox.shutdown() }
+
+        let error = await #expect(throws: SandboxError.self) {
+            _ = try await sandbox.spawn(TestSupport.request("true", [])) { _ in }
+        }
+
+        #expect(error?.code == .invalidRequest)
+    }
+
+    @Test func missingWorkingDirectoryFailsAtChdir() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger)
+        defer { sandbox.shutdown() }
+
+        let error = await #expect(throws: SandboxError.self) {
+            _ = try await sandbox.spawn(TestSupport.request("/bin/true", [], workingDirectory: "/nonexistent-cwd")) { _ in }
+        }
+
+        #expect(error?.step == .chdir)
+        #expect(error?.errno == ENOENT)
+    }
+
+    @Test func hundredConcurrentSpawnsAllSucceedAndAreReaped() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger)
+        defer { sandbox.shutdown() }
+        let count = 100
+        let started = DispatchTime.now().uptimeNanoseconds
+
+        let results = try await withThrowingTaskGroup(of: (pid: Int32, status: RethinkSandbox.ExitStatus, gone: Bool).self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    let (exits, continuation) = AsyncStream.makeStream(of: (RethinkSandbox.ExitStatus, Int32).self)
+                    let pidBox = Atomic<Int32>(0)
+                    let process = try await sandbox.spawn(TestSupport.request("/bin/true", [])) { status in
+                        // The pid is gone from /proc once reaped: a zombie would still be listed.
+                        continuation.yield((status, pidBox.load(ordering: .acquiring)))
+                        continuation.finish()
+                    }
+                    pidBox.store(process.pid, ordering: .releasing)
+                    close(process.stdinFD)
+                    close(process.stdoutFD)
+                    close(process.stderrFD)
+                    var status: RethinkSandbox.ExitStatus?
+                    for await (exitStatus, _) in exits { status = exitStatus }
+                    let gone = !TestSupport.fileExists("/proc/\(process.pid)")
+                    return (process.pid, try #require(status), gone)
+                }
+            }
+            var results: [(pid: Int32, status: RethinkSandbox.ExitStatus, gone: Bool)] = []
+            for try await result in group { results.append(result) }
+            return results
+        }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+
+        #expect(results.count == count)
+        #expect(Set(results.map(\.pid)).count == count)
+        #expect(results.allSatisfy { $0.status == .exited(0) })
+        let zombies = results.filter { !$0.gone }.map(\.pid)
+        #expect(zombies.isEmpty, "still in /proc after onExit: \(zombies)")
+        print("spawned, ran and reaped \(count) children of /bin/true in \(Int(elapsed)) ms (\(elapsed / Double(count)) ms each)")
+    }
+
+    @Test func sigtermEndsChildAndOnExitReportsSignal15() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger)
+        defer { sandbox.shutdown() }
+        let (exits, continuation) = AsyncStream.makeStream(of: RethinkSandbox.ExitStatus.self)
+        let process = try await sandbox.spawn(TestSupport.request("/bin/sleep", ["30"])) { status in
+            continuation.yield(status)
+            continuation.finish()
+        }
+        defer {
+            close(process.stdinFD)
+            close(process.stdoutFD)
+            close(process.stderrFD)
+        }
+        #expect(!process.hasExited)
+
+        process.signal(SIGTERM)
+        let status = try await TestSupport.firstExit(of: exits)
+
+        #expect(status == .signaled(SIGTERM))
+        #expect(process.hasExited)
+        #expect(!TestSupport.fileExists("/proc/\(process.pid)"))
+        process.signal(SIGKILL)
+    }
+
+    @Test func shutdownKillsChildrenStillRunning() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger)
+        let (exits, continuation) = AsyncStream.makeStream(of: RethinkSandbox.ExitStatus.self)
+        let process = try await sandbox.spawn(TestSupport.request("/bin/sleep", ["30"])) { status in
+            continuation.yield(status)
+            continuation.finish()
+        }
+        defer {
+            close(process.stdinFD)
+            close(process.stdoutFD)
+            close(process.stderrFD)
+        }
+
+        sandbox.shutdown()
+        let status = try await TestSupport.firstExit(of: exits)
+
+        #expect(status == .signaled(SIGKILL))
+        let error = await #expect(throws: SandboxError.self) {
+            _ = try await sandbox.spawn(TestSupport.request("/bin/true", [])) { _ in }
+        }
+        #expect(error?.code == .spawnerUnavailable)
+    }
+}

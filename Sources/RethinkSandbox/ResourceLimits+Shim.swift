@@ -6,7 +6,8 @@ extension ResourceLimits {
     var shimLimits: [rt_rlimit] {
         var limits = [rt_rlimit(resource: CInt(RLIMIT_NOFILE.rawValue), soft: openFiles, hard: openFiles)]
         if let addressSpaceBytes {
-            limits.append(rt_rlimit(resource: CInt(RLIMIT_AS.rawValue), soft: addressSpaceBytes, hard: addressSpaceBytes))
+            limits.append(
+                rt_rlimit(resource: CInt(RLIMIT_AS.rawValue), soft: addressSpaceBytes, hard: addressSpaceBytes))
         }
         if let fileSizeBytes {
             limits.append(rt_rlimit(resource: CInt(RLIMIT_FSIZE.rawValue), soft: fileSizeBytes, hard: fileSizeBytes))

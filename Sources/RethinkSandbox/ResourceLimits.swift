@@ -14,7 +14,9 @@ public struct ResourceLimits: Sendable, Codable, Equatable {
     /// `RLIMIT_CPU`: CPU seconds in total. Off by default: stubs are long-lived.
     public var cpuSeconds: UInt64?
 
-    public init(openFiles: UInt64, addressSpaceBytes: UInt64? = nil, fileSizeBytes: UInt64? = nil, cpuSeconds: UInt64? = nil) {
+    public init(
+        openFiles: UInt64, addressSpaceBytes: UInt64? = nil, fileSizeBytes: UInt64? = nil, cpuSeconds: UInt64? = nil
+    ) {
         self.openFiles = openFiles
         self.addressSpaceBytes = addressSpaceBytes
         self.fileSizeBytes = fileSizeBytes

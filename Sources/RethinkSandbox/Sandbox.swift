@@ -63,7 +63,8 @@ public final class Sandbox: Sendable {
                     returning: .failure(
                         SandboxError(
                             .spawnerUnavailable,
-                            "cannot start \(request.executable): the sandbox has been shut down; create a new Sandbox")))
+                            "cannot start \(request.executable): the sandbox has been shut down; create a new Sandbox"))
+                )
             }
         }
         close(stdin.readEnd)
@@ -75,7 +76,8 @@ public final class Sandbox: Sendable {
             close(stdin.writeEnd)
             close(stdout.readEnd)
             close(stderr.readEnd)
-            logger.warning("stub failed to start", metadata: ["executable": "\(request.executable)", "error": "\(error.message)"])
+            logger.warning(
+                "stub failed to start", metadata: ["executable": "\(request.executable)", "error": "\(error.message)"])
             throw error
         case .success(let child):
             let process = SandboxedProcess(

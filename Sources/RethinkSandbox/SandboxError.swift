@@ -55,10 +55,20 @@ public struct SandboxError: Error, CustomStringConvertible {
 
 /// The steps of starting a sandboxed child, in the order they run.
 public enum SpawnStep: String, Sendable, CaseIterable {
-    case validation, errorPipe = "pipe2", clone = "clone3", pidfdOpen = "pidfd_open"
-    case signalReset = "signal reset", setsid, deathSignal = "PR_SET_PDEATHSIG", parentCheck = "parent check"
-    case stdio = "dup2", closeRange = "close_range", chdir, rlimits = "setrlimit"
-    case noNewPrivileges = "PR_SET_NO_NEW_PRIVS", seccomp, execve
+    case validation
+    case errorPipe = "pipe2"
+    case clone = "clone3"
+    case pidfdOpen = "pidfd_open"
+    case signalReset = "signal reset"
+    case setsid
+    case deathSignal = "PR_SET_PDEATHSIG"
+    case parentCheck = "parent check"
+    case stdio = "dup2"
+    case closeRange = "close_range"
+    case chdir
+    case rlimits = "setrlimit"
+    case noNewPrivileges = "PR_SET_NO_NEW_PRIVS"
+    case seccomp, execve
 
     init(shimStep: Int32) {
         switch UInt32(bitPattern: shimStep) {

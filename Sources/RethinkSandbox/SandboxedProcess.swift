@@ -48,7 +48,9 @@ public final class SandboxedProcess: Sendable {
             if rt_pidfd_send_signal(state.pidfd, signal) != 0, Glibc.errno != ESRCH {
                 logger.warning(
                     "could not signal stub process",
-                    metadata: ["pid": "\(pid)", "signal": "\(signal)", "error": "\(SandboxError.describe(errno: Glibc.errno))"])
+                    metadata: [
+                        "pid": "\(pid)", "signal": "\(signal)", "error": "\(SandboxError.describe(errno: Glibc.errno))",
+                    ])
             }
         }
     }

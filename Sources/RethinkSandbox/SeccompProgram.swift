@@ -35,7 +35,8 @@ struct SeccompProgram: Sendable {
         guard memfd >= 0 else {
             let error = Glibc.errno
             throw SandboxError(
-                .filterCompilation, "memfd_create for the seccomp program failed: \(SandboxError.describe(errno: error))",
+                .filterCompilation,
+                "memfd_create for the seccomp program failed: \(SandboxError.describe(errno: error))",
                 errno: error)
         }
         defer { close(memfd) }
@@ -117,7 +118,8 @@ struct SeccompProgram: Sendable {
             (ret, 0, 0, deny),
         ]
         return instructions.flatMap { code, jt, jf, k in
-            withUnsafeBytes(of: code.littleEndian) { Array($0) } + [jt, jf] + withUnsafeBytes(of: k.littleEndian) { Array($0) }
+            withUnsafeBytes(of: code.littleEndian) { Array($0) } + [jt, jf]
+                + withUnsafeBytes(of: k.littleEndian) { Array($0) }
         }
     }
 }

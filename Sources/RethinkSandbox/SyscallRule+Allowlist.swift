@@ -102,7 +102,8 @@ extension SyscallRule {
     private static let network: [SyscallRule] =
         [afUnix, afInet, afInet6].map { allow("socket", when: .argument(0, equals: $0)) } + [
             fail("socket", with: EAFNOSUPPORT, when: .argument(0, equals: afNetlink))
-        ] + [
+        ]
+        + [
             "socketpair", "connect", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
             "getsockopt", "setsockopt", "getsockname", "getpeername", "shutdown",
         ].map { allow($0) }

@@ -39,7 +39,8 @@ struct ChildEnvironmentTests {
         let directory = try TestSupport.makeTemporaryDirectory()
         defer { rmdir(directory) }
 
-        let run = try await TestSupport.run(TestSupport.request("/bin/pwd", [], workingDirectory: directory), in: sandbox)
+        let run = try await TestSupport.run(
+            TestSupport.request("/bin/pwd", [], workingDirectory: directory), in: sandbox)
 
         #expect(run.status == .exited(0), "stderr: \(run.stderr)")
         #expect(run.stdoutLines == [directory])
@@ -55,7 +56,10 @@ struct ChildEnvironmentTests {
         let fields = Dictionary(
             status.stdoutLines.compactMap { line -> (String, String)? in
                 guard let colon = line.firstIndex(of: ":") else { return nil }
-                return (String(line[..<colon]), String(line[line.index(after: colon)...].drop(while: { $0 == " " || $0 == "\t" })))
+                return (
+                    String(line[..<colon]),
+                    String(line[line.index(after: colon)...].drop(while: { $0 == " " || $0 == "\t" }))
+                )
             }, uniquingKeysWith: { first, _ in first })
         #expect(fields["NoNewPrivs"] == "1")
         #expect(fields["Seccomp"] == "2")
@@ -67,7 +71,10 @@ struct ChildEnvironmentTests {
         #expect(coreLine?.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2) == ["0", "0"])
         let filesLine = limits.stdoutLines.first { $0.hasPrefix("Max open files") }
         let openFiles = ResourceLimits.default.openFiles
-        #expect(filesLine?.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).prefix(2) == ["\(openFiles)", "\(openFiles)"])
+        #expect(
+            filesLine?.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).prefix(2) == [
+                "\(openFiles)", "\(openFiles)",
+            ])
     }
 
     @Test func childRunsInItsOwnSession() async throws {

@@ -38,7 +38,9 @@ struct HostileStubTests {
             reported[String(fields[0])] = Int32(fields[1])
         }
         for (name, errno) in Self.expectedErrno.sorted(by: { $0.key < $1.key }) {
-            #expect(reported[name] == errno, "\(name): expected errno \(errno), the stub reported \(reported[name].map(String.init) ?? "nothing")")
+            #expect(
+                reported[name] == errno,
+                "\(name): expected errno \(errno), the stub reported \(reported[name].map(String.init) ?? "nothing")")
         }
         #expect(Set(reported.keys) == Set(Self.expectedErrno.keys))
     }
@@ -49,7 +51,8 @@ struct HostileStubTests {
         let sandbox = try Sandbox(logger: TestSupport.logger)
         defer { sandbox.shutdown() }
 
-        let run = try await TestSupport.run(TestSupport.request(stub, ["--one", call], defaultAction: .kill), in: sandbox)
+        let run = try await TestSupport.run(
+            TestSupport.request(stub, ["--one", call], defaultAction: .kill), in: sandbox)
 
         #expect(run.status == .signaled(SIGSYS))
         #expect(run.stdout.isEmpty, "the call returned instead of killing: \(run.stdout)")
@@ -63,7 +66,8 @@ struct HostileStubTests {
 
         // clone3 and AF_NETLINK sockets get a fixed errno even in kill mode, so programs that
         // probe them survive.
-        let clone3 = try await TestSupport.run(TestSupport.request(stub, ["--one", "clone3"], defaultAction: .kill), in: sandbox)
+        let clone3 = try await TestSupport.run(
+            TestSupport.request(stub, ["--one", "clone3"], defaultAction: .kill), in: sandbox)
         let netlink = try await TestSupport.run(
             TestSupport.request(stub, ["--one", "socket_netlink"], defaultAction: .kill), in: sandbox)
 

@@ -25,9 +25,10 @@ enum TestSupport {
     /// A fresh directory for one test's child to work in.
     static func makeTemporaryDirectory() throws -> String {
         var template = Array("/tmp/rethink-sandbox-test-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        let path = try #require(made, "mkdtemp failed: errno \(errno)")
-        return String(cString: path)
+        let path = template.withUnsafeMutableBufferPointer { buffer in
+            mkdtemp(buffer.baseAddress!).map { String(cString: $0) }
+        }
+        return try #require(path, "mkdtemp failed: errno \(errno)")
     }
 
     static func request(
@@ -69,7 +70,9 @@ enum TestSupport {
     }
 
     /// The status onExit reported, failing the test after `seconds` if it never came.
-    static func firstExit(of exits: AsyncStream<RethinkSandbox.ExitStatus>, seconds: Int = 20) async throws -> RethinkSandbox.ExitStatus {
+    static func firstExit(of exits: AsyncStream<RethinkSandbox.ExitStatus>, seconds: Int = 20) async throws
+        -> RethinkSandbox.ExitStatus
+    {
         try await withThrowingTaskGroup(of: RethinkSandbox.ExitStatus?.self) { group in
             group.addTask {
                 for await status in exits { return status }

@@ -5,8 +5,10 @@
  *
  * The arguments are chosen to fail harmlessly even without a sandbox (bad
  * pointers, invalid flags, fd -1): this program must never mount, reboot or
- * load anything, whoever runs it. Only "personality" and "socket_netlink" can
- * succeed unconfined, and they change nothing outside this process.
+ * load anything, whoever runs it. Unconfined, only these can succeed, and they
+ * change nothing outside this process: "personality" (this process's persona),
+ * "socket_netlink" (a socket, closed at once), "fork" (the child exits at once
+ * and is reaped) and "kill_broadcast" (signal 0 only checks, sends nothing).
  */
 #define _GNU_SOURCE
 #include <errno.h>

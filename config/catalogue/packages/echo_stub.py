@@ -1,0 +1,1 @@
+../../../stubkit/examples/echo_stub.py

@@ -551,6 +551,7 @@ int main(int argc, char **argv) {
                     p++, len--;
                 if (len > 0 && !handle_line(p, len, lineno)) {
                     out_flush();
+                    free(buf);
                     return 0;
                 }
             }
@@ -577,5 +578,6 @@ int main(int argc, char **argv) {
             handle_line(buf + start, end - start, ++lineno);
     }
     out_flush();
+    free(buf);
     return 0;
 }

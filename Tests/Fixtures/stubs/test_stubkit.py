@@ -86,7 +86,8 @@ class StubProcess:
 
     def assert_silent(self, seconds: float = 0.3) -> None:
         if b"\n" in self.buffer or self.selector.select(seconds):
-            raise AssertionError(f"unexpected output from the stub: {self.buffer + os.read(self.proc.stdout.fileno(), 4096)!r}")
+            extra = os.read(self.proc.stdout.fileno(), 4096)
+            raise AssertionError(f"unexpected output from the stub: {self.buffer + extra!r}")
 
     def close_stdin(self) -> None:
         self.proc.stdin.close()
@@ -142,7 +143,8 @@ class StubTestCase(unittest.TestCase):
         """Runs the handshake; returns the status values reported up to `live`."""
         stub.send(deploy_message(config))
         answer = stub.recv()
-        self.assertEqual(answer, {"id": 1, "type": "response", "from": INTERNAL, "to": EXTERNAL, "body": {"code": 200}})
+        self.assertEqual(answer, {"id": 1, "type": "response", "from": INTERNAL, "to": EXTERNAL,
+                                  "body": {"code": 200}})
         statuses = []
         while not statuses or statuses[-1] != "live":
             update = stub.recv()
@@ -336,7 +338,8 @@ class TestingStubTests(StubTestCase):
 
     def test_forge_from_emits_a_create_with_that_from_then_answers(self):
         stub = self.start_stub()
-        stub.send(request(2, {"action": "forge-from", "from": "hyperty://other.example/x", "to": "hyperty://acme.example/alice"}))
+        stub.send(request(2, {"action": "forge-from", "from": "hyperty://other.example/x",
+                              "to": "hyperty://acme.example/alice"}))
         forged = stub.recv()
         self.assertEqual((forged["type"], forged["from"], forged["to"]),
                          ("create", "hyperty://other.example/x", "hyperty://acme.example/alice"))
@@ -347,7 +350,8 @@ class TestingStubTests(StubTestCase):
         stub = self.start_stub()
         other = "hyperty-runtime://beta.example/protostub/2"
         stub.send(request(2, {"action": "forge-status", "stub": other, "value": "dead"}))
-        self.assertEqual(stub.recv(), {"type": "update", "from": STUB_URL, "to": other + "/status", "body": {"value": "dead"}})
+        self.assertEqual(stub.recv(), {"type": "update", "from": STUB_URL, "to": other + "/status",
+                                       "body": {"value": "dead"}})
         self.assertEqual(self.answer_of(stub, 2)["body"]["code"], 200)
 
     def test_emit_writes_the_message_as_is_then_answers(self):
@@ -379,7 +383,8 @@ class TestingStubTests(StubTestCase):
         stub = self.start_stub(live=False)
         stub.send(deploy_message({"deploy": "fail"}))
         answer = stub.recv()
-        self.assertEqual((answer["id"], answer["from"], answer["to"], answer["body"]["code"]), (1, INTERNAL, EXTERNAL, 500))
+        self.assertEqual((answer["id"], answer["from"], answer["to"], answer["body"]["code"]),
+                         (1, INTERNAL, EXTERNAL, 500))
         self.assertIn("deploy: fail", answer["body"]["desc"])
         stub.assert_silent(0.3)
         self.assertIn("<3>", stub.stderr())

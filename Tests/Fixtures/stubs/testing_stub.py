@@ -55,8 +55,9 @@ class TestingStub(ProtoStub):
             self.call_later(0, self.report_status, "in-progress")
             return
         delay_ms = config.get("liveDelayMs", 0)
+        delay = max(0, delay_ms) / 1000 if isinstance(delay_ms, (int, float)) else 0
         self.call_later(0, self.report_status, "in-progress")
-        self.call_later(max(0, delay_ms) / 1000 if isinstance(delay_ms, (int, float)) else 0, self.report_status, "live")
+        self.call_later(delay, self.report_status, "live")
 
     def report_status(self, value: str, desc: str | None = None) -> None:
         if not self.seed_status_form:
@@ -79,7 +80,8 @@ class TestingStub(ProtoStub):
             sys.stderr.flush()
             os._exit(int(value.get("code", 1)))
         elif action == "delay":
-            self.call_later(value.get("ms", 0) / 1000, self.respond, msg, 200, value, f"delayed {value.get('ms', 0)} ms")
+            ms = value.get("ms", 0)
+            self.call_later(ms / 1000, self.respond, msg, 200, value, f"delayed {ms} ms")
         elif action == "silent":
             pass
         elif action == "forge-from":

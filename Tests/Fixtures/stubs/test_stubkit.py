@@ -155,7 +155,8 @@ class StubTestCase(unittest.TestCase):
 
     def expect_echo(self, stub: StubProcess, msg_id, value) -> None:
         self.assertEqual(stub.recv(), {
-            "id": msg_id, "type": "response", "from": "hyperty://echo.example/bob", "to": "hyperty://acme.example/alice",
+            "id": msg_id, "type": "response",
+            "from": "hyperty://echo.example/bob", "to": "hyperty://acme.example/alice",
             "body": {"code": 200, "desc": f"echo from {STUB_URL}", "value": value}})
 
 

@@ -1,0 +1,16 @@
+import NIOCore
+
+/// The MessageBUS's limits (SPEC sections 2-3).
+public struct BusConfiguration: Sendable {
+    /// No final response within this time from the request's entry: the runtime answers 408.
+    public var responseTimeout: TimeAmount = .seconds(15)
+    /// Messages waiting for one deploying or reconnecting stub; past it, 429.
+    public var queueLimit: Int = 1000
+    /// A stub emitting more than this many foreign messages within `violationWindow` is stopped.
+    public var violationLimit: Int = 10
+    public var violationWindow: TimeAmount = .seconds(60)
+    /// After `deployment-failed`, messages for the domain are answered at once for this long.
+    public var failureMemory: TimeAmount = .seconds(2)
+
+    public init() {}
+}

@@ -1,0 +1,213 @@
+import NIOCore
+import RethinkMessages
+
+extension MessageBus {
+    // MARK: Routing to stubs
+
+    /// Step 4 of routing: one stub per domain key, deployed on demand; messages wait in one bounded FIFO
+    /// queue until it is `live`.
+    func routeToStub(_ message: Message, domain: DomainKey, request: PendingRequest?, sender: BusPort) {
+        let route = routes[domain] ?? newRoute(for: domain)
+        if let failure = route.failure {
+            if failure.until > .now() || route.status == .dead {
+                respond(request, message, to: sender, code: failure.code, desc: failure.desc)
+                return
+            }
+            route.failure = nil
+            route.status = .deploying
+            delegate?.bus(self, needsStubFor: domain)
+        }
+        if let url = route.stubURL, message.via.contains(url) {
+            respond(request, message, to: sender, code: 404, desc: "no route: the message already passed through \(url)")
+            return
+        }
+        request?.target = .stub(domain: domain, url: nil)
+        if route.canDeliver, route.queue.isEmpty {
+            deliver(message, over: route, request: request, sender: sender)
+            return
+        }
+        guard route.queue.count < configuration.queueLimit else {
+            respond(request, message, to: sender, code: 429, desc: "the queue for \(domain) is full (\(configuration.queueLimit) messages wait for its stub)")
+            return
+        }
+        route.queue.append(QueuedMessage(message: message, sender: sender))
+    }
+
+    private func newRoute(for domain: DomainKey) -> StubRoute {
+        let route = StubRoute(domain: domain)
+        routes[domain] = route
+        delegate?.bus(self, needsStubFor: domain)
+        return route
+    }
+
+    private func deliver(_ message: Message, over route: StubRoute, request: PendingRequest?, sender: BusPort) {
+        guard let port = route.port, let url = route.stubURL else { return }
+        request?.target = .stub(domain: route.domain, url: url)
+        route.messagesToStub &+= 1
+        write(message, to: port, sender: sender)
+    }
+
+    /// Sends what waits in the queue, in order, once the stub takes traffic. Requests that already got
+    /// their final response (408) are not sent.
+    private func drainQueue(of route: StubRoute) {
+        while route.canDeliver, let queued = route.queue.popFirst() {
+            let request = queued.message.id.flatMap { id in
+                queued.message.from.flatMap { pending[PendingKey(address: $0, id: id)] }
+            }
+            if queued.message.id != nil, request == nil { continue }
+            deliver(queued.message, over: route, request: request, sender: queued.sender)
+        }
+    }
+
+    /// Answers everything queued for the route with `code`.
+    private func failQueue(of route: StubRoute, code: Int, desc: String) {
+        while let queued = route.queue.popFirst() {
+            let request = queued.message.id.flatMap { id in
+                queued.message.from.flatMap { pending[PendingKey(address: $0, id: id)] }
+            }
+            respond(request, queued.message, to: queued.sender, code: code, desc: desc)
+        }
+    }
+
+    /// Answers every request sent to the stub at `url` and not yet answered.
+    private func failOutstanding(of url: String, code: Int, desc: String) {
+        for request in Array(pending.values) {
+            if case .stub(_, let target) = request.target, target == url {
+                finish(request, code: code, desc: desc)
+            }
+        }
+    }
+
+    // MARK: Messages from stubs
+
+    /// A stub may only emit messages `from` its own domain key or its own URL (SPEC section 6).
+    func acceptFromStub(_ message: Message, domain: DomainKey, url: String, port: BusPort) -> Bool {
+        if let from = message.from, from == url || from.hasPrefix(url + "/") || DomainKey(address: from) == domain {
+            if message.type != .response, let route = routeOf(port) { route.messagesFromStub &+= 1 }
+            return true
+        }
+        violation(by: port, domain: domain, url: url, reason: "message from \(message.from ?? "no address"), outside \(domain)")
+        return false
+    }
+
+    private func violation(by port: BusPort, domain: DomainKey, url: String, reason: String) {
+        statistics.violations &+= 1
+        logger.warning("stub \(url) violation: \(reason); dropped", metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)"])
+        guard let route = routeOf(port) else { return }
+        let now = NIODeadline.now()
+        route.violations = route.violations.filter { $0 + configuration.violationWindow > now } + [now]
+        if route.violations.count > configuration.violationLimit {
+            route.violations.removeAll()
+            delegate?.bus(self, stubExceededViolations: url, of: domain)
+        }
+    }
+
+    /// An `update` to `<stubURL>/status`: consumed here, never routed; accepted only from that stub.
+    func statusUpdate(_ message: Message, for stubURL: String, from sender: BusPort) {
+        guard case .stub(let domain, let url) = sender.kind, url == stubURL else {
+            if case .stub(let domain, let url) = sender.kind {
+                violation(by: sender, domain: domain, url: url, reason: "status update for another stub, \(stubURL)")
+            } else {
+                answer(message, to: sender, code: 403, desc: "only the stub \(stubURL) may report its own status")
+            }
+            return
+        }
+        guard let value = message.bodyValue?.stringValue, let status = StubStatus(reported: value), status.isReportableByStub else {
+            logger.warning("stub \(url) reported an unknown status", metadata: ["rethink_stub_url": "\(url)", "value": "\(message.bodyValue?.jsonString ?? "none")"])
+            answer(message, to: sender, code: 400, desc: "status must be one of created, in-progress, live, failed, disconnected")
+            return
+        }
+        if message.id != nil { answer(message, to: sender, code: 200, desc: "status \(status.rawValue) applied") }
+        setStatus(status, of: domain, stub: url, desc: message.desc)
+        delegate?.bus(self, stub: url, of: domain, reported: status, desc: message.desc)
+    }
+
+    // MARK: Stub lifecycle, driven by the Runtime UA
+
+    /// A new stub process for `domain` is attached and waits for its handshake.
+    public func stubAttached(_ port: BusPort, domain: DomainKey, url: String) {
+        let route = routes[domain] ?? { let route = StubRoute(domain: domain); routes[domain] = route; return route }()
+        if let old = route.port, old !== port { detach(old) }
+        route.port = port
+        route.stubURL = url
+        route.failure = nil
+        route.status = .deploying
+        attach(port)
+    }
+
+    /// Applies a status to the domain's route: opens it when the stub takes traffic, answers what waits when
+    /// it will not. Stale reports (from a stub already replaced) are ignored.
+    public func setStatus(_ status: StubStatus, of domain: DomainKey, stub url: String?, desc: String?) {
+        guard let route = routes[domain] else { return }
+        if let url, route.stubURL != nil, route.stubURL != url { return }
+        route.status = status
+        let stubName = url ?? "the stub of \(domain)"
+        switch status {
+        case .live, .disconnected:
+            drainQueue(of: route)
+        case .failed:
+            let reason = "\(stubName) failed" + (desc.map { ": \($0)" } ?? "")
+            failQueue(of: route, code: 502, desc: reason)
+        case .deploymentFailed:
+            let reason = desc ?? "deployment failed"
+            let code = reason.hasPrefix("no descriptor") ? 404 : 502
+            route.failure = (code, "\(stubName): \(reason)", .now() + configuration.failureMemory)
+            failQueue(of: route, code: code, desc: "\(stubName): \(reason)")
+            failOutstanding(of: url ?? "", code: 502, desc: "\(stubName): \(reason)")
+            if let port = route.port { detach(port) }
+            route.port = nil
+        case .dead:
+            let reason = "\(domain)'s stub is dead after repeated crashes; an operator can redeploy it (rethinkctl deploy \(domain))"
+            route.failure = (503, reason, .distantFuture)
+            failQueue(of: route, code: 503, desc: reason)
+            route.port = nil
+        case .deploying, .deployed, .created, .inProgress:
+            break
+        }
+        flush()
+    }
+
+    /// The stub's process is gone without being asked to: what it had not answered gets 502; what comes
+    /// next waits in the queue for the redeployed stub.
+    public func stubProcessGone(domain: DomainKey, url: String, reason: String) {
+        failOutstanding(of: url, code: 502, desc: "stub \(url) \(reason) with the request outstanding")
+        if let route = routes[domain], route.stubURL == url {
+            if let port = route.port { detach(port) }
+            route.port = nil
+            if route.status != .dead, route.status != .deploymentFailed { route.status = .disconnected }
+        }
+        flush()
+    }
+
+    /// Removes the domain's route (undeploy): what waits and what is outstanding get `code`.
+    public func removeRoute(for domain: DomainKey, code: Int, desc: String) {
+        guard let route = routes.removeValue(forKey: domain) else { return }
+        failQueue(of: route, code: code, desc: desc)
+        if let url = route.stubURL { failOutstanding(of: url, code: code, desc: desc) }
+        if let port = route.port { detach(port) }
+        flush()
+    }
+
+    /// Forgets a `dead` or failed route so the next message (or an operator) deploys afresh.
+    public func resetRoute(for domain: DomainKey) {
+        guard let route = routes[domain] else { return }
+        route.failure = nil
+        route.status = .deploying
+    }
+
+    /// A stub's pipe drained below its low watermark: send what waited meanwhile.
+    public func writabilityChanged(_ port: BusPort, isWritable: Bool) {
+        port.isWritable = isWritable
+        guard isWritable, let route = routeOf(port) else { return }
+        drainQueue(of: route)
+    }
+
+    public func counters(for domain: DomainKey) -> StubCounters? {
+        guard let route = routes[domain] else { return nil }
+        return StubCounters(toStub: route.messagesToStub, fromStub: route.messagesFromStub, queued: route.queue.count)
+    }
+
+    public func routeStatus(of domain: DomainKey) -> StubStatus? {
+        routes[domain]?.status
+    }
+}

@@ -1,0 +1,308 @@
+import Logging
+import NIOCore
+import RethinkMessages
+
+/// The MessageBUS: delivers each message by its `to` address (SPEC section 3) and makes sure every
+/// request that enters the runtime gets exactly one final response (SPEC section 2).
+///
+/// Confined to one event loop: client connections, stub pipes and runtime components all live on it, so
+/// routing needs no locks and no hops. Every method must be called on `eventLoop`.
+public final class MessageBus: @unchecked Sendable {
+    public let eventLoop: EventLoop
+    public let addresses: RuntimeAddresses
+    public let configuration: BusConfiguration
+    public weak var delegate: BusDelegate?
+    let logger: Logger
+
+    private var listeners: [String: [BusPort]] = [:]
+    var pending: [PendingKey: PendingRequest] = [:]
+    private var timeouts = TimeoutQueue()
+    private var nextSerial: UInt64 = 0
+    var routes: [DomainKey: StubRoute] = [:]
+    private var toFlush: [BusPort] = []
+    private var sweeper: RepeatedTask?
+    /// Messages routed, runtime answers given, responses dropped as late or unmatched.
+    public internal(set) var statistics = BusStatistics()
+
+    public init(eventLoop: EventLoop, addresses: RuntimeAddresses, configuration: BusConfiguration, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.addresses = addresses
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Starts the response-timeout sweep. Call once, on the loop.
+    public func start() {
+        let interval = TimeAmount.nanoseconds(max(5_000_000, min(50_000_000, configuration.responseTimeout.nanoseconds / 20)))
+        sweeper = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            self?.expireRequests()
+        }
+    }
+
+    /// Stops the sweep; pending requests are answered 503 (the runtime is going away).
+    public func stop() {
+        sweeper?.cancel()
+        sweeper = nil
+        for request in Array(pending.values) {
+            finish(request, code: 503, desc: "the runtime is shutting down")
+        }
+        flush()
+    }
+
+    // MARK: Ports and listeners
+
+    public func attach(_ port: BusPort) {
+        port.isAttached = true
+    }
+
+    /// Detaches a port: its addresses are dropped, requests it sent are forgotten (their responses will be
+    /// dropped), and requests only it was going to answer get 502.
+    public func detach(_ port: BusPort) {
+        guard port.isAttached else { return }
+        port.isAttached = false
+        for address in port.listening { removeListener(port, from: address) }
+        port.listening.removeAll()
+        for request in Array(pending.values) {
+            if request.requester === port {
+                pending.removeValue(forKey: request.key)
+                continue
+            }
+            guard case .ports(let ports) = request.target, ports.contains(port) else { continue }
+            let remaining = ports.filter { $0 !== port }
+            if remaining.isEmpty {
+                finish(request, code: 502, desc: "the listener on \(request.to) went away before answering")
+            } else {
+                request.target = .ports(remaining)
+            }
+        }
+        flush()
+    }
+
+    /// Why a port may not listen on an address.
+    public enum ListenRefusal: Error, Sendable, CustomStringConvertible {
+        case runtimeLocal(String)
+        case ownedByAnotherUser(String)
+
+        public var description: String {
+            switch self {
+            case .runtimeLocal(let address): return "\(address) is a runtime address; only <runtimeURL>/status can be listened on"
+            case .ownedByAnotherUser(let address): return "\(address) is owned by a connection of another Unix user"
+            }
+        }
+    }
+
+    /// Adds `port` as a listener on `address`. An address owned by another Unix user's port is refused.
+    public func listen(_ port: BusPort, on address: String) throws(ListenRefusal) {
+        if addresses.isRuntimeLocal(address), address != addresses.status, !(port.kindIsComponent) {
+            throw .runtimeLocal(address)
+        }
+        let current = listeners[address, default: []]
+        if let owner = current.first, let ownerUID = owner.credentials?.uid, ownerUID != port.credentials?.uid {
+            throw .ownedByAnotherUser(address)
+        }
+        if !current.contains(port) { listeners[address] = current + [port] }
+        port.listening.insert(address)
+    }
+
+    public func unlisten(_ port: BusPort, from address: String) {
+        port.listening.remove(address)
+        removeListener(port, from: address)
+    }
+
+    private func removeListener(_ port: BusPort, from address: String) {
+        guard var ports = listeners[address] else { return }
+        ports.removeAll { $0 === port }
+        listeners[address] = ports.isEmpty ? nil : ports
+    }
+
+    public func hasListener(on address: String) -> Bool {
+        listeners[address] != nil
+    }
+
+    // MARK: Routing
+
+    /// Routes one message that `sender` wrote. Clients' messages must already carry a `from` they own.
+    public func route(_ message: Message, from sender: BusPort) {
+        statistics.routed &+= 1
+        if case .stub(let domain, let url) = sender.kind {
+            guard acceptFromStub(message, domain: domain, url: url, port: sender) else { return }
+        }
+        if message.type == .response {
+            deliverResponse(message, from: sender)
+            return
+        }
+        if message.type == .update, let stubURL = RuntimeAddresses.stubURL(ofStatusResource: message.to) {
+            statusUpdate(message, for: stubURL, from: sender)
+            return
+        }
+        var outbound = message
+        if case .stub(_, let url) = sender.kind {
+            outbound = message.rewritten(appendingVia: url)
+        } else if message.needsCanonicalType {
+            outbound = message.rewritten()
+        }
+        var request: PendingRequest?
+        if let id = message.id, let from = message.from {
+            let key = PendingKey(address: from, id: id)
+            guard pending[key] == nil else {
+                answer(message, to: sender, code: 400, desc: "a request with id \(id) from \(from) is still in flight")
+                return
+            }
+            request = track(key: key, requester: sender, to: message.to)
+        }
+        if let ports = listeners[message.to] {
+            let receivers = ports.filter { $0 !== sender }
+            if !receivers.isEmpty {
+                request?.target = .ports(receivers)
+                for port in receivers { write(outbound, to: port, sender: sender) }
+                return
+            }
+        }
+        if addresses.isRuntimeLocal(message.to) {
+            respond(request, message, to: sender, code: 404, desc: "nothing listens on \(message.to)")
+            return
+        }
+        guard let domain = DomainKey(address: message.to) else {
+            respond(request, message, to: sender, code: 404, desc: "no route: \(message.to) has no domain a stub could serve")
+            return
+        }
+        if case .stub(let senderDomain, _) = sender.kind, senderDomain == domain {
+            respond(request, message, to: sender, code: 404, desc: "no route: a stub's message to its own domain \(domain) would loop back to it")
+            return
+        }
+        routeToStub(outbound, domain: domain, request: request, sender: sender)
+    }
+
+    /// Registers a request so that it gets exactly one final response, by its deadline at the latest.
+    private func track(key: PendingKey, requester: BusPort, to: String) -> PendingRequest {
+        nextSerial &+= 1
+        let request = PendingRequest(key: key, requester: requester, to: to, target: .ports([]), serial: nextSerial)
+        pending[key] = request
+        timeouts.append(.now() + configuration.responseTimeout, key: key, serial: nextSerial)
+        return request
+    }
+
+    private func deliverResponse(_ message: Message, from sender: BusPort) {
+        guard let id = message.id, let request = pending[PendingKey(address: message.to, id: id)] else {
+            statistics.droppedResponses &+= 1
+            logger.debug("response dropped: no request waits for it (late or unmatched)", metadata: ["to": "\(message.to)", "from": "\(sender)"])
+            return
+        }
+        guard isExpectedResponder(sender, of: request) else {
+            statistics.droppedResponses &+= 1
+            logger.warning("response dropped: \(sender) was not asked", metadata: ["to": "\(message.to)", "id": "\(id)"])
+            return
+        }
+        if message.isFinalResponse { pending.removeValue(forKey: request.key) }
+        if case .stub = sender.kind, let route = routeOf(sender) { route.messagesFromStub &+= 1 }
+        write(message.needsCanonicalType ? message.rewritten() : message, to: request.requester, sender: sender)
+    }
+
+    private func isExpectedResponder(_ sender: BusPort, of request: PendingRequest) -> Bool {
+        switch request.target {
+        case .ports(let ports): return ports.contains(sender)
+        case .stub(let domain, let url):
+            guard case .stub(let senderDomain, let senderURL) = sender.kind else { return false }
+            return senderDomain == domain && (url == nil || url == senderURL)
+        }
+    }
+
+    func routeOf(_ port: BusPort) -> StubRoute? {
+        guard case .stub(let domain, _) = port.kind, let route = routes[domain], route.port === port else { return nil }
+        return route
+    }
+
+    // MARK: Answers
+
+    /// Answers a request from the runtime itself (SPEC section 2): with the request's `id`, `from` the address
+    /// it was sent to, `to` its sender. Untracked messages (no `id`) are logged instead.
+    func respond(_ request: PendingRequest?, _ message: Message, to sender: BusPort, code: Int, desc: String) {
+        if let request {
+            finish(request, code: code, desc: desc)
+        } else {
+            answer(message, to: sender, code: code, desc: desc)
+        }
+    }
+
+    /// Gives a tracked request its final response from the runtime, once.
+    func finish(_ request: PendingRequest, code: Int, desc: String) {
+        guard pending.removeValue(forKey: request.key) != nil else { return }
+        statistics.runtimeAnswers &+= 1
+        let response = Message.response(id: request.key.id, from: request.to, to: request.key.address, code: code, desc: desc)
+        logger.debug("runtime answered \(code)", metadata: ["to": "\(request.key.address)", "id": "\(request.key.id)", "desc": "\(desc)"])
+        write(response, to: request.requester, sender: nil)
+    }
+
+    /// Answers a message that is not tracked: requests with an `id` get an error response, others a log line.
+    public func answer(_ message: Message, to sender: BusPort, code: Int, desc: String) {
+        guard let id = message.id, message.type != .response else {
+            logger.notice("message dropped (\(code)): \(desc)", metadata: ["to": "\(message.to)", "from": "\(sender)"])
+            return
+        }
+        statistics.runtimeAnswers &+= 1
+        let response = Message.response(id: id, from: message.to, to: message.from ?? sender.url, code: code, desc: desc)
+        write(response, to: sender, sender: nil)
+    }
+
+    private func expireRequests() {
+        for entry in timeouts.expired(at: .now()) {
+            guard let request = pending[entry.key], request.serial == entry.serial else { continue }
+            statistics.timeouts &+= 1
+            finish(request, code: 408, desc: "no final response from \(request.to) within \(configuration.responseTimeout.nanoseconds / 1_000_000) ms")
+        }
+        flush()
+    }
+
+    // MARK: Writing
+
+    /// Writes to a port and remembers to flush it at the end of the batch.
+    func write(_ message: Message, to port: BusPort, sender: BusPort?) {
+        guard port.isAttached else { return }
+        port.write(message, sender: sender)
+        if !port.needsFlush {
+            port.needsFlush = true
+            toFlush.append(port)
+        }
+    }
+
+    /// Flushes every port written to since the last flush. Call at the end of each batch of input.
+    public func flush() {
+        guard !toFlush.isEmpty else { return }
+        let ports = toFlush
+        toFlush.removeAll(keepingCapacity: true)
+        for port in ports {
+            port.needsFlush = false
+            if port.isAttached { port.flush() }
+        }
+    }
+
+    /// Delivers a message the runtime itself originates (status broadcasts, greetings) to the listeners on
+    /// its `to`, without tracking.
+    public func broadcast(_ message: Message) {
+        for port in listeners[message.to] ?? [] { write(message, to: port, sender: nil) }
+        flush()
+    }
+
+    /// Writes a message straight to one port (greetings, handshake), without routing.
+    public func send(_ message: Message, to port: BusPort) {
+        write(message, to: port, sender: nil)
+    }
+
+    public var pendingCount: Int { pending.count }
+}
+
+extension BusPort {
+    var kindIsComponent: Bool {
+        if case .component = kind { return true }
+        return false
+    }
+}
+
+/// Counters the daemon reports in its status.
+public struct BusStatistics: Sendable {
+    public var routed: UInt64 = 0
+    public var runtimeAnswers: UInt64 = 0
+    public var timeouts: UInt64 = 0
+    public var droppedResponses: UInt64 = 0
+    public var violations: UInt64 = 0
+}

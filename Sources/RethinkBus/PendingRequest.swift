@@ -1,0 +1,33 @@
+import NIOCore
+import RethinkMessages
+
+/// A request in flight: who waits for its final response, and who is expected to give it.
+final class PendingRequest {
+    enum Target {
+        /// Waiting in, or sent to, the domain's stub; `url` is set once it was written to a stub process.
+        case stub(domain: DomainKey, url: String?)
+        /// Delivered to local listeners (clients or runtime components).
+        case ports([BusPort])
+    }
+
+    let key: PendingKey
+    let requester: BusPort
+    /// The request's `to`: the runtime's own answers come from it.
+    let to: String
+    var target: Target
+    let serial: UInt64
+
+    init(key: PendingKey, requester: BusPort, to: String, target: Target, serial: UInt64) {
+        self.key = key
+        self.requester = requester
+        self.to = to
+        self.target = target
+        self.serial = serial
+    }
+}
+
+/// Requests are matched by (`from`, `id`) of the request and (`to`, `id`) of the response.
+struct PendingKey: Hashable {
+    let address: String
+    let id: MessageID
+}

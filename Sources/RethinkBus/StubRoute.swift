@@ -1,0 +1,35 @@
+import NIOCore
+import RethinkMessages
+
+/// The bus's view of one domain's stub: where its traffic goes right now, and what waits for it.
+final class StubRoute {
+    let domain: DomainKey
+    var stubURL: String?
+    var port: BusPort?
+    var status: StubStatus = .deploying
+    /// Messages waiting while the stub deploys or redeploys, in arrival order.
+    var queue = CircularBuffer<QueuedMessage>(initialCapacity: 16)
+    /// Set after `deployment-failed` or `failed`: the answer messages get until `until`.
+    var failure: (code: Int, desc: String, until: NIODeadline)?
+    var violations: [NIODeadline] = []
+    var messagesToStub: UInt64 = 0
+    var messagesFromStub: UInt64 = 0
+
+    init(domain: DomainKey) {
+        self.domain = domain
+    }
+
+    var canDeliver: Bool { port?.isWritable == true && status.acceptsTraffic }
+}
+
+struct QueuedMessage {
+    let message: Message
+    let sender: BusPort
+}
+
+/// Traffic counters of one stub, for the registry listing.
+public struct StubCounters: Sendable {
+    public let toStub: UInt64
+    public let fromStub: UInt64
+    public let queued: Int
+}

@@ -1,0 +1,137 @@
+import Logging
+import NIOCore
+import RethinkBus
+import RethinkMessages
+
+#if canImport(Glibc)
+    @preconcurrency import Glibc
+#endif
+
+/// One local application on the client socket (SPEC section 5): greets it with its client URL, checks that
+/// it only sends `from` addresses it owns, answers bad lines (400, 413) and keeps the connection open.
+final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let bus: MessageBus
+    private let number: Int
+    private let version: String
+    private var framer: LineFramer
+    private var context: ChannelHandlerContext?
+    private(set) var port: BusPort!
+    private let logger: Logger
+
+    init(bus: MessageBus, number: Int, maxMessageBytes: Int, version: String, logger: Logger) {
+        self.bus = bus
+        self.number = number
+        self.version = version
+        self.framer = LineFramer(maxLineBytes: maxMessageBytes)
+        self.logger = logger
+        self.port = BusPort(
+            kind: .client(number: number, url: bus.addresses.client(number)),
+            deliver: { [unowned self] message, _ in self.write(message) },
+            flush: { [unowned self] in self.context?.flush() })
+    }
+
+    private var clientURL: String { port.url }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let provider = context.channel as? SocketOptionProvider {
+            let credentials: EventLoopFuture<PeerCredentialsLayout> = provider.unsafeGetSocketOption(
+                level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+            credentials.whenSuccess { [port] raw in
+                port?.credentials = PeerCredentials(pid: raw.pid, uid: raw.uid, gid: raw.gid)
+            }
+        }
+        bus.attach(port)
+        let greeting = Message.make(
+            type: .create, from: bus.addresses.ua, to: clientURL,
+            body: [
+                "value": [
+                    "runtimeURL": .string(bus.addresses.runtimeURL), "clientURL": .string(clientURL), "version": .string(version),
+                    "maxMessageBytes": .int(Int64(framer.maxLineBytes)),
+                ]
+            ])
+        bus.send(greeting, to: port)
+        bus.flush()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        bus.detach(port)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        buffer.withUnsafeReadableBytes { bytes in
+            framer.feed(bytes) { event in
+                switch event {
+                case .line(let line): take(line)
+                case .oversized:
+                    refuse(code: 413, desc: "message larger than \(framer.maxLineBytes) bytes", id: nil, to: nil)
+                }
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        bus.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("client \(clientURL) connection error: \(error)")
+        context.close(promise: nil)
+    }
+
+    private func take(_ line: [UInt8]) {
+        var message: Message
+        do {
+            message = try Message.parse(line)
+        } catch {
+            refuse(code: 400, desc: error.reason, id: error.id, to: error.to)
+            return
+        }
+        if let from = message.from {
+            guard port.owns(from) else {
+                refuse(
+                    code: 403, desc: "\(from) is not owned by this connection (\(clientURL)); listen on it first", id: message.id,
+                    to: message.to)
+                return
+            }
+        } else {
+            message = message.rewritten(from: clientURL)
+        }
+        bus.route(message, from: port)
+    }
+
+    /// A runtime error answer: the request's `id` when it could be read, `from` the address it was sent to
+    /// (else the runtime URL), `to` this client.
+    private func refuse(code: Int, desc: String, id: MessageID?, to: String?) {
+        let response = Message.response(id: id, from: to ?? bus.addresses.runtimeURL, to: clientURL, code: code, desc: desc)
+        bus.send(response, to: port)
+    }
+
+    private func write(_ message: Message) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: message.bytes.count + 1)
+        buffer.writeBytes(message.bytes)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+}
+
+/// `struct ucred` with the same layout, Sendable for NIO's socket-option API.
+struct PeerCredentialsLayout: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+}

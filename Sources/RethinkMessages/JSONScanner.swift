@@ -1,0 +1,279 @@
+/// A validating JSON scanner over UTF-8 bytes that records where values are instead of decoding them.
+///
+/// Why hand-written: the router forwards message bodies unchanged, and Foundation's decoders (45-110k msg/s
+/// here) would make the body decode the bottleneck. This scanner checks the syntax of the whole line and
+/// decodes only the few top-level strings the router needs.
+struct JSONScanner {
+    struct Failure: Error {
+        let reason: String
+    }
+
+    static let maxDepth = 128
+
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+    }
+
+    var atEnd: Bool { index >= bytes.count }
+
+    mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+
+    func peek() -> UInt8? {
+        index < bytes.count ? bytes[index] : nil
+    }
+
+    mutating func expect(_ byte: UInt8, _ what: String) throws(Failure) {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == byte else {
+            throw Failure(reason: "expected \(what) at byte \(index)")
+        }
+        index += 1
+    }
+
+    /// Scans a string at the current `"`; returns the range of its content and whether it holds escapes.
+    mutating func scanString() throws(Failure) -> (range: Range<Int>, escaped: Bool) {
+        guard peek() == UInt8(ascii: "\"") else { throw Failure(reason: "expected a string at byte \(index)") }
+        index += 1
+        let start = index
+        var escaped = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                defer { index += 1 }
+                return (start..<index, escaped)
+            }
+            if byte == UInt8(ascii: "\\") {
+                escaped = true
+                index += 1
+                guard index < bytes.count else { break }
+                switch bytes[index] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    index += 1
+                case UInt8(ascii: "u"):
+                    guard index + 4 < bytes.count else { throw Failure(reason: "truncated \\u escape") }
+                    for offset in 1...4 where JSONScanner.hexValue(bytes[index + offset]) == nil {
+                        throw Failure(reason: "bad \\u escape at byte \(index)")
+                    }
+                    index += 5
+                default:
+                    throw Failure(reason: "bad escape at byte \(index)")
+                }
+                continue
+            }
+            if byte < 0x20 { throw Failure(reason: "control character in string at byte \(index)") }
+            index += 1
+        }
+        throw Failure(reason: "unterminated string")
+    }
+
+    /// Decodes the content of a string scanned by `scanString`.
+    func decodeString(_ range: Range<Int>, escaped: Bool) -> String {
+        let slice = UnsafeBufferPointer(rebasing: bytes[range])
+        if !escaped { return String(decoding: slice, as: UTF8.self) }
+        var out: [UInt8] = []
+        out.reserveCapacity(slice.count)
+        var position = range.lowerBound
+        while position < range.upperBound {
+            let byte = bytes[position]
+            guard byte == UInt8(ascii: "\\") else {
+                out.append(byte)
+                position += 1
+                continue
+            }
+            let code = bytes[position + 1]
+            position += 2
+            switch code {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = readHex4(at: position)
+                position += 4
+                if (0xD800..<0xDC00).contains(scalar), position + 5 < range.upperBound,
+                    bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
+                {
+                    let low = readHex4(at: position + 2)
+                    if (0xDC00..<0xE000).contains(low) {
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        position += 6
+                    }
+                }
+                let unicode = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+                out.append(contentsOf: Array(String(Character(unicode)).utf8))
+            default: out.append(code)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private func readHex4(at position: Int) -> UInt32 {
+        var value: UInt32 = 0
+        for offset in 0..<4 {
+            value = value << 4 | UInt32(JSONScanner.hexValue(bytes[position + offset]) ?? 0)
+        }
+        return value
+    }
+
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    /// Scans a number per the JSON grammar; returns its range and whether it is an integer.
+    mutating func scanNumber() throws(Failure) -> (range: Range<Int>, isInteger: Bool) {
+        let start = index
+        var isInteger = true
+        if peek() == UInt8(ascii: "-") { index += 1 }
+        guard let first = peek(), isDigit(first) else { throw Failure(reason: "bad number at byte \(start)") }
+        if first == UInt8(ascii: "0") {
+            index += 1
+        } else {
+            while let byte = peek(), isDigit(byte) { index += 1 }
+        }
+        if peek() == UInt8(ascii: ".") {
+            isInteger = false
+            index += 1
+            guard let byte = peek(), isDigit(byte) else { throw Failure(reason: "bad number at byte \(start)") }
+            while let byte = peek(), isDigit(byte) { index += 1 }
+        }
+        if let byte = peek(), byte | 0x20 == UInt8(ascii: "e") {
+            isInteger = false
+            index += 1
+            if let sign = peek(), sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") { index += 1 }
+            guard let byte = peek(), isDigit(byte) else { throw Failure(reason: "bad number at byte \(start)") }
+            while let byte = peek(), isDigit(byte) { index += 1 }
+        }
+        return (start..<index, isInteger)
+    }
+
+    private func isDigit(_ byte: UInt8) -> Bool {
+        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+    }
+
+    mutating func scanLiteral(_ literal: StaticString) throws(Failure) {
+        let count = literal.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw Failure(reason: "bad literal at byte \(index)") }
+        let pointer = literal.utf8Start
+        for offset in 0..<count where bytes[index + offset] != pointer[offset] {
+            throw Failure(reason: "bad literal at byte \(index)")
+        }
+        index += count
+    }
+
+    /// Skips one value of any kind, checking its syntax; returns its range.
+    @discardableResult
+    mutating func skipValue(depth: Int = 0) throws(Failure) -> Range<Int> {
+        skipWhitespace()
+        guard depth < JSONScanner.maxDepth else { throw Failure(reason: "nesting deeper than \(JSONScanner.maxDepth)") }
+        let start = index
+        guard let byte = peek() else { throw Failure(reason: "unexpected end of input") }
+        switch byte {
+        case UInt8(ascii: "{"):
+            index += 1
+            skipWhitespace()
+            if peek() == UInt8(ascii: "}") {
+                index += 1
+                return start..<index
+            }
+            while true {
+                skipWhitespace()
+                _ = try scanString()
+                try expect(UInt8(ascii: ":"), "':'")
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                if peek() == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                try expect(UInt8(ascii: "}"), "'}' or ','")
+                return start..<index
+            }
+        case UInt8(ascii: "["):
+            index += 1
+            skipWhitespace()
+            if peek() == UInt8(ascii: "]") {
+                index += 1
+                return start..<index
+            }
+            while true {
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                if peek() == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                try expect(UInt8(ascii: "]"), "']' or ','")
+                return start..<index
+            }
+        case UInt8(ascii: "\""):
+            _ = try scanString()
+        case UInt8(ascii: "t"):
+            try scanLiteral("true")
+        case UInt8(ascii: "f"):
+            try scanLiteral("false")
+        case UInt8(ascii: "n"):
+            try scanLiteral("null")
+        default:
+            _ = try scanNumber()
+        }
+        return start..<index
+    }
+
+    /// Visits the members of the object at the current position, handing each key and the value's range.
+    /// The visitor is at the value's first byte and must leave `index` after the value (or return false to
+    /// have it skipped).
+    mutating func forEachMember(
+        _ visit: (inout JSONScanner, _ key: Range<Int>, _ escaped: Bool) throws(Failure) -> Bool
+    ) throws(Failure) {
+        try expect(UInt8(ascii: "{"), "an object")
+        skipWhitespace()
+        if peek() == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            let key = try scanString()
+            try expect(UInt8(ascii: ":"), "':'")
+            skipWhitespace()
+            if try !visit(&self, key.range, key.escaped) {
+                try skipValue(depth: 1)
+            }
+            skipWhitespace()
+            if peek() == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            try expect(UInt8(ascii: "}"), "'}' or ','")
+            return
+        }
+    }
+
+    func keyEquals(_ key: Range<Int>, _ name: StaticString) -> Bool {
+        guard key.count == name.utf8CodeUnitCount else { return false }
+        let pointer = name.utf8Start
+        var offset = 0
+        for position in key {
+            if bytes[position] != pointer[offset] { return false }
+            offset += 1
+        }
+        return true
+    }
+}

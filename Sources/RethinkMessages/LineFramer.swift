@@ -1,0 +1,63 @@
+/// Splits a byte stream into `\n`-terminated lines with a length limit (the MiniBUS and the client socket).
+///
+/// Why hand-written: it must report an over-long line (answered 413) and resynchronise at the next newline
+/// instead of failing the connection, which NIO's generic decoders do not do.
+public struct LineFramer: Sendable {
+    public enum Event: Sendable {
+        case line([UInt8])
+        /// A line longer than the limit was discarded; `prefix` holds its first bytes, to recover an `id`.
+        case oversized(prefix: [UInt8])
+    }
+
+    public let maxLineBytes: Int
+    private var pending: [UInt8] = []
+    private var discarding = false
+    private var discardPrefix: [UInt8] = []
+
+    public init(maxLineBytes: Int) {
+        self.maxLineBytes = maxLineBytes
+    }
+
+    /// Feeds bytes and hands every complete line (without its newline; a trailing `\r` is removed too).
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ emit: (Event) -> Void) {
+        var start = 0
+        let count = chunk.count
+        while start < count {
+            guard let newline = chunk[start...].firstIndex(of: 0x0A) else {
+                append(UnsafeRawBufferPointer(rebasing: chunk[start..<count]))
+                return
+            }
+            append(UnsafeRawBufferPointer(rebasing: chunk[start..<newline]))
+            finishLine(emit)
+            start = newline + 1
+        }
+    }
+
+    /// Bytes held for a line that has not ended yet.
+    public var bufferedBytes: Int { pending.count }
+
+    private mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
+        if discarding { return }
+        if pending.count + bytes.count > maxLineBytes {
+            discarding = true
+            discardPrefix = Array((pending + Array(bytes)).prefix(256))
+            pending.removeAll(keepingCapacity: false)
+            return
+        }
+        pending.append(contentsOf: bytes)
+    }
+
+    private mutating func finishLine(_ emit: (Event) -> Void) {
+        if discarding {
+            discarding = false
+            emit(.oversized(prefix: discardPrefix))
+            discardPrefix = []
+            return
+        }
+        if pending.last == 0x0D { pending.removeLast() }
+        let isBlank = pending.allSatisfy { $0 == 0x20 || $0 == 0x09 }
+        if !isBlank { emit(.line(pending)) }
+        pending.removeAll(keepingCapacity: true)
+    }
+}

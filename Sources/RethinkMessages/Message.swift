@@ -1,0 +1,265 @@
+/// One reTHINK message: its original bytes plus the few fields the runtime routes by.
+///
+/// The body is validated but not decoded: a forwarded message is written out with the bytes it came in
+/// with. `body` decodes it on demand for the runtime-local requests that need to look inside.
+public struct Message: Sendable {
+    /// The JSON object, without the line's trailing newline.
+    public let bytes: [UInt8]
+    public let type: MessageType
+    public let id: MessageID?
+    public let from: String?
+    /// The destination: `to`, or the seed form's `resource` when `to` is absent.
+    public let to: String
+    /// `body.code` of a response.
+    public let code: Int?
+    /// `body.desc` (or `body.description`).
+    public let desc: String?
+    /// `body.via`: the stub URLs this message passed through.
+    public let via: [String]
+    let bodyRange: Range<Int>?
+    let valueRange: Range<Int>?
+    let typeIsCanonical: Bool
+
+    /// A final response has a code of 200 or more (or no code at all); codes below 200 are provisional.
+    public var isFinalResponse: Bool { type == .response && (code ?? 200) >= 200 }
+
+    /// The decoded `body`, or nil when there is none.
+    public var body: JSONValue? {
+        guard let range = bodyRange else { return nil }
+        return try? JSONValue.parse(bytes[range])
+    }
+
+    /// The decoded `body.value`, or nil when there is none.
+    public var bodyValue: JSONValue? {
+        guard let range = valueRange else { return nil }
+        return try? JSONValue.parse(bytes[range])
+    }
+
+    /// The message as text, for logs and tests.
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// Parses one line. Checks the syntax of the whole object; decodes only the routing fields.
+    public static func parse(_ bytes: [UInt8]) throws(MessageParseError) -> Message {
+        var fields = Fields()
+        let failure: String? = bytes.withUnsafeBufferPointer { buffer -> String? in
+            var scanner = JSONScanner(buffer)
+            scanner.skipWhitespace()
+            guard scanner.peek() == UInt8(ascii: "{") else { return "not a JSON object" }
+            do throws(JSONScanner.Failure) {
+                try scanner.forEachMember { scanner, key, escaped throws(JSONScanner.Failure) in
+                    guard !escaped else { return false }
+                    return try fields.take(key: key, scanner: &scanner)
+                }
+                scanner.skipWhitespace()
+                guard scanner.atEnd else { return "trailing bytes after the message object" }
+            } catch {
+                return "not JSON: \(error.reason)"
+            }
+            return nil
+        }
+        if let failure { throw MessageParseError(reason: failure, id: fields.id, to: fields.to ?? fields.resource) }
+        if let problem = fields.problem {
+            throw MessageParseError(reason: problem, id: fields.id, to: fields.to ?? fields.resource)
+        }
+        guard let typeName = fields.typeName else {
+            throw MessageParseError(reason: "missing \"type\"", id: fields.id, to: fields.to ?? fields.resource)
+        }
+        guard let type = fields.type else {
+            throw MessageParseError(
+                reason: "unknown type \"\(typeName)\"; expected one of "
+                    + MessageType.allCases.map(\.rawValue).joined(separator: ", "),
+                id: fields.id, to: fields.to ?? fields.resource)
+        }
+        guard let to = fields.to ?? fields.resource, !to.isEmpty else {
+            throw MessageParseError(reason: "missing \"to\"", id: fields.id, to: nil)
+        }
+        return Message(
+            bytes: bytes, type: type, id: fields.id, from: fields.from, to: to, code: fields.code, desc: fields.desc,
+            via: fields.via, bodyRange: fields.bodyRange, valueRange: fields.valueRange,
+            typeIsCanonical: fields.typeIsCanonical)
+    }
+
+    /// Builds a message the runtime writes itself.
+    public static func make(
+        id: MessageID? = nil, type: MessageType, from: String, to: String, body: JSONValue? = nil
+    ) -> Message {
+        var writer = JSONWriter()
+        writer.byte(UInt8(ascii: "{"))
+        if let id {
+            writer.key("id")
+            id.write(to: &writer)
+            writer.byte(UInt8(ascii: ","))
+        }
+        writer.key("type")
+        writer.string(type.rawValue)
+        writer.byte(UInt8(ascii: ","))
+        writer.key("from")
+        writer.string(from)
+        writer.byte(UInt8(ascii: ","))
+        writer.key("to")
+        writer.string(to)
+        if let body {
+            writer.byte(UInt8(ascii: ","))
+            writer.key("body")
+            body.write(to: &writer)
+        }
+        writer.byte(UInt8(ascii: "}"))
+        do {
+            return try Message.parse(writer.bytes)
+        } catch {
+            preconditionFailure("the runtime wrote an invalid message: \(error.reason)")
+        }
+    }
+
+    /// Builds a response: `{"id", "type": "response", "from", "to", "body": {"code", "desc", "value"}}`.
+    public static func response(
+        id: MessageID?, from: String, to: String, code: Int, desc: String? = nil, value: JSONValue? = nil
+    ) -> Message {
+        var body: [(String, JSONValue)] = [("code", .int(Int64(code)))]
+        if let desc { body.append(("desc", .string(desc))) }
+        if let value { body.append(("value", value)) }
+        return make(id: id, type: .response, from: from, to: to, body: .object(body))
+    }
+
+    /// A response to this request, `from` its destination and `to` its sender.
+    public func response(code: Int, desc: String? = nil, value: JSONValue? = nil) -> Message {
+        Message.response(id: id, from: to, to: from ?? "", code: code, desc: desc, value: value)
+    }
+}
+
+/// The routing fields found while scanning a message's top level.
+private struct Fields {
+    var id: MessageID?
+    var typeName: String?
+    var type: MessageType?
+    var typeIsCanonical = true
+    var from: String?
+    var to: String?
+    var resource: String?
+    var code: Int?
+    var desc: String?
+    var via: [String] = []
+    var bodyRange: Range<Int>?
+    var valueRange: Range<Int>?
+    var problem: String?
+    var seen: Set<String> = []
+
+    mutating func note(_ problem: String) {
+        if self.problem == nil { self.problem = problem }
+    }
+
+    mutating func firstTime(_ key: String) -> Bool {
+        if seen.insert(key).inserted { return true }
+        note("duplicate key \"\(key)\"")
+        return false
+    }
+
+    /// Takes a top-level member the router needs; returns false to have any other member skipped.
+    mutating func take(key: Range<Int>, scanner: inout JSONScanner) throws(JSONScanner.Failure) -> Bool {
+        if scanner.keyEquals(key, "id") {
+            guard firstTime("id") else { return false }
+            switch scanner.peek() {
+            case UInt8(ascii: "\""):
+                let scanned = try scanner.scanString()
+                id = .string(scanner.decodeString(scanned.range, escaped: scanned.escaped))
+            case UInt8(ascii: "n"):
+                try scanner.scanLiteral("null")
+            default:
+                let start = scanner.index
+                try scanner.skipValue(depth: 1)
+                let text = String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.index]), as: UTF8.self)
+                if let value = Int64(text) { id = .int(value) } else { note("\"id\" must be an integer or a string") }
+            }
+            return true
+        }
+        if scanner.keyEquals(key, "type") {
+            guard firstTime("type"), scanner.peek() == UInt8(ascii: "\"") else {
+                if problem == nil && typeName == nil { note("\"type\" must be a string") }
+                return false
+            }
+            let scanned = try scanner.scanString()
+            let name = scanner.decodeString(scanned.range, escaped: scanned.escaped)
+            typeName = name
+            type = MessageType(rawValue: name.lowercased())
+            typeIsCanonical = type?.rawValue == name
+            return true
+        }
+        for (name, path) in [("from", \Fields.from), ("to", \Fields.to), ("resource", \Fields.resource)] as [(StaticString, WritableKeyPath<Fields, String?>)]
+        where scanner.keyEquals(key, name) {
+            guard firstTime("\(name)") else { return false }
+            if scanner.peek() == UInt8(ascii: "n") {
+                try scanner.scanLiteral("null")
+                return true
+            }
+            guard scanner.peek() == UInt8(ascii: "\"") else {
+                note("\"\(name)\" must be a string")
+                return false
+            }
+            let scanned = try scanner.scanString()
+            self[keyPath: path] = scanner.decodeString(scanned.range, escaped: scanned.escaped)
+            return true
+        }
+        if scanner.keyEquals(key, "body") {
+            guard firstTime("body") else { return false }
+            if scanner.peek() == UInt8(ascii: "n") {
+                try scanner.scanLiteral("null")
+                return true
+            }
+            guard scanner.peek() == UInt8(ascii: "{") else {
+                note("\"body\" must be an object")
+                return false
+            }
+            let start = scanner.index
+            try scanner.forEachMember { scanner, key, escaped throws(JSONScanner.Failure) in
+                guard !escaped else { return false }
+                return try takeBody(key: key, scanner: &scanner)
+            }
+            bodyRange = start..<scanner.index
+            return true
+        }
+        return false
+    }
+
+    private mutating func takeBody(key: Range<Int>, scanner: inout JSONScanner) throws(JSONScanner.Failure) -> Bool {
+        if scanner.keyEquals(key, "code") {
+            let start = scanner.index
+            try scanner.skipValue(depth: 2)
+            let text = String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.index]), as: UTF8.self)
+            code = Int(text)
+            return true
+        }
+        if scanner.keyEquals(key, "desc") || scanner.keyEquals(key, "description") {
+            guard scanner.peek() == UInt8(ascii: "\"") else { return false }
+            let scanned = try scanner.scanString()
+            if desc == nil || scanner.keyEquals(key, "desc") {
+                desc = scanner.decodeString(scanned.range, escaped: scanned.escaped)
+            }
+            return true
+        }
+        if scanner.keyEquals(key, "value") {
+            valueRange = try scanner.skipValue(depth: 2)
+            return true
+        }
+        if scanner.keyEquals(key, "via") {
+            let start = scanner.index
+            let range = try scanner.skipValue(depth: 2)
+            let value = try JSONScanner(UnsafeBufferPointer(rebasing: scanner.bytes[start..<range.upperBound]))
+                .parseValueCopy()
+            switch value {
+            case .string(let url): via = [url]
+            case .array(let urls): via = urls.compactMap(\.stringValue)
+            default: break
+            }
+            return true
+        }
+        return false
+    }
+}
+
+extension JSONScanner {
+    /// Parses the single value this scanner starts at.
+    func parseValueCopy() throws(Failure) -> JSONValue {
+        var copy = self
+        return try copy.parseValue(depth: 1)
+    }
+}

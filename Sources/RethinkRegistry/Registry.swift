@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import RethinkMessages
+
+/// The Runtime Registry (SPEC section 1): allocates protostub URLs, keeps each stub's record and status
+/// from its `update` messages, and decides what happens after a crash.
+///
+/// An actor because the Runtime UA's deploy tasks, the bus and process-exit notifications all touch the
+/// same records. Status changes leave through `broadcast`, in the order they were applied.
+public actor Registry {
+    private var records: [DomainKey: StubRecord] = [:]
+    private var nextStubNumber = 1
+    private let policy: CrashPolicy
+    private let broadcast: @Sendable (StatusChange) -> Void
+    private let logger: Logger
+    private let now: @Sendable () -> Date
+
+    public init(
+        policy: CrashPolicy = .default, logger: Logger, now: @escaping @Sendable () -> Date = { Date() },
+        broadcast: @escaping @Sendable (StatusChange) -> Void
+    ) {
+        self.policy = policy
+        self.logger = logger
+        self.now = now
+        self.broadcast = broadcast
+    }
+
+    /// Allocates a new stub URL for `domain` (unique for the runtime's lifetime) and sets it `deploying`.
+    public func allocate(domain: DomainKey, version: String?, interworking: Bool) -> String {
+        let url = RuntimeAddresses.stubURL(domain: domain, number: nextStubNumber)
+        nextStubNumber += 1
+        let previous = records[domain]
+        var record = StubRecord(
+            domain: domain, url: url, status: .deploying, desc: nil, pid: nil, version: version,
+            interworking: interworking, since: now(), restarts: previous.map { $0.restarts + 1 } ?? 0)
+        record.crashes = previous?.crashes ?? []
+        records[domain] = record
+        emit(StatusChange(stubURL: url, domain: domain, status: .deploying, previous: previous?.status, desc: nil, expected: true))
+        return url
+    }
+
+    /// Applies a status to the stub at `url`; returns the change, or nil when `url` is not the domain's
+    /// current stub (a stale report from a stub already replaced).
+    @discardableResult
+    public func apply(_ status: StubStatus, to url: String, desc: String? = nil) -> StatusChange? {
+        guard let domain = domain(ofStub: url), var record = records[domain], record.url == url else {
+            logger.debug("status for an unknown or replaced stub dropped", metadata: ["stub": "\(url)", "status": "\(status.rawValue)"])
+            return nil
+        }
+        let previous = record.status
+        let expected = StatusMachine.allows(from: previous, to: status)
+        record.status = status
+        record.desc = desc
+        record.since = now()
+        records[domain] = record
+        let change = StatusChange(stubURL: url, domain: domain, status: status, previous: previous, desc: desc, expected: expected)
+        emit(change)
+        return change
+    }
+
+    public func setPID(_ pid: Int32?, of url: String) {
+        guard let domain = domain(ofStub: url), records[domain]?.url == url else { return }
+        records[domain]?.pid = pid
+    }
+
+    /// Records a crash of the stub at `url` and decides: redeploy after a backoff, or give up.
+    public func recordCrash(of url: String, jitter: Double = Double.random(in: 0...1)) -> CrashDecision {
+        guard let domain = domain(ofStub: url), var record = records[domain] else { return .giveUp }
+        let time = now()
+        record.crashes = record.crashes.filter { time.timeIntervalSince($0) < policy.window } + [time]
+        record.pid = nil
+        records[domain] = record
+        return policy.decision(crashesInWindow: record.crashes.count, jitter: jitter)
+    }
+
+    /// An operator's redeploy of a `dead` stub starts with a clean crash history.
+    public func forgiveCrashes(of domain: DomainKey) {
+        records[domain]?.crashes = []
+    }
+
+    /// Forgets an undeployed stub.
+    public func remove(domain: DomainKey) {
+        records.removeValue(forKey: domain)
+    }
+
+    public func record(for domain: DomainKey) -> StubRecord? {
+        records[domain]
+    }
+
+    /// Every stub, sorted by domain.
+    public func snapshot() -> [StubRecord] {
+        records.values.sorted { $0.domain < $1.domain }
+    }
+
+    private func domain(ofStub url: String) -> DomainKey? {
+        guard let key = DomainKey(address: url), records[key] != nil else { return nil }
+        return key
+    }
+
+    private func emit(_ change: StatusChange) {
+        var metadata: Logger.Metadata = [
+            "rethink_stub_url": "\(change.stubURL)", "rethink_domain": "\(change.domain)", "rethink_status": "\(change.status.rawValue)",
+        ]
+        if let desc = change.desc { metadata["desc"] = "\(desc)" }
+        if change.expected {
+            logger.info("stub \(change.stubURL) is \(change.status.rawValue)", metadata: metadata)
+        } else {
+            logger.warning(
+                "stub \(change.stubURL) went from \(change.previous?.rawValue ?? "nothing") to \(change.status.rawValue), outside reTHINK's state machine",
+                metadata: metadata)
+        }
+        broadcast(change)
+    }
+}

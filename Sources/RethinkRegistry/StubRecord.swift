@@ -1,0 +1,19 @@
+import Foundation
+import RethinkMessages
+
+/// What the Registry knows of one domain's stub; the `read` of `<runtimeURL>/registry` lists these.
+public struct StubRecord: Sendable {
+    public let domain: DomainKey
+    public var url: String
+    public var status: StubStatus
+    public var desc: String?
+    public var pid: Int32?
+    public var version: String?
+    public var interworking: Bool
+    /// When the current status was entered.
+    public var since: Date
+    /// How many times the stub was deployed again after the first time.
+    public var restarts: Int
+    /// Crash times inside the probation window.
+    var crashes: [Date] = []
+}

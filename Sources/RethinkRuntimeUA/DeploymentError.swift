@@ -1,0 +1,25 @@
+/// Why a stub could not be deployed. Its `message` becomes the `desc` of status `deployment-failed`, the
+/// journal entry and the 502 (or 404) the waiting requests get, so it says what to do.
+public struct DeploymentError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+        public var description: String { name }
+        public static let noDescriptor = Code(name: "no-descriptor")
+        public static let badDescriptor = Code(name: "bad-descriptor")
+        public static let badPackage = Code(name: "bad-package")
+        public static let integrity = Code(name: "integrity")
+        public static let spawn = Code(name: "spawn")
+        public static let handshake = Code(name: "handshake")
+        public static let unsupported = Code(name: "unsupported")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

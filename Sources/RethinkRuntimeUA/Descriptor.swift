@@ -1,0 +1,114 @@
+import Foundation
+import RethinkMessages
+import RethinkSandbox
+
+/// A protostub descriptor (reTHINK's ProtoStubDescriptor, SPEC section 7): what to run for a domain and
+/// what it is granted.
+public struct Descriptor: Sendable {
+    /// Where the stub's code comes from.
+    public enum Source: Sendable, Equatable {
+        case file(String)
+        case inline(bytes: [UInt8], name: String)
+        case remote(String)
+    }
+
+    public let domain: DomainKey
+    public let objectName: String
+    public let version: String?
+    public let description: String?
+    public let language: StubLanguage
+    public let source: Source
+    public let sha256: String?
+    public let signature: String?
+    /// Handed to the stub in the deploy message's `body.config`.
+    public let configuration: JSONValue
+    public let constraints: JSONValue
+    public let interworking: Bool
+    /// Where the descriptor was read from, for messages.
+    public let origin: String
+
+    /// Parses and checks a descriptor. `directory` resolves a relative `sourcePackageURL`; `binariesDirectory`
+    /// resolves the bare name of an `executable` stub shipped with the daemon.
+    public static func parse(
+        _ bytes: [UInt8], domain: DomainKey, origin: String, directory: String, binariesDirectory: String?
+    ) throws(DeploymentError) -> Descriptor {
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(bytes)
+        } catch {
+            throw DeploymentError(.badDescriptor, "descriptor \(origin) is not valid JSON: \(error)")
+        }
+        guard json.objectValue != nil else { throw DeploymentError(.badDescriptor, "descriptor \(origin) is not a JSON object") }
+        guard let languageName = json["language"]?.stringValue else {
+            throw DeploymentError(.badDescriptor, "descriptor \(origin) has no \"language\" (python, javascript or executable)")
+        }
+        guard let language = StubLanguage(descriptorValue: languageName) else {
+            throw DeploymentError(.badDescriptor, "descriptor \(origin): language \"\(languageName)\" is not one of python, javascript, executable")
+        }
+        let source = try resolveSource(json, origin: origin, language: language, directory: directory, binariesDirectory: binariesDirectory)
+        let sha256 = json["sha256"]?.stringValue?.lowercased()
+        if let sha256, sha256.count != 64 || !sha256.allSatisfy(\.isHexDigit) {
+            throw DeploymentError(.badDescriptor, "descriptor \(origin): \"sha256\" must be 64 hex digits")
+        }
+        let configuration = json["configuration"] ?? .object([])
+        guard configuration.objectValue != nil else {
+            throw DeploymentError(.badDescriptor, "descriptor \(origin): \"configuration\" must be an object")
+        }
+        return Descriptor(
+            domain: domain, objectName: json["objectName"]?.stringValue ?? domain.value,
+            version: json["version"]?.stringValue ?? json["version"]?.intValue.map { String($0) },
+            description: json["description"]?.stringValue, language: language, source: source, sha256: sha256,
+            signature: json["signature"]?.stringValue, configuration: configuration,
+            constraints: json["constraints"] ?? .object([]), interworking: json["interworking"]?.boolValue ?? false,
+            origin: origin)
+    }
+
+    private static func resolveSource(
+        _ json: JSONValue, origin: String, language: StubLanguage, directory: String, binariesDirectory: String?
+    ) throws(DeploymentError) -> Source {
+        guard let url = json["sourcePackageURL"]?.stringValue, !url.isEmpty else {
+            throw DeploymentError(.badDescriptor, "descriptor \(origin) has no \"sourcePackageURL\"")
+        }
+        if url == "/sourcePackage" {
+            return try inlineSource(json["sourcePackage"], origin: origin, language: language)
+        }
+        if url.hasPrefix("https://") || url.hasPrefix("http://") { return .remote(url) }
+        if url.hasPrefix("file://") { return .file(String(url.dropFirst("file://".count))) }
+        if url.hasPrefix("/") { return .file(url) }
+        let local = (directory as NSString).appendingPathComponent(url)
+        if language == .executable, !url.contains("/"), !FileManager.default.fileExists(atPath: local),
+            let binariesDirectory
+        {
+            return .file((binariesDirectory as NSString).appendingPathComponent(url))
+        }
+        return .file((local as NSString).standardizingPath)
+    }
+
+    private static func inlineSource(_ package: JSONValue?, origin: String, language: StubLanguage) throws(DeploymentError) -> Source {
+        guard let package, let code = package["sourceCode"]?.stringValue else {
+            throw DeploymentError(.badDescriptor, "descriptor \(origin): \"/sourcePackage\" needs an inline \"sourcePackage\" with \"sourceCode\"")
+        }
+        let encoding = package["encoding"]?.stringValue?.lowercased() ?? "utf-8"
+        let bytes: [UInt8]
+        switch encoding {
+        case "utf-8", "utf8":
+            bytes = Array(code.utf8)
+        case "base64":
+            guard let data = Data(base64Encoded: code, options: .ignoreUnknownCharacters) else {
+                throw DeploymentError(.badPackage, "descriptor \(origin): inline sourceCode is not valid base64")
+            }
+            bytes = Array(data)
+        default:
+            throw DeploymentError(.badDescriptor, "descriptor \(origin): sourcePackage encoding \"\(encoding)\" is not UTF-8 or base64")
+        }
+        let suffix: String
+        switch language {
+        case .python: suffix = ".py"
+        case .javascript: suffix = ".js"
+        case .executable: suffix = ""
+        }
+        let className = package["sourceCodeClassname"]?.stringValue ?? "stub"
+        let safeName = String(className.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
+        return .inline(bytes: bytes, name: (safeName.isEmpty ? "stub" : safeName) + suffix)
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import RethinkMessages
+import RethinkRegistry
+
+extension RuntimeUA {
+    /// An operator's `create` to `<runtimeURL>/ua`: deploys now; a `dead` stub gets a fresh start.
+    public func operatorDeploy(_ domain: DomainKey) async -> Result<String, DeploymentError> {
+        if let instance = instances[domain], !stopping.contains(instance.url) { return .success(instance.url) }
+        await registry.forgiveCrashes(of: domain)
+        await onLoop { $0.resetRoute(for: domain) }
+        return await deploy(domain)
+    }
+
+    /// An operator's `delete` to `<runtimeURL>/ua`: stops the domain's stub; its queued and outstanding
+    /// requests get 503. Returns false when the domain had no stub.
+    public func undeploy(_ domain: DomainKey, reason: String = "undeployed by an operator") async -> Bool {
+        let record = await registry.record(for: domain)
+        guard let instance = instances[domain] else {
+            await onLoop { $0.removeRoute(for: domain, code: 503, desc: "\(domain)'s stub was \(reason)") }
+            await registry.remove(domain: domain)
+            return record != nil
+        }
+        await stop(instance, code: 503, desc: "\(domain)'s stub was \(reason)")
+        await registry.remove(domain: domain)
+        return true
+    }
+
+    /// Stops every stub (daemon shutdown), concurrently.
+    public func shutdown() async {
+        markShuttingDown()
+        let domains = Array(instances.keys)
+        await withTaskGroup(of: Void.self) { group in
+            for domain in domains {
+                group.addTask { _ = await self.undeploy(domain, reason: "stopped: the runtime is shutting down") }
+            }
+        }
+    }
+
+    /// PIDs of the running stubs.
+    public func runningStubs() -> [DomainKey: Int32] {
+        instances.mapValues(\.process.pid)
+    }
+}

@@ -1,0 +1,330 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import RethinkBus
+import RethinkMessages
+import RethinkRegistry
+import RethinkSandbox
+
+/// The Runtime UA (SPEC section 1): deploys a domain's stub on demand (descriptor, package, sandbox,
+/// handshake), redeploys it after a crash with backoff, gives up on it when it keeps crashing, and
+/// undeploys it.
+///
+/// An actor: deploys, exits and operator requests arrive concurrently. Events from the bus and the sandbox
+/// come through one ordered stream, so a stub's reported statuses reach the Registry in the order sent.
+public actor RuntimeUA: BusDelegate {
+    enum Event: Sendable {
+        case needsStub(DomainKey)
+        case reported(url: String, domain: DomainKey, status: StubStatus, desc: String?)
+        case violations(url: String, domain: DomainKey)
+        case exited(url: String, domain: DomainKey, status: ExitStatus)
+    }
+
+    let bus: MessageBus
+    let registry: Registry
+    let sandbox: Sandbox
+    private var catalogue: LocalCatalogue
+    private var identities: IdentityStore
+    private let packager: StubPackager
+    private let configuration: UAConfiguration
+    let logger: Logger
+    private let events: AsyncStream<Event>.Continuation
+    private let eventStream: AsyncStream<Event>
+    private var pump: Task<Void, Never>?
+
+    var instances: [DomainKey: StubInstance] = [:]
+    private var inFlight: [DomainKey: Task<Result<String, DeploymentError>, Never>] = [:]
+    /// Stubs being stopped on purpose: their exit is not a crash.
+    var stopping: Set<String> = []
+    private var handshaking: Set<String> = []
+    private var shuttingDown = false
+
+    func markShuttingDown() {
+        shuttingDown = true
+    }
+
+    public init(
+        bus: MessageBus, registry: Registry, sandbox: Sandbox, catalogue: LocalCatalogue, identities: IdentityStore,
+        packager: StubPackager, configuration: UAConfiguration, logger: Logger
+    ) {
+        self.bus = bus
+        self.registry = registry
+        self.sandbox = sandbox
+        self.catalogue = catalogue
+        self.identities = identities
+        self.packager = packager
+        self.configuration = configuration
+        self.logger = logger
+        (eventStream, events) = AsyncStream.makeStream(of: Event.self)
+    }
+
+    /// Starts taking events. Call once before traffic flows.
+    public func start() {
+        let stream = eventStream
+        pump = Task { [weak self] in
+            for await event in stream {
+                guard let self else { return }
+                await self.handle(event)
+            }
+        }
+    }
+
+    // MARK: BusDelegate (called on the bus's event loop)
+
+    nonisolated public func bus(_ bus: MessageBus, needsStubFor domain: DomainKey) {
+        events.yield(.needsStub(domain))
+    }
+
+    nonisolated public func bus(_ bus: MessageBus, stub url: String, of domain: DomainKey, reported status: StubStatus, desc: String?) {
+        events.yield(.reported(url: url, domain: domain, status: status, desc: desc))
+    }
+
+    nonisolated public func bus(_ bus: MessageBus, stubExceededViolations url: String, of domain: DomainKey) {
+        events.yield(.violations(url: url, domain: domain))
+    }
+
+    private func handle(_ event: Event) async {
+        switch event {
+        case .needsStub(let domain):
+            _ = deployTask(for: domain)
+        case .reported(let url, _, let status, let desc):
+            await registry.apply(status, to: url, desc: desc)
+        case .violations(let url, let domain):
+            guard let instance = instances[domain], instance.url == url else { return }
+            let reason = "stopped: it sent more than \(bus.configuration.violationLimit) messages outside its domain within \(bus.configuration.violationWindow.nanoseconds / 1_000_000_000) s"
+            await registry.apply(.failed, to: url, desc: reason)
+            Task { await self.stop(instance, code: 502, desc: "stub \(url) \(reason)") }
+        case .exited(let url, let domain, let status):
+            await processExited(url: url, domain: domain, status: status)
+        }
+    }
+
+    // MARK: Deploying
+
+    /// Deploys `domain`'s stub unless one runs or is on its way; returns its URL once it answered the deploy
+    /// message (status `deployed`), or why it could not be deployed.
+    public func deploy(_ domain: DomainKey) async -> Result<String, DeploymentError> {
+        await deployTask(for: domain).value
+    }
+
+    private func deployTask(for domain: DomainKey) -> Task<Result<String, DeploymentError>, Never> {
+        if let task = inFlight[domain] { return task }
+        if let instance = instances[domain], !stopping.contains(instance.url) {
+            return Task { .success(instance.url) }
+        }
+        let task = Task { await self.performDeploy(domain) }
+        inFlight[domain] = task
+        return task
+    }
+
+    private func performDeploy(_ domain: DomainKey) async -> Result<String, DeploymentError> {
+        defer { inFlight[domain] = nil }
+        guard !shuttingDown else { return .failure(DeploymentError(.spawn, "the runtime is shutting down")) }
+        let descriptor: Descriptor
+        let identity: JSONValue?
+        do {
+            descriptor = try catalogue.descriptor(for: domain)
+            identity = try identities.identity(for: domain)
+        } catch {
+            logger.warning("cannot deploy a stub for \(domain): \(error.message)", metadata: ["rethink_domain": "\(domain)", "rethink_status": "deployment-failed"])
+            await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: nil, desc: error.message) }
+            return .failure(error)
+        }
+        let url = await registry.allocate(domain: domain, version: descriptor.version, interworking: descriptor.interworking)
+        var instance: StubInstance?
+        do {
+            let prepared = try packager.prepare(descriptor, stubURL: url, runtimeURL: bus.addresses.runtimeURL)
+            let policy = SandboxPolicy.forLanguage(descriptor.language, defaultAction: configuration.defaultAction, limits: configuration.limits)
+            let request = SpawnRequest(
+                executable: prepared.executable, arguments: prepared.arguments, environment: prepared.environment,
+                workingDirectory: prepared.workingDirectory, policy: policy)
+            let events = self.events
+            let process: SandboxedProcess
+            do {
+                process = try await sandbox.spawn(request) { status in
+                    events.yield(.exited(url: url, domain: domain, status: status))
+                }
+            } catch {
+                throw DeploymentError(.spawn, "cannot start \(domain)'s stub: \(error.message)")
+            }
+            handshaking.insert(url)
+            defer { handshaking.remove(url) }
+            let started = try await attach(process, domain: domain, url: url, version: descriptor.version)
+            instance = started
+            instances[domain] = started
+            await registry.setPID(process.pid, of: url)
+            logger.info(
+                "stub \(url) started (pid \(process.pid)) from \(descriptor.origin)",
+                metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)"])
+            let deployMessage = deployMessage(url: url, descriptor: descriptor, identity: identity)
+            let loop = bus.eventLoop
+            await onLoop { bus in
+                bus.stubAttached(started.port, domain: domain, url: url)
+                bus.send(deployMessage, to: started.port)
+                bus.flush()
+            }
+            let timeout = loop.scheduleTask(in: configuration.handshakeTimeout) {
+                started.handshake.fail(DeploymentError(.handshake, "the stub did not answer the deploy message within \(self.configuration.handshakeTimeout.nanoseconds / 1_000_000) ms"))
+            }
+            defer { timeout.cancel() }
+            let reply: Message
+            do {
+                reply = try await started.handshake.value.get()
+            } catch let error as DeploymentError {
+                throw error
+            } catch {
+                throw DeploymentError(.handshake, "\(error)")
+            }
+            guard reply.code == 200 else {
+                throw DeploymentError(
+                    .handshake, "the stub refused the deploy message with code \(reply.code.map(String.init) ?? "none")" + (reply.desc.map { ": \($0)" } ?? ""))
+            }
+            return .success(url)
+        } catch {
+            let reason = "\(domain)'s stub \(url) was not deployed: \(error.message)"
+            await registry.apply(.deploymentFailed, to: url, desc: error.message)
+            await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: url, desc: error.message) }
+            logger.error("\(reason)", metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_status": "deployment-failed"])
+            if let instance {
+                await stop(instance, code: 502, desc: reason, sendDelete: false)
+            }
+            return .failure(error as? DeploymentError ?? DeploymentError(.spawn, error.message))
+        }
+    }
+
+    private func deployMessage(url: String, descriptor: Descriptor, identity: JSONValue?) -> Message {
+        var config = descriptor.configuration.objectValue ?? []
+        config.removeAll { $0.0 == "runtimeURL" }
+        config.append(("runtimeURL", .string(bus.addresses.runtimeURL)))
+        var body: [(String, JSONValue)] = [("url", .string(url)), ("config", .object(config))]
+        body.append(("identity", identity ?? .object([])))
+        return Message.make(
+            id: .int(1), type: .create, from: RuntimeAddresses.sandboxExternal, to: RuntimeAddresses.sandboxInternal, body: .object(body))
+    }
+
+    /// Wraps the child's pipes in NIO channels on the bus's loop.
+    private func attach(_ process: SandboxedProcess, domain: DomainKey, url: String, version: String?) async throws -> StubInstance {
+        let loop = bus.eventLoop
+        let handshake = OnceBox<Message>(eventLoop: loop)
+        let exited = OnceBox<ExitStatus>(eventLoop: loop)
+        let events = self.events
+        let handler = MiniBusHandler(bus: bus, domain: domain, url: url, maxLineBytes: configuration.maxMessageBytes, logger: logger) {
+            [bus] reply in
+            // `deployed` is applied here, in line order, so that it precedes the statuses the stub reports next.
+            guard handshake.completeOnLoop(reply), reply.code == 200 else { return }
+            bus.setStatus(.deployed, of: domain, stub: url, desc: nil)
+            events.yield(.reported(url: url, domain: domain, status: .deployed, desc: nil))
+        }
+        let logHandler = StubLogHandler(
+            logger: logger,
+            metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)", "source": "stub"])
+        let dataChannel = try await NIOPipeBootstrap(group: loop)
+            .channelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+            }
+            .takingOwnershipOfDescriptors(input: process.stdoutFD, output: process.stdinFD).get()
+        let logChannel = try await NIOPipeBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(logHandler) }
+            }
+            .takingOwnershipOfDescriptor(input: process.stderrFD).get()
+        return StubInstance(
+            domain: domain, url: url, version: version, process: process, port: handler.port, dataChannel: dataChannel,
+            logChannel: logChannel, handshake: handshake, exited: exited)
+    }
+
+    // MARK: Status and exits
+
+    /// Applies a status the runtime sets: to the Registry (record, broadcast) and to the bus (routing).
+    func setStatus(_ status: StubStatus, domain: DomainKey, url: String, desc: String?) async {
+        await registry.apply(status, to: url, desc: desc)
+        await onLoop { $0.setStatus(status, of: domain, stub: url, desc: desc) }
+    }
+
+    private func processExited(url: String, domain: DomainKey, status: ExitStatus) async {
+        guard let instance = instances[domain], instance.url == url else { return }
+        instance.exited.complete(status)
+        if handshaking.contains(url) {
+            instance.handshake.fail(DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
+            return
+        }
+        if stopping.contains(url) { return }
+        instances[domain] = nil
+        let reason = status.stubReason
+        logger.error(
+            "stub \(url) \(reason)",
+            metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(instance.process.pid)", "rethink_status": "disconnected"])
+        await onLoop { $0.stubProcessGone(domain: domain, url: url, reason: reason) }
+        closeChannels(of: instance)
+        await registry.apply(.disconnected, to: url, desc: "the stub \(reason)")
+        switch await registry.recordCrash(of: url) {
+        case .retry(let delay):
+            logger.info("redeploying \(domain)'s stub in \(Int(delay * 1000)) ms", metadata: ["rethink_domain": "\(domain)"])
+            Task {
+                try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+                await self.redeployAfterCrash(domain, crashed: url)
+            }
+        case .giveUp:
+            await setStatus(.dead, domain: domain, url: url, desc: "gave up after repeated crashes; last: the stub \(reason)")
+        }
+    }
+
+    private func redeployAfterCrash(_ domain: DomainKey, crashed url: String) async {
+        guard !shuttingDown, instances[domain] == nil, inFlight[domain] == nil,
+            await registry.record(for: domain)?.url == url
+        else { return }
+        _ = await deploy(domain)
+    }
+
+    // MARK: Stopping
+
+    /// Stops a stub on purpose: what it still owes gets `code`; it gets the undeploy message (unless
+    /// `sendDelete` is false) and its stdin closed, then SIGTERM after the grace period, then SIGKILL.
+    func stop(_ instance: StubInstance, code: Int, desc: String, sendDelete: Bool = true) async {
+        stopping.insert(instance.url)
+        defer { stopping.remove(instance.url) }
+        let undeploy = Message.make(
+            type: .delete, from: RuntimeAddresses.sandboxExternal, to: RuntimeAddresses.sandboxInternal,
+            body: .object([("url", .string(instance.url))]))
+        let loop = bus.eventLoop
+        await onLoop { bus in
+            if sendDelete {
+                bus.send(undeploy, to: instance.port)
+                bus.flush()
+            }
+            bus.removeRoute(for: instance.domain, code: code, desc: desc)
+            instance.dataChannel.close(mode: .output, promise: nil)
+        }
+        let process = instance.process
+        let grace = sendDelete ? configuration.stopGrace : .zero
+        let term = loop.scheduleTask(in: grace) { process.signal(SIGTERM) }
+        let kill = loop.scheduleTask(in: grace + configuration.killGrace) { process.signal(SIGKILL) }
+        let status = try? await instance.exited.value.get()
+        term.cancel()
+        kill.cancel()
+        closeChannels(of: instance)
+        if instances[instance.domain]?.url == instance.url { instances[instance.domain] = nil }
+        logger.info(
+            "stub \(instance.url) stopped (\(status?.stubReason ?? "exit unknown"))",
+            metadata: ["rethink_stub_url": "\(instance.url)", "rethink_domain": "\(instance.domain)"])
+    }
+
+    private func closeChannels(of instance: StubInstance) {
+        instance.dataChannel.close(promise: nil)
+        instance.logChannel.close(promise: nil)
+    }
+
+    func onLoop(_ body: @escaping @Sendable (MessageBus) -> Void) async {
+        let bus = self.bus
+        try? await bus.eventLoop.submit { body(bus) }.get()
+    }
+}
+
+extension Error {
+    var message: String {
+        (self as? DeploymentError)?.message ?? (self as? SandboxError)?.message ?? "\(self)"
+    }
+}

@@ -1,0 +1,25 @@
+import Foundation
+
+/// Files shipped with the daemon: the default catalogue and the Python stub kit. Installed under
+/// `<prefix>/share/rethink-runtimed/`; in a source checkout, found from the build directory.
+enum BundledFiles {
+    static var catalogue: String? { find("catalogue", inCheckout: "config/catalogue") }
+    static var stubKit: String? { find("stubkit", inCheckout: "stubkit") }
+
+    private static func find(_ installed: String, inCheckout relative: String) -> String? {
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        let share = directory.deletingLastPathComponent().appendingPathComponent("share/rethink-runtimed/\(installed)").path
+        if FileManager.default.fileExists(atPath: share) { return share }
+        for _ in 0..<4 {
+            directory = directory.deletingLastPathComponent()
+            let candidate = directory.appendingPathComponent(relative).path
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path),
+                FileManager.default.fileExists(atPath: candidate)
+            {
+                return candidate
+            }
+        }
+        return nil
+    }
+}

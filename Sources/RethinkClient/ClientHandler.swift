@@ -7,13 +7,13 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
 
     private var framer = LineFramer(maxLineBytes: 64 << 20)
-    private let continuation: AsyncStream<Message>.Continuation
+    private let inbox: Inbox
     private let greeting: GreetingBox
     private var greeted = false
     weak var client: RuntimeClient?
 
-    init(continuation: AsyncStream<Message>.Continuation, greeting: GreetingBox) {
-        self.continuation = continuation
+    init(inbox: Inbox, greeting: GreetingBox) {
+        self.inbox = inbox
         self.greeting = greeting
     }
 
@@ -28,7 +28,7 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
                     return
                 }
                 if client?.resolve(message) == true { return }
-                continuation.yield(message)
+                inbox.put(message)
             }
         }
     }
@@ -36,7 +36,7 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         greeting.fail()
         client?.connectionClosed()
-        continuation.finish()
+        inbox.close()
     }
 }
 

@@ -17,8 +17,7 @@ public final class RuntimeClient: Sendable {
     }
 
     public let greeting: Greeting
-    /// Every message that is not the final response to a `request` made on this client.
-    public let messages: AsyncStream<Message>
+    private let inbox: Inbox
     private let channel: Channel
     private let state: Mutex<State>
 
@@ -28,18 +27,18 @@ public final class RuntimeClient: Sendable {
         var closed = false
     }
 
-    private init(channel: Channel, greeting: Greeting, messages: AsyncStream<Message>) {
+    private init(channel: Channel, greeting: Greeting, inbox: Inbox) {
         self.channel = channel
         self.greeting = greeting
-        self.messages = messages
+        self.inbox = inbox
         self.state = Mutex(State())
     }
 
     /// Connects and waits for the greeting.
     public static func connect(socketPath: String, timeout: Duration = .seconds(10)) async throws -> RuntimeClient {
-        let (stream, continuation) = AsyncStream.makeStream(of: Message.self)
+        let inbox = Inbox()
         let greetingBox = GreetingBox()
-        let handler = ClientHandler(continuation: continuation, greeting: greetingBox)
+        let handler = ClientHandler(inbox: inbox, greeting: greetingBox)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
@@ -55,9 +54,15 @@ public final class RuntimeClient: Sendable {
         let greeting = Greeting(
             runtimeURL: runtimeURL, clientURL: clientURL, version: value["version"]?.stringValue ?? "?",
             maxMessageBytes: Int(value["maxMessageBytes"]?.intValue ?? 0))
-        let client = RuntimeClient(channel: channel, greeting: greeting, messages: stream)
+        let client = RuntimeClient(channel: channel, greeting: greeting, inbox: inbox)
         handler.client = client
         return client
+    }
+
+    /// The next message that is not the final response to a `request` made on this client; nil when the
+    /// connection closed, or when `timeout` passed first.
+    public func next(timeout: Duration? = nil) async -> Message? {
+        await inbox.next(timeout: timeout)
     }
 
     /// Writes one line as it is (tests use this for bad input).

@@ -29,8 +29,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         self.logger = logger
         self.port = BusPort(
             kind: .client(number: number, url: bus.addresses.client(number)),
-            deliver: { [unowned self] message, _ in self.write(message) },
-            flush: { [unowned self] in self.context?.flush() })
+            deliver: { [weak self] message, _ in self?.write(message) },
+            flush: { [weak self] in self?.context?.flush() })
     }
 
     private var clientURL: String { port.url }
@@ -72,12 +72,13 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        let limit = framer.maxLineBytes
         buffer.withUnsafeReadableBytes { bytes in
             framer.feed(bytes) { event in
                 switch event {
                 case .line(let line): take(line)
                 case .oversized:
-                    refuse(code: 413, desc: "message larger than \(framer.maxLineBytes) bytes", id: nil, to: nil)
+                    refuse(code: 413, desc: "message larger than \(limit) bytes", id: nil, to: nil)
                 }
             }
         }

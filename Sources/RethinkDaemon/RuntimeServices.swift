@@ -28,7 +28,7 @@ final class RuntimeServices: @unchecked Sendable {
         self.logger = logger
         port = BusPort(
             kind: .component(url: bus.addresses.registry),
-            deliver: { [unowned self] message, sender in self.handle(message, from: sender) },
+            deliver: { [weak self] message, sender in self?.handle(message, from: sender) },
             flush: {})
     }
 

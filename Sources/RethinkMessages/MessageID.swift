@@ -18,3 +18,8 @@ public enum MessageID: Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension MessageID: ExpressibleByIntegerLiteral, ExpressibleByStringLiteral {
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(stringLiteral value: String) { self = .string(value) }
+}

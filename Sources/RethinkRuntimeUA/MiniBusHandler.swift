@@ -27,8 +27,8 @@ final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
         self.logger = logger
         self.port = BusPort(
             kind: .stub(domain: domain, url: url),
-            deliver: { [unowned self] message, _ in self.write(message) },
-            flush: { [unowned self] in self.context?.flush() })
+            deliver: { [weak self] message, _ in self?.write(message) },
+            flush: { [weak self] in self?.context?.flush() })
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -49,12 +49,13 @@ final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        let limit = framer.maxLineBytes
         buffer.withUnsafeReadableBytes { bytes in
             framer.feed(bytes) { event in
                 switch event {
                 case .line(let line): take(line)
                 case .oversized:
-                    logger.warning("stub wrote a line over \(framer.maxLineBytes) bytes; dropped", metadata: stubMetadata)
+                    logger.warning("stub wrote a line over \(limit) bytes; dropped", metadata: stubMetadata)
                 }
             }
         }

@@ -38,6 +38,8 @@ public actor RuntimeUA: BusDelegate {
     /// Stubs being stopped on purpose: their exit is not a crash.
     var stopping: Set<String> = []
     private var handshaking: Set<String> = []
+    /// Exits of stubs that ended before their deploy got as far as recording them.
+    private var earlyExits: [String: ExitStatus] = [:]
     private var shuttingDown = false
 
     func markShuttingDown() {
@@ -89,6 +91,9 @@ public actor RuntimeUA: BusDelegate {
         case .needsStub(let domain):
             _ = deployTask(for: domain)
         case .reported(let url, _, let status, let desc):
+            // The stub answered its deploy message: from here on its exit is a crash, even if the deploy
+            // task has not resumed yet (this stream orders the answer before the exit).
+            if status == .deployed { handshaking.remove(url) }
             await registry.apply(status, to: url, desc: desc)
         case .violations(let url, let domain):
             guard let instance = instances[domain], instance.url == url else { return }
@@ -141,6 +146,11 @@ public actor RuntimeUA: BusDelegate {
                 workingDirectory: prepared.workingDirectory, policy: policy)
             let events = self.events
             let process: SandboxedProcess
+            handshaking.insert(url)
+            defer {
+                handshaking.remove(url)
+                earlyExits[url] = nil
+            }
             do {
                 process = try await sandbox.spawn(request) { status in
                     events.yield(.exited(url: url, domain: domain, status: status))
@@ -148,11 +158,13 @@ public actor RuntimeUA: BusDelegate {
             } catch {
                 throw DeploymentError(.spawn, "cannot start \(domain)'s stub: \(error.message)")
             }
-            handshaking.insert(url)
-            defer { handshaking.remove(url) }
             let started = try await attach(process, domain: domain, url: url, version: descriptor.version)
             instance = started
             instances[domain] = started
+            if let status = earlyExits[url] {
+                started.exited.complete(status)
+                started.handshake.fail(DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
+            }
             await registry.setPID(process.pid, of: url)
             logger.info(
                 "stub \(url) started (pid \(process.pid)) from \(descriptor.origin)",
@@ -245,7 +257,10 @@ public actor RuntimeUA: BusDelegate {
     }
 
     private func processExited(url: String, domain: DomainKey, status: ExitStatus) async {
-        guard let instance = instances[domain], instance.url == url else { return }
+        guard let instance = instances[domain], instance.url == url else {
+            if handshaking.contains(url) { earlyExits[url] = status }
+            return
+        }
         instance.exited.complete(status)
         if handshaking.contains(url) {
             instance.handshake.fail(DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))

@@ -21,6 +21,8 @@ public final class SandboxedProcess: Sendable {
         var pidfd: CInt
         var exitStatus: ExitStatus?
         var source: (any DispatchSourceRead)?
+        var queue: DispatchQueue?
+        var retryDelay = 1
     }
 
     private let state: Mutex<State>
@@ -70,6 +72,7 @@ public final class SandboxedProcess: Sendable {
             source.setEventHandler { self.reapIfExited() }
             source.setCancelHandler { self.finish() }
             state.source = source
+            state.queue = queue
             source.resume()
         }
     }
@@ -81,6 +84,11 @@ public final class SandboxedProcess: Sendable {
             var status: CInt = 0
             switch rt_waitid_pidfd(state.pidfd, &kind, &status) {
             case 0:
+                // Readable, yet nothing to reap: the process is still on its way out. The read source
+                // need not fire again for the same readiness, so look again shortly.
+                let delay = state.retryDelay
+                state.retryDelay = min(delay * 2, 100)
+                state.queue?.asyncAfter(deadline: .now() + .milliseconds(delay)) { self.reapIfExited() }
                 return
             case 1:
                 state.exitStatus = UInt32(kind) == RT_EXIT_EXITED.rawValue ? .exited(status) : .signaled(status)

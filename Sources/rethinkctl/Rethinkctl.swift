@@ -159,7 +159,7 @@ struct Listen: AsyncParsableCommand {
         try check(answer)
         if !options.json { emit("listening on \(resolved.joined(separator: ", ")) as \(client.greeting.clientURL)") }
         var seen = 0
-        for await message in client.messages {
+        while let message = await client.next() {
             if options.json {
                 emit(message.text)
             } else if message.to == client.greeting.runtimeURL + "/status", let value = message.body {

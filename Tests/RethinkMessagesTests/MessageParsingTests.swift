@@ -3,7 +3,7 @@ import Testing
 @testable import RethinkMessages
 
 struct MessageParsingTests {
-    private func parse(_ text: String) throws -> Message {
+    private func parse(_ text: String) throws(MessageParseError) -> Message {
         try Message.parse(Array(text.utf8))
     }
 
@@ -43,10 +43,10 @@ struct MessageParsingTests {
         (#"{"id":1.5,"type":"create","to":"a://b"}"#, "\"id\" must be"),
         (#"{"id":1,"type":"create","to":"a://b","body":3}"#, "\"body\" must be an object"),
         (#"{"id":1,"type":"create","to":"a://b","body":{"x":[1,}}"#, "not JSON"),
-        (#"{"id":1,"type":"create","to":"a\u0001"}"#, "control character"),
+        ("{\"id\":1,\"type\":\"create\",\"to\":\"a\u{01}\"}", "control character"),
     ])
     func badLinesAreRefusedWithAReason(line: String, reason: String) {
-        do {
+        do throws(MessageParseError) {
             _ = try parse(line)
             Issue.record("accepted: \(line)")
         } catch {
@@ -55,7 +55,7 @@ struct MessageParsingTests {
     }
 
     @Test func idIsRecoveredFromAMessageWithAnUnknownType() {
-        do {
+        do throws(MessageParseError) {
             _ = try parse(#"{"id": 42, "type": "bogus", "to": "hyperty://a.example/x"}"#)
             Issue.record("accepted")
         } catch {

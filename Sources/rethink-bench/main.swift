@@ -1,0 +1,1 @@
+print("rethink-bench: not written yet")

@@ -1,0 +1,81 @@
+import Foundation
+
+#if canImport(Glibc)
+    @preconcurrency import Glibc
+#endif
+
+/// A helper process for tests, started with posix_spawn and waited for by its pid only.
+///
+/// Why not Foundation's `Process`: in a test process that also hosts daemons, it closed descriptors it did
+/// not own (a stub's pidfd, seen in /proc/self/fdinfo) and reaped children that were not its own.
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    private let outputFD: CInt
+    private var status: Int32?
+
+    /// Starts `executable`; its stdout is captured when `captureOutput` is true, its stderr goes to /dev/null.
+    init(_ executable: String, _ arguments: [String], captureOutput: Bool = false) throws {
+        var fds: [CInt] = [-1, -1]
+        if captureOutput {
+            guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) }
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if captureOutput {
+            posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        }
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, executable, &actions, nil, argv, environ)
+        if captureOutput { close(fds[1]) }
+        guard result == 0 else {
+            if captureOutput { close(fds[0]) }
+            throw POSIXError(POSIXErrorCode(rawValue: result) ?? .ENOENT)
+        }
+        pid = child
+        outputFD = captureOutput ? fds[0] : -1
+    }
+
+    /// Everything the child wrote to stdout, once it closed it.
+    func readOutput() -> String {
+        guard outputFD >= 0 else { return "" }
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(outputFD, &buffer, buffer.count)
+            if count <= 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+        }
+        close(outputFD)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Waits for the child and returns its raw wait status.
+    @discardableResult
+    func wait() -> Int32 {
+        if let status { return status }
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0, errno == EINTR {}
+        status = raw
+        return raw
+    }
+
+    var exitCode: Int32 { (wait() >> 8) & 0xFF }
+
+    var isRunning: Bool {
+        guard status == nil else { return false }
+        var raw: Int32 = 0
+        if waitpid(pid, &raw, WNOHANG) == pid {
+            status = raw
+            return false
+        }
+        return true
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import RethinkClient
+import RethinkMessages
+import Testing
+
+/// Every request that enters the runtime gets exactly one final response; these are the runtime's own.
+@Suite(.timeLimit(.minutes(2)))
+struct RuntimeAnswerTests {
+    @Test func badLinesAreAnsweredAndTheConnectionStaysOpen() async throws {
+        let runtime = try await TestRuntime(descriptors: ["native.example": TestRuntime.native]) { $0.maxMessageBytes = 4096 }
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        try await client.sendLine(Array("this is not json".utf8))
+        try await client.sendLine(Array(#"{"id": 5, "type": "shout", "to": "hyperty://native.example/x"}"#.utf8))
+        try await client.sendLine(Array(#"{"id": 6, "type": "create"}"#.utf8))
+        try await client.sendLine(Array((#"{"id": 7, "type": "create", "to": "hyperty://native.example/x", "body": {"v": ""# + String(repeating: "x", count: 5000) + #""}}"#).utf8))
+        let answers = await client.collect(4)
+        #expect(answers.map(\.code) == [400, 400, 400, 413])
+        #expect(answers.map(\.id) == [nil, .int(5), .int(6), nil])
+        #expect(answers[1].from == "hyperty://native.example/x", "from the address the request was sent to")
+        #expect(answers[0].from == runtime.runtimeURL)
+        #expect(answers.allSatisfy { $0.to == client.greeting.clientURL })
+        let after = try await client.request(.read, to: "hyperty://native.example/x", body: ["value": 1])
+        #expect(after.code == 200)
+    }
+
+    @Test func aFromTheClientDoesNotOwnIsRefused() async throws {
+        let runtime = try await TestRuntime(descriptors: [:])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        let response = try await client.request(.create, to: "hyperty://x.example/a", from: "hyperty://acme.example/mallory")
+        #expect(response.code == 403)
+        #expect(try await client.listen(["hyperty://acme.example/alice"]).code == 200)
+        let owned = try await client.request(.create, to: runtime.runtimeURL + "/nothing", from: "hyperty://acme.example/alice")
+        #expect(owned.code == 404, "an address the client listens on is its own")
+    }
+
+    @Test func noDescriptorAndNoDomainAreNoRoute() async throws {
+        let runtime = try await TestRuntime(descriptors: [:])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        let unknown = try await client.request(.create, to: "hyperty://nowhere.example/x")
+        #expect(unknown.code == 404)
+        #expect(unknown.desc?.contains("no descriptor for nowhere.example") == true)
+        #expect(try await client.request(.create, to: "hyperty://bad_host/x").code == 404)
+        #expect(try await client.request(.create, to: runtime.runtimeURL + "/unknown").code == 404)
+    }
+
+    @Test func aSilentStubMakesTheRuntimeAnswer408AndTheLateAnswerIsDropped() async throws {
+        let runtime = try await TestRuntime(descriptors: ["quiet.example": TestRuntime.testing()], responseTimeout: 0.5)
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        let started = Date()
+        let silent = try await client.request(.execute, to: "hyperty://quiet.example/x", body: ["value": ["action": "silent"]])
+        #expect(silent.code == 408)
+        #expect(Date().timeIntervalSince(started) < 2)
+        let late = try await client.request(.execute, to: "hyperty://quiet.example/x", body: ["value": ["action": "delay", "ms": 900]])
+        #expect(late.code == 408)
+        #expect(await client.collect(1, seconds: 1).isEmpty, "the stub's late answer is dropped, not delivered")
+    }
+
+    @Test func aFullDeployQueueAnswers429() async throws {
+        let runtime = try await TestRuntime(descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])], responseTimeout: 2, queueLimit: 5)
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        for index in 1...8 {
+            try await client.send(Message.make(id: .int(Int64(index)), type: .create, from: client.greeting.clientURL, to: "hyperty://stuck.example/x"))
+        }
+        let answers = await client.collect(8, seconds: 5) { $0.type == .response }
+        #expect(answers.count == 8)
+        #expect(answers.filter { $0.code == 429 }.count == 3)
+        #expect(answers.filter { $0.code == 408 }.count == 5, "queued requests still time out: the clock runs from entry")
+    }
+
+    @Test func aStubThatRefusesItsDeployGives502ToWhatWaits() async throws {
+        let runtime = try await TestRuntime(descriptors: [
+            "refuses.example": TestRuntime.testing(["deploy": "fail"]), "quits.example": TestRuntime.testing(["deploy": "exit"]),
+        ])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        let refused = try await client.request(.create, to: "hyperty://refuses.example/x")
+        #expect(refused.code == 502)
+        #expect(refused.desc?.contains("refused the deploy message with code 500") == true)
+        let quit = try await client.request(.create, to: "hyperty://quits.example/x")
+        #expect(quit.code == 502)
+        #expect(quit.desc?.contains("exited with status 4") == true)
+        #expect(try await runtime.stub("quits.example", via: client)?["status"]?.stringValue == "deployment-failed")
+    }
+
+    @Test func undeployAnswers503ToWhatWaitsAndAllowsARedeploy() async throws {
+        let runtime = try await TestRuntime(descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        let operatorClient = try await runtime.client()
+        try await client.send(Message.make(id: 1, type: .create, from: client.greeting.clientURL, to: "hyperty://stuck.example/x"))
+        _ = try await runtime.waitFor("stuck.example", status: "in-progress", via: operatorClient)
+        let undeploy = try await operatorClient.request(.delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "stuck.example"]])
+        #expect(undeploy.code == 200)
+        let answers = await client.collect(1) { $0.type == .response }
+        #expect(answers.first?.code == 503)
+        #expect(await runtime.daemon.stubPIDs().isEmpty)
+        let deploy = try await operatorClient.request(.create, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "stuck.example"]])
+        #expect(deploy.code == 200)
+        #expect(deploy.bodyValue?["url"]?.stringValue == "hyperty-runtime://stuck.example/protostub/2")
+    }
+}

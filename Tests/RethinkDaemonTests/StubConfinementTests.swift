@@ -1,0 +1,77 @@
+import Foundation
+import RethinkClient
+import RethinkMessages
+import Testing
+
+/// A stub may only speak for its own domain and its own status.
+@Suite(.timeLimit(.minutes(2)))
+struct StubConfinementTests {
+    @Test func aStubForgingAnotherDomainsFromIsIgnoredWhileItsOwnMessagesArrive() async throws {
+        let runtime = try await TestRuntime(descriptors: ["forger.example": TestRuntime.testing()])
+        defer { Task { await runtime.stop() } }
+        let alice = try await runtime.client()
+        #expect(try await alice.listen(["hyperty://acme.example/alice"]).code == 200)
+        let client = try await runtime.client()
+        let forged = try await client.request(
+            .execute, to: "hyperty://forger.example/x",
+            body: ["value": ["action": "forge-from", "from": "hyperty://bank.example/teller", "to": "hyperty://acme.example/alice"]])
+        #expect(forged.code == 200)
+        let honest = try await client.request(
+            .execute, to: "hyperty://forger.example/x",
+            body: ["value": ["action": "emit", "message": ["type": "create", "from": "hyperty://forger.example/bob", "to": "hyperty://acme.example/alice", "body": ["value": "honest"]]]])
+        #expect(honest.code == 200)
+        let received = await alice.collect(2, seconds: 1)
+        #expect(received.count == 1)
+        #expect(received.first?.from == "hyperty://forger.example/bob")
+        #expect(received.first?.via == ["hyperty-runtime://forger.example/protostub/1"], "the runtime records the stub in body.via")
+        #expect(runtime.logs.all.contains { $0.message.contains("violation") && $0.message.contains("bank.example") })
+    }
+
+    @Test func aStubForgingAnotherStubsStatusIsIgnored() async throws {
+        let runtime = try await TestRuntime(descriptors: ["forger.example": TestRuntime.testing(), "victim.example": TestRuntime.testing()])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        #expect(try await client.request(.create, to: "hyperty://victim.example/x").code == 200)
+        #expect(try await client.request(.create, to: "hyperty://forger.example/x").code == 200)
+        let victimURL = "hyperty-runtime://victim.example/protostub/1"
+        for value in ["failed", "disconnected"] {
+            let forged = try await client.request(
+                .execute, to: "hyperty://forger.example/x", body: ["value": ["action": "forge-status", "stub": .string(victimURL), "value": .string(value)]])
+            #expect(forged.code == 200)
+        }
+        #expect(try await runtime.stub("victim.example", via: client)?["status"]?.stringValue == "live")
+        #expect(try await client.request(.create, to: "hyperty://victim.example/x", body: ["value": 2]).code == 200)
+    }
+
+    @Test func aStubSendingTooManyForeignMessagesIsStoppedAsFailed() async throws {
+        let runtime = try await TestRuntime(descriptors: ["spammer.example": TestRuntime.testing()])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        for _ in 1...11 {
+            _ = try await client.request(
+                .execute, to: "hyperty://spammer.example/x",
+                body: ["value": ["action": "forge-from", "from": "hyperty://bank.example/t", "to": "hyperty://acme.example/a"]])
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while await !runtime.daemon.stubPIDs().isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(await runtime.daemon.stubPIDs().isEmpty)
+        #expect(runtime.logs.all.contains { $0.metadata["rethink_status"] == "failed" || $0.message.contains("stopped: it sent more than") })
+    }
+
+    @Test func aStubsStderrReachesTheLogWithItsFieldsAndPriority() async throws {
+        let runtime = try await TestRuntime(descriptors: ["chatty.example": TestRuntime.testing()])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        let response = try await client.request(
+            .execute, to: "hyperty://chatty.example/x", body: ["value": ["action": "log", "lines": ["<3>disk on fire", "all is well"]]])
+        #expect(response.code == 200)
+        try await Task.sleep(for: .milliseconds(200))
+        let lines = runtime.logs.all.filter { $0.metadata["source"] == "stub" }
+        let fire = try #require(lines.first { $0.message == "disk on fire" })
+        #expect(fire.level == .error)
+        #expect(fire.metadata["rethink_domain"] == "chatty.example")
+        #expect(fire.metadata["rethink_stub_url"] == "hyperty-runtime://chatty.example/protostub/1")
+        #expect(fire.metadata["rethink_stub_pid"] != nil)
+        #expect(lines.contains { $0.message == "all is well" && $0.level == .info })
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import RethinkMessages
+
+/// `rethink-bench first-contact`: the latency of a first message to a domain the runtime has not seen,
+/// which includes finding the descriptor, starting the sandboxed stub, its handshake and its first answer.
+struct FirstContactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "first-contact",
+        abstract: "Measure send-to-answer latency of the first message to each of K new domains.",
+        discussion: """
+            Sends one request to each of hyperty://<prefix><i>.example/echo, i = 0..<K, one after the other. \
+            The catalogue must hold <prefix><i>.example.json for each. Prints a line, then a JSON line.
+            """)
+
+    @Option(help: "rethink-runtimed's client socket.")
+    var socket: String
+
+    @Option(help: "How many new domains to contact.")
+    var count = 50
+
+    @Option(name: .customLong("domain-prefix"), help: "Domains are <prefix><i>.example.")
+    var domainPrefix = "bench-first-"
+
+    @Option(name: .customLong("body-bytes"), help: "Size of each request's body object in bytes.")
+    var bodyBytes = 256
+
+    @Option(help: "Seconds to wait for each answer.")
+    var timeout = 20
+
+    func validate() throws {
+        guard count > 0, bodyBytes >= 12, timeout > 0 else {
+            throw ValidationError("--count and --timeout must be positive, --body-bytes at least 12")
+        }
+    }
+
+    func run() throws {
+        let connection = try ServerConnection(socketPath: socket, timeoutMillis: Int32(timeout * 1000))
+        let clientURL = connection.greeting.clientURL
+        let log = RoundTripLog(count: count, firstID: 1, rawEcho: connection.greeting.isRawEcho)
+        let seconds = try RoundTrips.oneAtATime(connection, log: log, timeoutMillis: Int32(timeout * 1000)) { index in
+            RequestTemplate(from: clientURL, to: "hyperty://\(domainPrefix)\(index).example/echo", bodyBytes: bodyBytes)
+        }
+        let result = PhaseResult(name: "first-contact", window: 1, seconds: seconds, log: log)
+        print(result.line)
+        let report: JSONValue = ["mode": "first-contact", "firstContact": result.json]
+        print(report.jsonString)
+        try RunCommand.failOnBadAnswers([result], logs: [log])
+    }
+}

@@ -1,1 +1,0 @@
-print("rethink-bench: not written yet")

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Benchmarks rethink-runtimed against a raw relay baseline (docs/BENCHMARK.md): builds release, serves both
+# on temporary sockets, measures round trips through each and first-contact deploy latency, prints a table.
+#
+# Tunables (environment): BENCH_SCRATCH_PATH (.build), BENCH_REQUESTS (200000), BENCH_WINDOW (64),
+# BENCH_SEQUENTIAL_REQUESTS (20000), BENCH_FIRST_CONTACT (50), BENCH_BODY_BYTES (256).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+scratch=${BENCH_SCRATCH_PATH:-.build}
+requests=${BENCH_REQUESTS:-200000}
+window=${BENCH_WINDOW:-64}
+sequential=${BENCH_SEQUENTIAL_REQUESTS:-20000}
+first_contact=${BENCH_FIRST_CONTACT:-50}
+body_bytes=${BENCH_BODY_BYTES:-256}
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+command -v jq >/dev/null || die "jq is needed for the summary table: apt-get install -y jq"
+
+for product in rethink-runtimed rethink-echo-stub rethink-bench; do
+    echo "== building $product (release)"
+    swift build -c release --scratch-path "$scratch" --product "$product"
+done
+bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rethink-bench.XXXXXX")
+pids=()
+cleanup() {
+    local status=$?
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ "$status" -ne 0 ]; then
+        echo "bench.sh: failed; last lines of the servers' logs:" >&2
+        tail -n 20 "$work"/*.log >&2 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The catalogue: bench-0.example for the round trips, one never-used domain per first contact.
+mkdir -p "$work/catalogue" "$work/state"
+descriptor=$(printf '{"objectName":"echo-native","version":"1","language":"executable","sourcePackageURL":"%s"}' \
+    "$bin/rethink-echo-stub")
+echo "$descriptor" >"$work/catalogue/bench-0.example.json"
+for ((i = 0; i < first_contact; i++)); do
+    echo "$descriptor" >"$work/catalogue/bench-first-$i.example.json"
+done
+
+"$bin/rethink-runtimed" --socket "$work/runtime.sock" --state-dir "$work/state" --catalogue "$work/catalogue" \
+    --log-level warning 2>"$work/runtimed.log" &
+pids+=($!)
+"$bin/rethink-bench" relay --socket "$work/relay.sock" --stub "$bin/rethink-echo-stub" 2>"$work/relay.log" &
+pids+=($!)
+
+wait_for_socket() {
+    for _ in $(seq 100); do
+        [ -S "$1" ] && return 0
+        sleep 0.1
+    done
+    die "$1 did not appear within 10 s; see the logs below"
+}
+wait_for_socket "$work/runtime.sock"
+wait_for_socket "$work/relay.sock"
+
+run_options=(--requests "$requests" --window "$window" --sequential-requests "$sequential" --body-bytes "$body_bytes")
+echo "== baseline: raw relay"
+"$bin/rethink-bench" run --socket "$work/relay.sock" --label relay "${run_options[@]}" | tee "$work/relay.out"
+echo "== rethink-runtimed"
+"$bin/rethink-bench" run --socket "$work/runtime.sock" --label runtimed "${run_options[@]}" | tee "$work/runtimed.out"
+echo "== first contact: $first_contact new domains, deployed on the fly"
+"$bin/rethink-bench" first-contact --socket "$work/runtime.sock" --count "$first_contact" --body-bytes "$body_bytes" \
+    | tee "$work/first.out"
+
+relay=$(tail -n 1 "$work/relay.out")
+daemon=$(tail -n 1 "$work/runtimed.out")
+first=$(tail -n 1 "$work/first.out")
+number() { jq -r "$2" <<<"$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", (b > 0 ? 100 * a / b : 0) }'; }
+
+echo
+echo "== summary ($(nproc) cores, body $body_bytes bytes, window $window)"
+printf '%-30s %14s %14s %10s\n' "" "rethink-runtimed" "raw relay" "ratio"
+for phase in pipelined oneAtATime; do
+    d=$(number "$daemon" ".$phase.roundTripsPerSecond")
+    r=$(number "$relay" ".$phase.roundTripsPerSecond")
+    printf '%-30s %14.0f %14.0f %10s\n' "$phase round trips/s" "$d" "$r" "$(ratio "$d" "$r")"
+    for p in p50Ms p99Ms; do
+        printf '%-30s %14s %14s\n' "$phase $p" "$(number "$daemon" ".$phase.$p")" "$(number "$relay" ".$phase.$p")"
+    done
+done
+printf '%-30s %14s\n' "first contact p50 ms" "$(number "$first" '.firstContact.p50Ms')"
+printf '%-30s %14s\n' "first contact p99 ms" "$(number "$first" '.firstContact.p99Ms')"

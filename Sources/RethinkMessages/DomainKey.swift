@@ -21,48 +21,78 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     /// The key of an address, or nil when the address has no scheme and host or the key is not a DNS name.
+    /// Works on the UTF-8 bytes: it runs for every routed request and every stub message.
     public init?(address: String) {
-        guard let parts = DomainKey.schemeAndHost(of: address) else { return nil }
-        var host = parts.host
-        let key: String
-        if DomainKey.reThinkSchemes.contains(parts.scheme) {
-            for prefix in ["msg-node.", "registry."] where host.hasPrefix(prefix) {
-                host.removeFirst(prefix.count)
-                break
-            }
-            key = host
-        } else {
-            key = "\(parts.scheme).\(host)"
-        }
-        self.init(key)
+        var address = address
+        guard let key = address.withUTF8({ DomainKey.key(of: $0) }) else { return nil }
+        value = key
     }
 
-    static func schemeAndHost(of address: String) -> (scheme: String, host: String)? {
-        guard let separator = address.firstRange(of: "://") else { return nil }
-        let scheme = address[..<separator.lowerBound].lowercased()
-        guard !scheme.isEmpty,
-            scheme.utf8.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") })
-        else { return nil }
-        var authority = address[separator.upperBound...]
-        if let end = authority.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) {
-            authority = authority[..<end]
+    private static let reThinkSchemeBytes: [[UInt8]] = reThinkSchemes.map { Array($0.utf8) }
+
+    private static func key(of bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        let count = bytes.count
+        var schemeEnd = 0
+        while schemeEnd + 2 < count,
+            !(bytes[schemeEnd] == UInt8(ascii: ":") && bytes[schemeEnd + 1] == UInt8(ascii: "/") && bytes[schemeEnd + 2] == UInt8(ascii: "/"))
+        {
+            guard isSchemeByte(bytes[schemeEnd]) else { return nil }
+            schemeEnd += 1
         }
-        if let at = authority.lastIndex(of: "@") {
-            authority = authority[authority.index(after: at)...]
+        guard schemeEnd > 0, schemeEnd + 2 < count else { return nil }
+        var start = schemeEnd + 3
+        var end = start
+        while end < count, bytes[end] != UInt8(ascii: "/"), bytes[end] != UInt8(ascii: "?"), bytes[end] != UInt8(ascii: "#") {
+            end += 1
         }
-        if let colon = authority.lastIndex(of: ":") {
-            authority = authority[..<colon]
+        if let at = (start..<end).last(where: { bytes[$0] == UInt8(ascii: "@") }) { start = at + 1 }
+        if let colon = (start..<end).last(where: { bytes[$0] == UInt8(ascii: ":") }) { end = colon }
+        guard start < end else { return nil }
+        var key: [UInt8] = []
+        key.reserveCapacity(schemeEnd + 1 + end - start)
+        let scheme = (0..<schemeEnd).map { lower(bytes[$0]) }
+        if reThinkSchemeBytes.contains(scheme) {
+            for prefix in ["msg-node.", "registry."] {
+                let prefixBytes = Array(prefix.utf8)
+                if end - start > prefixBytes.count, (0..<prefixBytes.count).allSatisfy({ lower(bytes[start + $0]) == prefixBytes[$0] }) {
+                    start += prefixBytes.count
+                    break
+                }
+            }
+        } else {
+            key.append(contentsOf: scheme)
+            key.append(UInt8(ascii: "."))
         }
-        let host = authority.lowercased()
-        guard !host.isEmpty else { return nil }
-        return (scheme, host)
+        for index in start..<end { key.append(lower(bytes[index])) }
+        guard isDNSName(key) else { return nil }
+        return String(decoding: key, as: UTF8.self)
+    }
+
+    private static func lower(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+    }
+
+    private static func isSchemeByte(_ byte: UInt8) -> Bool {
+        isAlnum(byte) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
     }
 
     static func isDNSName(_ name: String) -> Bool {
-        guard !name.isEmpty, name.utf8.count <= 253 else { return false }
-        for label in name.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !label.isEmpty, label.utf8.count <= 63, label.first != "-", label.last != "-" else { return false }
-            guard label.utf8.allSatisfy({ isLowerAlnum($0) || $0 == UInt8(ascii: "-") }) else { return false }
+        isDNSName(Array(name.utf8))
+    }
+
+    static func isDNSName(_ bytes: [UInt8]) -> Bool {
+        guard !bytes.isEmpty, bytes.count <= 253 else { return false }
+        var labelStart = 0
+        for index in 0...bytes.count {
+            guard index == bytes.count || bytes[index] == UInt8(ascii: ".") else {
+                guard isLowerAlnum(bytes[index]) || bytes[index] == UInt8(ascii: "-") else { return false }
+                continue
+            }
+            let length = index - labelStart
+            guard length > 0, length <= 63, bytes[labelStart] != UInt8(ascii: "-"), bytes[index - 1] != UInt8(ascii: "-") else {
+                return false
+            }
+            labelStart = index + 1
         }
         return true
     }

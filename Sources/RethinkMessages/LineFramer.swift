@@ -27,8 +27,16 @@ public struct LineFramer: Sendable {
                 append(UnsafeRawBufferPointer(rebasing: chunk[start..<count]))
                 return
             }
-            append(UnsafeRawBufferPointer(rebasing: chunk[start..<newline]))
-            finishLine(emit)
+            if pending.isEmpty, !discarding, newline - start <= maxLineBytes {
+                // The whole line is in this chunk: hand it on without going through `pending`.
+                var end = newline
+                if end > start, chunk[end - 1] == 0x0D { end -= 1 }
+                let line = UnsafeRawBufferPointer(rebasing: chunk[start..<end])
+                if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { emit(.line(Array(line))) }
+            } else {
+                append(UnsafeRawBufferPointer(rebasing: chunk[start..<newline]))
+                finishLine(emit)
+            }
             start = newline + 1
         }
     }

@@ -142,14 +142,18 @@ private struct Fields {
     var bodyRange: Range<Int>?
     var valueRange: Range<Int>?
     var problem: String?
-    var seen: Set<String> = []
+    /// The routing keys seen so far, one bit each: a duplicate is refused rather than silently picked.
+    var seen: UInt8 = 0
 
     mutating func note(_ problem: String) {
         if self.problem == nil { self.problem = problem }
     }
 
-    mutating func firstTime(_ key: String) -> Bool {
-        if seen.insert(key).inserted { return true }
+    mutating func firstTime(_ key: StaticString, bit: UInt8) -> Bool {
+        if seen & bit == 0 {
+            seen |= bit
+            return true
+        }
         note("duplicate key \"\(key)\"")
         return false
     }
@@ -157,7 +161,7 @@ private struct Fields {
     /// Takes a top-level member the router needs; returns false to have any other member skipped.
     mutating func take(key: Range<Int>, scanner: inout JSONScanner) throws(JSONScanner.Failure) -> Bool {
         if scanner.keyEquals(key, "id") {
-            guard firstTime("id") else { return false }
+            guard firstTime("id", bit: 1) else { return false }
             switch scanner.peek() {
             case UInt8(ascii: "\""):
                 let scanned = try scanner.scanString()
@@ -173,7 +177,7 @@ private struct Fields {
             return true
         }
         if scanner.keyEquals(key, "type") {
-            guard firstTime("type"), scanner.peek() == UInt8(ascii: "\"") else {
+            guard firstTime("type", bit: 2), scanner.peek() == UInt8(ascii: "\"") else {
                 if problem == nil && typeName == nil { note("\"type\" must be a string") }
                 return false
             }
@@ -184,23 +188,23 @@ private struct Fields {
             typeIsCanonical = type?.rawValue == name
             return true
         }
-        for (name, path) in [("from", \Fields.from), ("to", \Fields.to), ("resource", \Fields.resource)] as [(StaticString, WritableKeyPath<Fields, String?>)]
-        where scanner.keyEquals(key, name) {
-            guard firstTime("\(name)") else { return false }
-            if scanner.peek() == UInt8(ascii: "n") {
-                try scanner.scanLiteral("null")
-                return true
-            }
-            guard scanner.peek() == UInt8(ascii: "\"") else {
-                note("\"\(name)\" must be a string")
-                return false
-            }
-            let scanned = try scanner.scanString()
-            self[keyPath: path] = scanner.decodeString(scanned.range, escaped: scanned.escaped)
-            return true
+        if scanner.keyEquals(key, "from") {
+            let taken = try takeAddress("from", bit: 4, scanner: &scanner)
+            from = taken.value
+            return taken.consumed
+        }
+        if scanner.keyEquals(key, "to") {
+            let taken = try takeAddress("to", bit: 8, scanner: &scanner)
+            to = taken.value
+            return taken.consumed
+        }
+        if scanner.keyEquals(key, "resource") {
+            let taken = try takeAddress("resource", bit: 16, scanner: &scanner)
+            resource = taken.value
+            return taken.consumed
         }
         if scanner.keyEquals(key, "body") {
-            guard firstTime("body") else { return false }
+            guard firstTime("body", bit: 32) else { return false }
             if scanner.peek() == UInt8(ascii: "n") {
                 try scanner.scanLiteral("null")
                 return true
@@ -218,6 +222,23 @@ private struct Fields {
             return true
         }
         return false
+    }
+
+    /// An address member: a string, or null for none.
+    private mutating func takeAddress(
+        _ name: StaticString, bit: UInt8, scanner: inout JSONScanner
+    ) throws(JSONScanner.Failure) -> (consumed: Bool, value: String?) {
+        guard firstTime(name, bit: bit) else { return (false, nil) }
+        if scanner.peek() == UInt8(ascii: "n") {
+            try scanner.scanLiteral("null")
+            return (true, nil)
+        }
+        guard scanner.peek() == UInt8(ascii: "\"") else {
+            note("\"\(name)\" must be a string")
+            return (false, nil)
+        }
+        let scanned = try scanner.scanString()
+        return (true, scanner.decodeString(scanned.range, escaped: scanned.escaped))
     }
 
     private mutating func takeBody(key: Range<Int>, scanner: inout JSONScanner) throws(JSONScanner.Failure) -> Bool {

@@ -139,7 +139,7 @@ struct Send: AsyncParsableCommand {
             print("\(response.code.map(String.init) ?? "-") \(response.desc ?? "")")
             if let value = response.bodyValue { print(value.jsonString) }
         }
-        try check(response)
+        if let code = response.code, code >= 300 { throw ExitCode.failure }
     }
 }
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rethink-runtimed builds and tests with. Needs root (or sudo).
+set -euo pipefail
+packages=(
+    libseccomp-dev   # the sandbox: seccomp-bpf filters through libseccomp
+    pkg-config       # SwiftPM finds libseccomp through it
+    python3          # Debian's /usr/bin/python3 runs the Python stubs and the stub kit's tests
+    util-linux       # setpriv: tests connect as another Unix user
+    jq               # make bench: the summary table
+)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

@@ -29,7 +29,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         self.logger = logger
         self.port = BusPort(
             kind: .client(number: number, url: bus.addresses.client(number)),
-            deliver: { [weak self] message, _ in self?.write(message) },
+            deliver: { [weak self] message, _ in self?.context?.writeLine(message) },
             flush: { [weak self] in self?.context?.flush() })
     }
 
@@ -121,13 +121,6 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         bus.send(response, to: port)
     }
 
-    private func write(_ message: Message) {
-        guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: message.bytes.count + 1)
-        buffer.writeBytes(message.bytes)
-        buffer.writeInteger(UInt8(ascii: "\n"))
-        context.write(wrapOutboundOut(buffer), promise: nil)
-    }
 }
 
 /// `struct ucred` with the same layout, Sendable for NIO's socket-option API.

@@ -32,6 +32,7 @@ public final class Daemon: @unchecked Sendable {
     private var server: Channel?
     private var boundSocketPath: String?
     private var nextClient = 0
+    private let notifier = SystemdNotifier()
 
     public init(configuration: DaemonConfiguration, logger: Logger) throws {
         try configuration.validate()
@@ -86,6 +87,7 @@ public final class Daemon: @unchecked Sendable {
             try services.start()
         }.get()
         server = try await bindClientSocket()
+        notifier.notify("READY=1\nSTATUS=serving \(boundSocketPath ?? "the socket passed by systemd")")
         logger.info(
             "rethink-runtimed \(Daemon.version) serving \(boundSocketPath ?? "the socket passed by systemd") as \(addresses.runtimeURL)",
             metadata: ["catalogues": "\(configuration.catalogues.joined(separator: ", "))"])
@@ -104,7 +106,7 @@ public final class Daemon: @unchecked Sendable {
                 }
             }
         if let descriptor = SocketActivation.listeningDescriptor() {
-            return try await bootstrap.withBoundSocket(descriptor: descriptor).get()
+            return try await bootstrap.withBoundSocket(descriptor).get()
         }
         let path = configuration.socket
         try SocketActivation.prepareSocketPath(path)
@@ -116,6 +118,7 @@ public final class Daemon: @unchecked Sendable {
 
     /// Undeploys every stub, closes the socket and removes its file; requests still waiting get 503.
     public func stop() async {
+        notifier.notify("STOPPING=1\nSTATUS=undeploying stubs")
         logger.info("stopping: undeploying stubs")
         try? await server?.close()
         await ua.shutdown()

@@ -27,7 +27,7 @@ final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
         self.logger = logger
         self.port = BusPort(
             kind: .stub(domain: domain, url: url),
-            deliver: { [weak self] message, _ in self?.write(message) },
+            deliver: { [weak self] message, _ in self?.context?.writeLine(message) },
             flush: { [weak self] in self?.context?.flush() })
     }
 
@@ -37,14 +37,6 @@ final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-    }
-
-    private func write(_ message: Message) {
-        guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: message.bytes.count + 1)
-        buffer.writeBytes(message.bytes)
-        buffer.writeInteger(UInt8(ascii: "\n"))
-        context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

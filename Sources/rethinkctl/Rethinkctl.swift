@@ -29,6 +29,13 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
+/// The registry's list of stubs (a `read` of `<runtimeURL>/registry`).
+func registryListing(_ client: RuntimeClient) async throws -> [JSONValue] {
+    let response = try await client.request(.read, to: client.greeting.runtimeURL + "/registry")
+    try check(response)
+    return response.bodyValue?.arrayValue ?? []
+}
+
 /// Turns a runtime error answer into the command's failure.
 func check(_ response: Message) throws {
     guard let code = response.code, code >= 300 else { return }
@@ -48,9 +55,7 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         let client = try await options.connect()
         defer { Task { await client.close() } }
-        let response = try await client.request(.read, to: client.greeting.runtimeURL + "/registry")
-        try check(response)
-        let stubs = response.bodyValue?.arrayValue ?? []
+        let stubs = try await registryListing(client)
         var counts: [String: Int] = [:]
         for stub in stubs { counts[stub["status"]?.stringValue ?? "?", default: 0] += 1 }
         if options.json {
@@ -75,9 +80,7 @@ struct Stubs: AsyncParsableCommand {
     func run() async throws {
         let client = try await options.connect()
         defer { Task { await client.close() } }
-        let response = try await client.request(.read, to: client.greeting.runtimeURL + "/registry")
-        try check(response)
-        let stubs = response.bodyValue?.arrayValue ?? []
+        let stubs = try await registryListing(client)
         if options.json {
             for stub in stubs { print(stub.jsonString) }
             return

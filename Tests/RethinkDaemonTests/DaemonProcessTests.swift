@@ -1,4 +1,5 @@
 import Foundation
+import RethinkDaemon
 import RethinkClient
 import RethinkMessages
 import Testing
@@ -99,4 +100,45 @@ struct DaemonProcessTests {
         #expect(process.exitCode != 0)
         #expect(text.contains("responseTimout"))
     }
+}
+
+/// The example configuration shipped in `config/` stays loadable as the daemon evolves.
+@Test func theShippedExampleConfigurationLoads() throws {
+    let configuration = try DaemonConfiguration.load(path: Paths.root.appendingPathComponent("config/rethink-runtimed.json").path)
+    #expect(configuration.sandbox.defaultAction == .errno)
+    #expect(configuration.queueLimit == 1000)
+}
+
+/// READY=1 reaches the service manager's notify socket once the client socket is served.
+@Test func readinessIsReportedToSystemdOnceTheSocketIsServed() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rethink-notify-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let notifyPath = directory.appendingPathComponent("notify").path
+    let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+        for (index, byte) in notifyPath.utf8.enumerated() { buffer[index] = byte }
+    }
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    try #require(bound == 0)
+    let daemon = try ChildProcess(
+        "/usr/bin/env",
+        ["NOTIFY_SOCKET=\(notifyPath)", Paths.product("rethink-runtimed"), "--socket", directory.appendingPathComponent("s").path,
+         "--state-dir", directory.appendingPathComponent("state").path])
+    defer {
+        kill(daemon.pid, SIGKILL)
+        daemon.wait()
+    }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let count = recv(fd, &buffer, buffer.count, 0)
+    let text = String(decoding: buffer[0..<max(0, count)], as: UTF8.self)
+    #expect(text.contains("READY=1"))
+    #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("s").path), "READY only once the socket is served")
 }

@@ -1,0 +1,32 @@
+import Foundation
+
+#if canImport(Glibc)
+    @preconcurrency import Glibc
+#endif
+
+/// sd_notify(3) by hand: one datagram to `$NOTIFY_SOCKET` (`READY=1`, `STATUS=...`, `STOPPING=1`).
+///
+/// Why hand-written: the protocol is a single sendto on a unix datagram socket; libsystemd would add a
+/// dependency and nothing else. Does nothing when the daemon is not run by systemd.
+struct SystemdNotifier: Sendable {
+    let socketPath: String?
+
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        socketPath = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Sends `state` (newline-separated assignments); returns false when it could not be delivered.
+    @discardableResult
+    func notify(_ state: String) -> Bool {
+        guard let socketPath else { return false }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard let address = UnixSocketAddress(path: socketPath) else { return false }
+        let bytes = Array(state.utf8)
+        let sent = address.withSockaddr { pointer, length in
+            bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), pointer, length) }
+        }
+        return sent == bytes.count
+    }
+}

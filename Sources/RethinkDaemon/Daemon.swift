@@ -96,6 +96,9 @@ public final class Daemon: @unchecked Sendable {
     private func bindClientSocket() async throws -> Channel {
         let bootstrap = ServerBootstrap(group: bus.eventLoop)
             .serverChannelOption(.backlog, value: 256)
+            // Larger reads mean more messages per batch and so fewer flushes (write syscalls, wake-ups).
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144))
+            .childChannelOption(.maxMessagesPerRead, value: 8)
             .childChannelInitializer { [bus, configuration, logger] channel in
                 channel.eventLoop.makeCompletedFuture {
                     self.nextClient += 1

@@ -232,6 +232,8 @@ public actor RuntimeUA: BusDelegate {
             logger: logger,
             metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)", "source": "stub"])
         let dataChannel = try await NIOPipeBootstrap(group: loop)
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144))
+            .channelOption(.maxMessagesPerRead, value: 8)
             .channelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in

@@ -87,6 +87,35 @@ struct DaemonProcessTests {
         #expect(await waitUntilGone(pids), "PR_SET_PDEATHSIG ends every stub with the daemon")
     }
 
+    @Test func aCrashedThenUndeployedStubLeavesNoDescriptorAndNoZombieBehind() async throws {
+        let daemon = try RunningDaemon()
+        defer { daemon.cleanUp() }
+        let client = try await RuntimeClient.connect(socketPath: daemon.socket)
+        // What a stub holds in the daemon: its three pipes and its pidfd. (libdispatch opens a timerfd of its
+        // own on first use, for good; that is not the stub's.)
+        let descriptors = {
+            let directory = "/proc/\(daemon.process.pid)/fd"
+            let links = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap {
+                try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\($0)")
+            }
+            return links.filter { $0.hasPrefix("pipe:") || $0.contains("pidfd") }.count
+        }
+        let before = descriptors()
+        #expect(try await client.request(.create, to: "hyperty://py.example/x").code == 200)
+        let firstPID = try #require(try await stubPIDs(client).first)
+        let crash = try await client.request(.execute, to: "hyperty://py.example/x", body: ["value": ["action": "crash", "code": 2]])
+        #expect(crash.code == 502)
+        #expect(try await client.request(.create, to: "hyperty://py.example/x").code == 200, "redeployed")
+        let secondPID = try #require(try await stubPIDs(client).first)
+        let undeploy = try await client.request(.delete, to: client.greeting.runtimeURL + "/ua", body: ["value": ["domain": "py.example"]])
+        #expect(undeploy.code == 200)
+        #expect(await waitUntilGone([firstPID, secondPID]))
+        #expect(!FileManager.default.fileExists(atPath: "/proc/\(firstPID)"), "reaped, not a zombie")
+        let deadline = Date().addingTimeInterval(3)
+        while descriptors() != before, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(descriptors() == before, "every pipe and pidfd of both stubs was closed")
+    }
+
     @Test func aBadConfigurationIsRefusedWithTheSettingNamed() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rethink-cfg-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

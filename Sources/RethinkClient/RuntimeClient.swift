@@ -24,6 +24,8 @@ public final class RuntimeClient: Sendable {
     struct State {
         var nextID: Int64 = 1
         var waiters: [MessageID: CheckedContinuation<Message, Error>] = [:]
+        var answered: Set<MessageID> = []
+        var duplicates = 0
         var closed = false
     }
 
@@ -74,6 +76,10 @@ public final class RuntimeClient: Sendable {
     }
 
     public func send(_ message: Message) async throws {
+        if let id = message.id, message.type != .response {
+            // The id is in use again: its next final response is not a duplicate.
+            _ = state.withLock { $0.answered.remove(id) }
+        }
         try await sendLine(message.bytes)
     }
 
@@ -142,10 +148,22 @@ public final class RuntimeClient: Sendable {
         guard message.type == .response, message.isFinalResponse, let id = message.id else {
             return false
         }
-        let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+        let (waiter, duplicate) = state.withLock { state -> (CheckedContinuation<Message, Error>?, Bool) in
+            if let waiter = state.waiters.removeValue(forKey: id) {
+                state.answered.insert(id)
+                return (waiter, false)
+            }
+            guard state.answered.contains(id) else { return (nil, false) }
+            state.duplicates += 1
+            return (nil, true)
+        }
         waiter?.resume(returning: message)
-        return waiter != nil
+        return waiter != nil || duplicate
     }
+
+    /// Final responses that arrived for a `request` already answered: the runtime promises exactly one,
+    /// so anything but 0 is a bug worth reporting.
+    public var duplicateFinalResponses: Int { state.withLock { $0.duplicates } }
 
     func connectionClosed() {
         let waiters = state.withLock { state in

@@ -35,6 +35,7 @@ struct CrashRecoveryTests {
         #expect(stub["restarts"] == 1)
         #expect(stub["url"]?.stringValue == "hyperty-runtime://crashy.example/protostub/2")
         #expect(!FileManager.default.fileExists(atPath: "/proc/\(firstPID)"), "the crashed stub was reaped: no zombie")
+        #expect(await client.collect(1, seconds: 0.3).isEmpty, "no second response to any request")
     }
 
     @Test func fiveCrashesWithinAMinuteMakeTheStubDeadUntilAnOperatorRedeploysIt() async throws {
@@ -54,6 +55,8 @@ struct CrashRecoveryTests {
         let redeploy = try await client.request(.create, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "doomed.example"]])
         #expect(redeploy.code == 200)
         #expect(try await client.request(.create, to: "hyperty://doomed.example/x", body: ["value": 1]).code == 200)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(client.duplicateFinalResponses == 0)
     }
 
     @Test func aStubKilledBySIGSYSInKillModeFailsWithTheReason() async throws {

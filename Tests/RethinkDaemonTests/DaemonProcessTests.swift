@@ -44,6 +44,16 @@ struct DaemonProcessTests {
         return (listing.bodyValue?.arrayValue ?? []).compactMap { $0["pid"]?.intValue.map(Int32.init) }
     }
 
+    /// Deploys the native and the Python stub through a client of `daemon`; returns their PIDs.
+    private func deployBothStubs(_ daemon: RunningDaemon) async throws -> [Int32] {
+        let client = try await RuntimeClient.connect(socketPath: daemon.socket)
+        #expect(try await client.request(.create, to: "hyperty://native.example/x").code == 200)
+        #expect(try await client.request(.create, to: "hyperty://py.example/x").code == 200)
+        let pids = try await stubPIDs(client)
+        #expect(pids.count == 2)
+        return pids
+    }
+
     private func waitUntilGone(_ pids: [Int32], seconds: Double = 5) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
@@ -63,11 +73,7 @@ struct DaemonProcessTests {
     @Test func sigtermUndeploysStubsAndRemovesTheSocket() async throws {
         let daemon = try RunningDaemon()
         defer { daemon.cleanUp() }
-        let client = try await RuntimeClient.connect(socketPath: daemon.socket)
-        #expect(try await client.request(.create, to: "hyperty://native.example/x").code == 200)
-        #expect(try await client.request(.create, to: "hyperty://py.example/x").code == 200)
-        let pids = try await stubPIDs(client)
-        #expect(pids.count == 2)
+        let pids = try await deployBothStubs(daemon)
         kill(daemon.process.pid, SIGTERM)
         #expect(daemon.process.exitCode == 0)
         #expect(!FileManager.default.fileExists(atPath: daemon.socket))
@@ -77,11 +83,7 @@ struct DaemonProcessTests {
     @Test func killingTheDaemonLeavesNoOrphanStub() async throws {
         let daemon = try RunningDaemon()
         defer { daemon.cleanUp() }
-        let client = try await RuntimeClient.connect(socketPath: daemon.socket)
-        #expect(try await client.request(.create, to: "hyperty://native.example/x").code == 200)
-        #expect(try await client.request(.create, to: "hyperty://py.example/x").code == 200)
-        let pids = try await stubPIDs(client)
-        #expect(pids.count == 2)
+        let pids = try await deployBothStubs(daemon)
         kill(daemon.process.pid, SIGKILL)
         daemon.process.wait()
         #expect(await waitUntilGone(pids), "PR_SET_PDEATHSIG ends every stub with the daemon")

@@ -57,6 +57,7 @@ struct RuntimeAnswerTests {
         let late = try await client.request(.execute, to: "hyperty://quiet.example/x", body: ["value": ["action": "delay", "ms": 900]])
         #expect(late.code == 408)
         #expect(await client.collect(1, seconds: 1).isEmpty, "the stub's late answer is dropped, not delivered")
+        #expect(client.duplicateFinalResponses == 0, "the stub's late answer is dropped, not delivered")
     }
 
     @Test func aFullDeployQueueAnswers429() async throws {
@@ -70,6 +71,7 @@ struct RuntimeAnswerTests {
         #expect(answers.count == 8)
         #expect(answers.filter { $0.code == 429 }.count == 3)
         #expect(answers.filter { $0.code == 408 }.count == 5, "queued requests still time out: the clock runs from entry")
+        #expect(await client.collect(1, seconds: 0.5).isEmpty, "exactly one final response each")
     }
 
     @Test func aStubThatRefusesItsDeployGives502ToWhatWaits() async throws {

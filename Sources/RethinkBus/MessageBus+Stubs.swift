@@ -18,7 +18,8 @@ extension MessageBus {
             delegate?.bus(self, needsStubFor: domain)
         }
         if let url = route.stubURL, message.via.contains(url) {
-            respond(request, message, to: sender, code: 404, desc: "no route: the message already passed through \(url)")
+            respond(
+                request, message, to: sender, code: 404, desc: "no route: the message already passed through \(url)")
             return
         }
         request?.target = .stub(domain: domain, url: nil)
@@ -27,7 +28,9 @@ extension MessageBus {
             return
         }
         guard route.queue.count < configuration.queueLimit else {
-            respond(request, message, to: sender, code: 429, desc: "the queue for \(domain) is full (\(configuration.queueLimit) messages wait for its stub)")
+            respond(
+                request, message, to: sender, code: 429,
+                desc: "the queue for \(domain) is full (\(configuration.queueLimit) messages wait for its stub)")
             return
         }
         route.queue.append(QueuedMessage(message: message, sender: sender))
@@ -86,13 +89,17 @@ extension MessageBus {
             if message.type != .response, let route = routeOf(port) { route.messagesFromStub &+= 1 }
             return true
         }
-        violation(by: port, domain: domain, url: url, reason: "message from \(message.from ?? "no address"), outside \(domain)")
+        violation(
+            by: port, domain: domain, url: url,
+            reason: "message from \(message.from ?? "no address"), outside \(domain)")
         return false
     }
 
     private func violation(by port: BusPort, domain: DomainKey, url: String, reason: String) {
         statistics.violations &+= 1
-        logger.warning("stub \(url) violation: \(reason); dropped", metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)"])
+        logger.warning(
+            "stub \(url) violation: \(reason); dropped",
+            metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)"])
         guard let route = routeOf(port) else { return }
         let now = NIODeadline.now()
         route.violations = route.violations.filter { $0 + configuration.violationWindow > now } + [now]
@@ -112,9 +119,15 @@ extension MessageBus {
             }
             return
         }
-        guard let value = message.bodyValue?.stringValue, let status = StubStatus(reported: value), status.isReportableByStub else {
-            logger.warning("stub \(url) reported an unknown status", metadata: ["rethink_stub_url": "\(url)", "value": "\(message.bodyValue?.jsonString ?? "none")"])
-            answer(message, to: sender, code: 400, desc: "status must be one of created, in-progress, live, failed, disconnected")
+        guard let value = message.bodyValue?.stringValue, let status = StubStatus(reported: value),
+            status.isReportableByStub
+        else {
+            logger.warning(
+                "stub \(url) reported an unknown status",
+                metadata: ["rethink_stub_url": "\(url)", "value": "\(message.bodyValue?.jsonString ?? "none")"])
+            answer(
+                message, to: sender, code: 400,
+                desc: "status must be one of created, in-progress, live, failed, disconnected")
             return
         }
         if message.id != nil { answer(message, to: sender, code: 200, desc: "status \(status.rawValue) applied") }
@@ -126,7 +139,13 @@ extension MessageBus {
 
     /// A new stub process for `domain` is attached and waits for its handshake.
     public func stubAttached(_ port: BusPort, domain: DomainKey, url: String) {
-        let route = routes[domain] ?? { let route = StubRoute(domain: domain); routes[domain] = route; return route }()
+        let route =
+            routes[domain]
+            ?? {
+                let route = StubRoute(domain: domain)
+                routes[domain] = route
+                return route
+            }()
         if let old = route.port, old !== port { detach(old) }
         route.port = port
         route.stubURL = url
@@ -157,7 +176,8 @@ extension MessageBus {
             if let port = route.port { detach(port) }
             route.port = nil
         case .dead:
-            let reason = "\(domain)'s stub is dead after repeated crashes; an operator can redeploy it (rethinkctl deploy \(domain))"
+            let reason =
+                "\(domain)'s stub is dead after repeated crashes; an operator can redeploy it (rethinkctl deploy \(domain))"
             route.failure = (503, reason, .distantFuture)
             failQueue(of: route, code: 503, desc: reason)
             route.port = nil

@@ -33,7 +33,8 @@ public final class MessageBus: @unchecked Sendable {
 
     /// Starts the response-timeout sweep. Call once, on the loop.
     public func start() {
-        let interval = TimeAmount.nanoseconds(max(5_000_000, min(50_000_000, configuration.responseTimeout.nanoseconds / 20)))
+        let interval = TimeAmount.nanoseconds(
+            max(5_000_000, min(50_000_000, configuration.responseTimeout.nanoseconds / 20)))
         sweeper = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
             self?.expireRequests()
         }
@@ -85,7 +86,8 @@ public final class MessageBus: @unchecked Sendable {
 
         public var description: String {
             switch self {
-            case .runtimeLocal(let address): return "\(address) is a runtime address; only <runtimeURL>/status can be listened on"
+            case .runtimeLocal(let address):
+                return "\(address) is a runtime address; only <runtimeURL>/status can be listened on"
             case .ownedByAnotherUser(let address): return "\(address) is owned by a connection of another Unix user"
             }
         }
@@ -163,11 +165,15 @@ public final class MessageBus: @unchecked Sendable {
             return
         }
         guard let domain = DomainKey(address: message.to) else {
-            respond(request, message, to: sender, code: 404, desc: "no route: \(message.to) has no domain a stub could serve")
+            respond(
+                request, message, to: sender, code: 404,
+                desc: "no route: \(message.to) has no domain a stub could serve")
             return
         }
         if case .stub(let senderDomain, _) = sender.kind, senderDomain == domain {
-            respond(request, message, to: sender, code: 404, desc: "no route: a stub's message to its own domain \(domain) would loop back to it")
+            respond(
+                request, message, to: sender, code: 404,
+                desc: "no route: a stub's message to its own domain \(domain) would loop back to it")
             return
         }
         routeToStub(outbound, domain: domain, request: request, sender: sender)
@@ -185,12 +191,15 @@ public final class MessageBus: @unchecked Sendable {
     private func deliverResponse(_ message: Message, from sender: BusPort) {
         guard let id = message.id, let request = pending[PendingKey(address: message.to, id: id)] else {
             statistics.droppedResponses &+= 1
-            logger.debug("response dropped: no request waits for it (late or unmatched)", metadata: ["to": "\(message.to)", "from": "\(sender)"])
+            logger.debug(
+                "response dropped: no request waits for it (late or unmatched)",
+                metadata: ["to": "\(message.to)", "from": "\(sender)"])
             return
         }
         guard isExpectedResponder(sender, of: request) else {
             statistics.droppedResponses &+= 1
-            logger.warning("response dropped: \(sender) was not asked", metadata: ["to": "\(message.to)", "id": "\(id)"])
+            logger.warning(
+                "response dropped: \(sender) was not asked", metadata: ["to": "\(message.to)", "id": "\(id)"])
             return
         }
         if message.isFinalResponse { pending.removeValue(forKey: request.key) }
@@ -228,8 +237,11 @@ public final class MessageBus: @unchecked Sendable {
     func finish(_ request: PendingRequest, code: Int, desc: String) {
         guard pending.removeValue(forKey: request.key) != nil else { return }
         statistics.runtimeAnswers &+= 1
-        let response = Message.response(id: request.key.id, from: request.to, to: request.key.address, code: code, desc: desc)
-        logger.debug("runtime answered \(code)", metadata: ["to": "\(request.key.address)", "id": "\(request.key.id)", "desc": "\(desc)"])
+        let response = Message.response(
+            id: request.key.id, from: request.to, to: request.key.address, code: code, desc: desc)
+        logger.debug(
+            "runtime answered \(code)",
+            metadata: ["to": "\(request.key.address)", "id": "\(request.key.id)", "desc": "\(desc)"])
         write(response, to: request.requester, sender: nil)
     }
 
@@ -240,7 +252,8 @@ public final class MessageBus: @unchecked Sendable {
             return
         }
         statistics.runtimeAnswers &+= 1
-        let response = Message.response(id: id, from: message.to, to: message.from ?? sender.url, code: code, desc: desc)
+        let response = Message.response(
+            id: id, from: message.to, to: message.from ?? sender.url, code: code, desc: desc)
         write(response, to: sender, sender: nil)
     }
 
@@ -248,7 +261,11 @@ public final class MessageBus: @unchecked Sendable {
         for entry in timeouts.expired(at: .now()) {
             guard let request = pending[entry.key], request.serial == entry.serial else { continue }
             statistics.timeouts &+= 1
-            finish(request, code: 408, desc: "no final response from \(request.to) within \(configuration.responseTimeout.nanoseconds / 1_000_000) ms")
+            finish(
+                request, code: 408,
+                desc:
+                    "no final response from \(request.to) within \(configuration.responseTimeout.nanoseconds / 1_000_000) ms"
+            )
         }
         flush()
     }

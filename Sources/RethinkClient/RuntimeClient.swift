@@ -136,7 +136,8 @@ public final class RuntimeClient: Sendable {
 
     /// Listens on addresses (a `subscribe` to `<runtimeURL>/bus`); returns the runtime's answer.
     public func listen(_ addresses: [String]) async throws -> Message {
-        try await request(.subscribe, to: greeting.runtimeURL + "/bus", body: ["subscribe": .array(addresses.map { .string($0) })])
+        try await request(
+            .subscribe, to: greeting.runtimeURL + "/bus", body: ["subscribe": .array(addresses.map { .string($0) })])
     }
 
     public func close() async {

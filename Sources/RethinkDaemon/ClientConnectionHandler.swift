@@ -56,7 +56,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
             type: .create, from: bus.addresses.ua, to: clientURL,
             body: [
                 "value": [
-                    "runtimeURL": .string(bus.addresses.runtimeURL), "clientURL": .string(clientURL), "version": .string(version),
+                    "runtimeURL": .string(bus.addresses.runtimeURL), "clientURL": .string(clientURL),
+                    "version": .string(version),
                     "maxMessageBytes": .int(Int64(framer.maxLineBytes)),
                 ]
             ])
@@ -104,7 +105,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         if let from = message.from {
             guard port.owns(from) else {
                 refuse(
-                    code: 403, desc: "\(from) is not owned by this connection (\(clientURL)); listen on it first", id: message.id,
+                    code: 403, desc: "\(from) is not owned by this connection (\(clientURL)); listen on it first",
+                    id: message.id,
                     to: message.to)
                 return
             }
@@ -117,7 +119,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     /// A runtime error answer: the request's `id` when it could be read, `from` the address it was sent to
     /// (else the runtime URL), `to` this client.
     private func refuse(code: Int, desc: String, id: MessageID?, to: String?) {
-        let response = Message.response(id: id, from: to ?? bus.addresses.runtimeURL, to: clientURL, code: code, desc: desc)
+        let response = Message.response(
+            id: id, from: to ?? bus.addresses.runtimeURL, to: clientURL, code: code, desc: desc)
         bus.send(response, to: port)
     }
 

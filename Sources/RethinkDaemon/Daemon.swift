@@ -44,7 +44,8 @@ public final class Daemon: @unchecked Sendable {
         var busConfiguration = BusConfiguration()
         busConfiguration.responseTimeout = .nanoseconds(Int64(configuration.responseTimeoutSeconds * 1e9))
         busConfiguration.queueLimit = configuration.queueLimit
-        let bus = MessageBus(eventLoop: group.next(), addresses: addresses, configuration: busConfiguration, logger: logger)
+        let bus = MessageBus(
+            eventLoop: group.next(), addresses: addresses, configuration: busConfiguration, logger: logger)
         self.bus = bus
         let addresses = self.addresses
         registry = Registry(logger: logger) { change in
@@ -62,16 +63,21 @@ public final class Daemon: @unchecked Sendable {
         uaConfiguration.maxMessageBytes = configuration.maxMessageBytes
         ua = RuntimeUA(
             bus: bus, registry: registry, sandbox: sandbox,
-            catalogue: LocalCatalogue(directories: configuration.catalogues, binariesDirectory: Daemon.binariesDirectory),
+            catalogue: LocalCatalogue(
+                directories: configuration.catalogues, binariesDirectory: Daemon.binariesDirectory),
             identities: IdentityStore(directories: configuration.credentialsDirectories),
-            packager: StubPackager(stateDirectory: configuration.stateDirectory, interpreters: interpreters, pythonPath: configuration.pythonPath),
+            packager: StubPackager(
+                stateDirectory: configuration.stateDirectory, interpreters: interpreters,
+                pythonPath: configuration.pythonPath),
             configuration: uaConfiguration, logger: logger)
         bus.delegate = ua
     }
 
     /// The directory of the daemon's own executable: bare `executable` stub names resolve there.
     static var binariesDirectory: String? {
-        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+            return nil
+        }
         return (path as NSString).deletingLastPathComponent
     }
 
@@ -80,7 +86,8 @@ public final class Daemon: @unchecked Sendable {
     public func start() async throws {
         await ua.start()
         let services = RuntimeServices(
-            bus: bus, registry: registry, ua: ua, admin: AdminPolicy(adminGroup: configuration.adminGroup), logger: logger)
+            bus: bus, registry: registry, ua: ua, admin: AdminPolicy(adminGroup: configuration.adminGroup),
+            logger: logger)
         self.services = services
         try await bus.eventLoop.submit { [bus] in
             bus.start()
@@ -97,13 +104,16 @@ public final class Daemon: @unchecked Sendable {
         let bootstrap = ServerBootstrap(group: bus.eventLoop)
             .serverChannelOption(.backlog, value: 256)
             // Larger reads mean more messages per batch and so fewer flushes (write syscalls, wake-ups).
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144))
+            .childChannelOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144)
+            )
             .childChannelOption(.maxMessagesPerRead, value: 8)
             .childChannelInitializer { [bus, configuration, logger] channel in
                 channel.eventLoop.makeCompletedFuture {
                     self.nextClient += 1
                     let handler = ClientConnectionHandler(
-                        bus: bus, number: self.nextClient, maxMessageBytes: configuration.maxMessageBytes, version: Daemon.version,
+                        bus: bus, number: self.nextClient, maxMessageBytes: configuration.maxMessageBytes,
+                        version: Daemon.version,
                         logger: logger)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }

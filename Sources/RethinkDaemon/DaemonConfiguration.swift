@@ -34,7 +34,9 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         public init() {}
 
         var limits: ResourceLimits {
-            ResourceLimits(openFiles: openFiles, addressSpaceBytes: addressSpaceBytes, fileSizeBytes: fileSizeBytes, cpuSeconds: cpuSeconds)
+            ResourceLimits(
+                openFiles: openFiles, addressSpaceBytes: addressSpaceBytes, fileSizeBytes: fileSizeBytes,
+                cpuSeconds: cpuSeconds)
         }
     }
 
@@ -47,16 +49,23 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         stateDirectory = try container.decodeIfPresent(String.self, forKey: .stateDirectory) ?? defaults.stateDirectory
         catalogues = try container.decodeIfPresent([String].self, forKey: .catalogues) ?? defaults.catalogues
         runtimeDomain = try container.decodeIfPresent(String.self, forKey: .runtimeDomain) ?? defaults.runtimeDomain
-        responseTimeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .responseTimeoutSeconds) ?? defaults.responseTimeoutSeconds
+        responseTimeoutSeconds =
+            try container.decodeIfPresent(Double.self, forKey: .responseTimeoutSeconds)
+            ?? defaults.responseTimeoutSeconds
         logLevel = try container.decodeIfPresent(String.self, forKey: .logLevel) ?? defaults.logLevel
         maxMessageBytes = try container.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? defaults.maxMessageBytes
         queueLimit = try container.decodeIfPresent(Int.self, forKey: .queueLimit) ?? defaults.queueLimit
         adminGroup = try container.decodeIfPresent(String.self, forKey: .adminGroup) ?? defaults.adminGroup
-        credentialsDirectories = try container.decodeIfPresent([String].self, forKey: .credentialsDirectories) ?? defaults.credentialsDirectories
+        credentialsDirectories =
+            try container.decodeIfPresent([String].self, forKey: .credentialsDirectories)
+            ?? defaults.credentialsDirectories
         interpreters = defaults.interpreters.merging(
-            try container.decodeIfPresent([String: String].self, forKey: .interpreters) ?? [:]) { $1 }
+            try container.decodeIfPresent([String: String].self, forKey: .interpreters) ?? [:]
+        ) { $1 }
         pythonPath = try container.decodeIfPresent([String].self, forKey: .pythonPath) ?? defaults.pythonPath
-        handshakeTimeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .handshakeTimeoutSeconds) ?? defaults.handshakeTimeoutSeconds
+        handshakeTimeoutSeconds =
+            try container.decodeIfPresent(Double.self, forKey: .handshakeTimeoutSeconds)
+            ?? defaults.handshakeTimeoutSeconds
         sandbox = try container.decodeIfPresent(SandboxSettings.self, forKey: .sandbox) ?? defaults.sandbox
     }
 
@@ -69,7 +78,9 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             let known = Set(CodingKeys.allCases.map(\.stringValue))
             let unknown = object.keys.filter { !known.contains($0) }.sorted()
             if !unknown.isEmpty {
-                throw ConfigurationError("\(path): unknown setting(s) \(unknown.joined(separator: ", ")); known: \(known.sorted().joined(separator: ", "))")
+                throw ConfigurationError(
+                    "\(path): unknown setting(s) \(unknown.joined(separator: ", ")); known: \(known.sorted().joined(separator: ", "))"
+                )
             }
         }
         do {
@@ -89,13 +100,17 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         guard maxMessageBytes >= 1024 else { throw ConfigurationError("maxMessageBytes must be at least 1024") }
         guard queueLimit >= 1 else { throw ConfigurationError("queueLimit must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ConfigurationError("logLevel \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical")
+            throw ConfigurationError(
+                "logLevel \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical")
         }
-        guard !runtimeDomain.isEmpty, !runtimeDomain.contains("/") else { throw ConfigurationError("runtimeDomain must be a host name") }
+        guard !runtimeDomain.isEmpty, !runtimeDomain.contains("/") else {
+            throw ConfigurationError("runtimeDomain must be a host name")
+        }
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, maxMessageBytes, queueLimit
+        case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, maxMessageBytes,
+            queueLimit
         case adminGroup, credentialsDirectories, interpreters, pythonPath, handshakeTimeoutSeconds, sandbox
     }
 }

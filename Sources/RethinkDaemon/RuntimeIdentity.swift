@@ -12,10 +12,12 @@ enum RuntimeIdentity {
         }
         let id = UUID().uuidString.lowercased()
         do {
-            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try Data((id + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw ConfigurationError("cannot write the runtime id to \(path): \(error.localizedDescription); check --state-dir")
+            throw ConfigurationError(
+                "cannot write the runtime id to \(path): \(error.localizedDescription); check --state-dir")
         }
         return id
     }

@@ -118,7 +118,9 @@ final class RuntimeServices: @unchecked Sendable {
     private func remoteSubscribeAnswered(_ response: Message) {
         guard let domain = DomainKey(address: response.from ?? "") else { return }
         if let code = response.code, code >= 300 {
-            let reason = "remote subscribe at \(response.from ?? domain.value) failed with \(code)" + (response.desc.map { ": \($0)" } ?? "")
+            let reason =
+                "remote subscribe at \(response.from ?? domain.value) failed with \(code)"
+                + (response.desc.map { ": \($0)" } ?? "")
             subscriptionErrors[domain] = reason
             logger.warning("\(reason)", metadata: ["rethink_domain": "\(domain)"])
         } else if (response.code ?? 200) >= 200 {
@@ -151,15 +153,24 @@ final class RuntimeServices: @unchecked Sendable {
 
     private func describe(_ record: StubRecord) -> JSONValue {
         var fields: [(String, JSONValue)] = [
-            ("domain", .string(record.domain.value)), ("url", .string(record.url)), ("status", .string(record.status.rawValue)),
-            ("pid", record.pid.map { .int(Int64($0)) } ?? .null), ("version", record.version.map { .string($0) } ?? .null),
+            ("domain", .string(record.domain.value)), ("url", .string(record.url)),
+            ("status", .string(record.status.rawValue)),
+            ("pid", record.pid.map { .int(Int64($0)) } ?? .null),
+            ("version", record.version.map { .string($0) } ?? .null),
             ("interworking", .bool(record.interworking)),
-            ("since", .string(ISO8601DateFormatter().string(from: record.since))), ("restarts", .int(Int64(record.restarts))),
+            ("since", .string(ISO8601DateFormatter().string(from: record.since))),
+            ("restarts", .int(Int64(record.restarts))),
         ]
         if let desc = record.desc { fields.append(("desc", .string(desc))) }
         if let counters = bus.counters(for: record.domain) {
             fields.append(
-                ("messages", ["toStub": .int(Int64(counters.toStub)), "fromStub": .int(Int64(counters.fromStub)), "queued": .int(Int64(counters.queued))]))
+                (
+                    "messages",
+                    [
+                        "toStub": .int(Int64(counters.toStub)), "fromStub": .int(Int64(counters.fromStub)),
+                        "queued": .int(Int64(counters.queued)),
+                    ]
+                ))
         }
         if let error = subscriptionErrors[record.domain] { fields.append(("subscriptionError", .string(error))) }
         return .object(fields)
@@ -181,7 +192,9 @@ final class RuntimeServices: @unchecked Sendable {
             Task {
                 switch await ua.operatorDeploy(domain) {
                 case .success(let url):
-                    self.replyLater(message, code: 200, desc: "deployed", value: ["domain": .string(domain.value), "url": .string(url)])
+                    self.replyLater(
+                        message, code: 200, desc: "deployed",
+                        value: ["domain": .string(domain.value), "url": .string(url)])
                 case .failure(let error):
                     self.replyLater(message, code: error.code == .noDescriptor ? 404 : 502, desc: error.message)
                 }

@@ -24,7 +24,8 @@ enum SocketActivation {
     /// Creates the socket's directory and refuses to take over a socket another daemon still serves.
     static func prepareSocketPath(_ path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         guard FileManager.default.fileExists(atPath: path) else { return }
         if isServed(path) {
             throw ConfigurationError("another process serves \(path); stop it or choose another --socket")

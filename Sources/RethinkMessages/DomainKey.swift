@@ -34,7 +34,8 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
         let count = bytes.count
         var schemeEnd = 0
         while schemeEnd + 2 < count,
-            !(bytes[schemeEnd] == UInt8(ascii: ":") && bytes[schemeEnd + 1] == UInt8(ascii: "/") && bytes[schemeEnd + 2] == UInt8(ascii: "/"))
+            !(bytes[schemeEnd] == UInt8(ascii: ":") && bytes[schemeEnd + 1] == UInt8(ascii: "/")
+                && bytes[schemeEnd + 2] == UInt8(ascii: "/"))
         {
             guard isSchemeByte(bytes[schemeEnd]) else { return nil }
             schemeEnd += 1
@@ -42,7 +43,9 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
         guard schemeEnd > 0, schemeEnd + 2 < count else { return nil }
         var start = schemeEnd + 3
         var end = start
-        while end < count, bytes[end] != UInt8(ascii: "/"), bytes[end] != UInt8(ascii: "?"), bytes[end] != UInt8(ascii: "#") {
+        while end < count, bytes[end] != UInt8(ascii: "/"), bytes[end] != UInt8(ascii: "?"),
+            bytes[end] != UInt8(ascii: "#")
+        {
             end += 1
         }
         if let at = (start..<end).last(where: { bytes[$0] == UInt8(ascii: "@") }) { start = at + 1 }
@@ -54,7 +57,9 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
         if reThinkSchemeBytes.contains(scheme) {
             for prefix in ["msg-node.", "registry."] {
                 let prefixBytes = Array(prefix.utf8)
-                if end - start > prefixBytes.count, (0..<prefixBytes.count).allSatisfy({ lower(bytes[start + $0]) == prefixBytes[$0] }) {
+                if end - start > prefixBytes.count,
+                    (0..<prefixBytes.count).allSatisfy({ lower(bytes[start + $0]) == prefixBytes[$0] })
+                {
                     start += prefixBytes.count
                     break
                 }
@@ -89,7 +94,9 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
                 continue
             }
             let length = index - labelStart
-            guard length > 0, length <= 63, bytes[labelStart] != UInt8(ascii: "-"), bytes[index - 1] != UInt8(ascii: "-") else {
+            guard length > 0, length <= 63, bytes[labelStart] != UInt8(ascii: "-"),
+                bytes[index - 1] != UInt8(ascii: "-")
+            else {
                 return false
             }
             labelStart = index + 1
@@ -98,7 +105,8 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     private static func isLowerAlnum(_ byte: UInt8) -> Bool {
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
     }
 
     private static func isAlnum(_ byte: UInt8) -> Bool {

@@ -171,7 +171,8 @@ private struct Fields {
             default:
                 let start = scanner.index
                 try scanner.skipValue(depth: 1)
-                let text = String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.index]), as: UTF8.self)
+                let text = String(
+                    decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.index]), as: UTF8.self)
                 if let value = Int64(text) { id = .int(value) } else { note("\"id\" must be an integer or a string") }
             }
             return true
@@ -245,7 +246,8 @@ private struct Fields {
         if scanner.keyEquals(key, "code") {
             let start = scanner.index
             try scanner.skipValue(depth: 2)
-            let text = String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.index]), as: UTF8.self)
+            let text = String(
+                decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.index]), as: UTF8.self)
             code = Int(text)
             return true
         }

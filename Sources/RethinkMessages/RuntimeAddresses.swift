@@ -16,7 +16,8 @@ public struct RuntimeAddresses: Sendable {
 
     /// Whether `address` is the runtime URL or below it.
     public func isRuntimeLocal(_ address: String) -> Bool {
-        address.hasPrefix(runtimeURL) && (address.utf8.count == runtimeURL.utf8.count || address.dropFirst(runtimeURL.count).first == "/")
+        address.hasPrefix(runtimeURL)
+            && (address.utf8.count == runtimeURL.utf8.count || address.dropFirst(runtimeURL.count).first == "/")
     }
 
     /// `hyperty-runtime://<domain-key>/protostub/<n>`

@@ -35,7 +35,10 @@ public actor Registry {
             interworking: interworking, since: now(), restarts: previous.map { $0.restarts + 1 } ?? 0)
         record.crashes = previous?.crashes ?? []
         records[domain] = record
-        emit(StatusChange(stubURL: url, domain: domain, status: .deploying, previous: previous?.status, desc: nil, expected: true))
+        emit(
+            StatusChange(
+                stubURL: url, domain: domain, status: .deploying, previous: previous?.status, desc: nil, expected: true)
+        )
         return url
     }
 
@@ -44,7 +47,9 @@ public actor Registry {
     @discardableResult
     public func apply(_ status: StubStatus, to url: String, desc: String? = nil) -> StatusChange? {
         guard let domain = domain(ofStub: url), var record = records[domain], record.url == url else {
-            logger.debug("status for an unknown or replaced stub dropped", metadata: ["stub": "\(url)", "status": "\(status.rawValue)"])
+            logger.debug(
+                "status for an unknown or replaced stub dropped",
+                metadata: ["stub": "\(url)", "status": "\(status.rawValue)"])
             return nil
         }
         let previous = record.status
@@ -53,7 +58,8 @@ public actor Registry {
         record.desc = desc
         record.since = now()
         records[domain] = record
-        let change = StatusChange(stubURL: url, domain: domain, status: status, previous: previous, desc: desc, expected: expected)
+        let change = StatusChange(
+            stubURL: url, domain: domain, status: status, previous: previous, desc: desc, expected: expected)
         emit(change)
         return change
     }
@@ -99,7 +105,8 @@ public actor Registry {
 
     private func emit(_ change: StatusChange) {
         var metadata: Logger.Metadata = [
-            "rethink_stub_url": "\(change.stubURL)", "rethink_domain": "\(change.domain)", "rethink_status": "\(change.status.rawValue)",
+            "rethink_stub_url": "\(change.stubURL)", "rethink_domain": "\(change.domain)",
+            "rethink_status": "\(change.status.rawValue)",
         ]
         if let desc = change.desc { metadata["desc"] = "\(desc)" }
         if change.expected {

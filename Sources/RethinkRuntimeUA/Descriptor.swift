@@ -38,14 +38,20 @@ public struct Descriptor: Sendable {
         } catch {
             throw DeploymentError(.badDescriptor, "descriptor \(origin) is not valid JSON: \(error)")
         }
-        guard json.objectValue != nil else { throw DeploymentError(.badDescriptor, "descriptor \(origin) is not a JSON object") }
+        guard json.objectValue != nil else {
+            throw DeploymentError(.badDescriptor, "descriptor \(origin) is not a JSON object")
+        }
         guard let languageName = json["language"]?.stringValue else {
-            throw DeploymentError(.badDescriptor, "descriptor \(origin) has no \"language\" (python, javascript or executable)")
+            throw DeploymentError(
+                .badDescriptor, "descriptor \(origin) has no \"language\" (python, javascript or executable)")
         }
         guard let language = StubLanguage(descriptorValue: languageName) else {
-            throw DeploymentError(.badDescriptor, "descriptor \(origin): language \"\(languageName)\" is not one of python, javascript, executable")
+            throw DeploymentError(
+                .badDescriptor,
+                "descriptor \(origin): language \"\(languageName)\" is not one of python, javascript, executable")
         }
-        let source = try resolveSource(json, origin: origin, language: language, directory: directory, binariesDirectory: binariesDirectory)
+        let source = try resolveSource(
+            json, origin: origin, language: language, directory: directory, binariesDirectory: binariesDirectory)
         let sha256 = json["sha256"]?.stringValue?.lowercased()
         if let sha256, sha256.count != 64 || !sha256.allSatisfy(\.isHexDigit) {
             throw DeploymentError(.badDescriptor, "descriptor \(origin): \"sha256\" must be 64 hex digits")
@@ -84,9 +90,13 @@ public struct Descriptor: Sendable {
         return .file((local as NSString).standardizingPath)
     }
 
-    private static func inlineSource(_ package: JSONValue?, origin: String, language: StubLanguage) throws(DeploymentError) -> Source {
+    private static func inlineSource(_ package: JSONValue?, origin: String, language: StubLanguage)
+        throws(DeploymentError) -> Source
+    {
         guard let package, let code = package["sourceCode"]?.stringValue else {
-            throw DeploymentError(.badDescriptor, "descriptor \(origin): \"/sourcePackage\" needs an inline \"sourcePackage\" with \"sourceCode\"")
+            throw DeploymentError(
+                .badDescriptor,
+                "descriptor \(origin): \"/sourcePackage\" needs an inline \"sourcePackage\" with \"sourceCode\"")
         }
         let encoding = package["encoding"]?.stringValue?.lowercased() ?? "utf-8"
         let bytes: [UInt8]
@@ -99,7 +109,8 @@ public struct Descriptor: Sendable {
             }
             bytes = Array(data)
         default:
-            throw DeploymentError(.badDescriptor, "descriptor \(origin): sourcePackage encoding \"\(encoding)\" is not UTF-8 or base64")
+            throw DeploymentError(
+                .badDescriptor, "descriptor \(origin): sourcePackage encoding \"\(encoding)\" is not UTF-8 or base64")
         }
         let suffix: String
         switch language {

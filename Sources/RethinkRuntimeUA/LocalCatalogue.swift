@@ -21,8 +21,11 @@ public struct LocalCatalogue: Sendable {
             return try Descriptor.parse(
                 Array(data), domain: domain, origin: path, directory: directory, binariesDirectory: binariesDirectory)
         }
-        let places = directories.isEmpty ? "no catalogue directory is configured" : "looked in " + directories.joined(separator: ", ")
+        let places =
+            directories.isEmpty
+            ? "no catalogue directory is configured" : "looked in " + directories.joined(separator: ", ")
         throw DeploymentError(
-            .noDescriptor, "no descriptor for \(domain): \(places); add \(domain.value).json to a catalogue directory (--catalogue)")
+            .noDescriptor,
+            "no descriptor for \(domain): \(places); add \(domain.value).json to a catalogue directory (--catalogue)")
     }
 }

@@ -20,7 +20,10 @@ final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
 
     /// - Parameter onHandshake: called on the loop with the stub's answer to the deploy message, before the
     ///   lines that follow it are routed.
-    init(bus: MessageBus, domain: DomainKey, url: String, maxLineBytes: Int, logger: Logger, onHandshake: @escaping (Message) -> Void) {
+    init(
+        bus: MessageBus, domain: DomainKey, url: String, maxLineBytes: Int, logger: Logger,
+        onHandshake: @escaping (Message) -> Void
+    ) {
         self.bus = bus
         self.onHandshake = onHandshake
         self.framer = LineFramer(maxLineBytes: maxLineBytes)
@@ -65,7 +68,9 @@ final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
             if message.type == .response, message.id == .int(1) {
                 onHandshake(message)
             } else {
-                logger.notice("stub wrote to the sandbox handshake address outside the handshake; dropped", metadata: stubMetadata)
+                logger.notice(
+                    "stub wrote to the sandbox handshake address outside the handshake; dropped", metadata: stubMetadata
+                )
             }
             return
         }

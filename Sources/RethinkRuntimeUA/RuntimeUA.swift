@@ -78,7 +78,9 @@ public actor RuntimeUA: BusDelegate {
         events.yield(.needsStub(domain))
     }
 
-    nonisolated public func bus(_ bus: MessageBus, stub url: String, of domain: DomainKey, reported status: StubStatus, desc: String?) {
+    nonisolated public func bus(
+        _ bus: MessageBus, stub url: String, of domain: DomainKey, reported status: StubStatus, desc: String?
+    ) {
         events.yield(.reported(url: url, domain: domain, status: status, desc: desc))
     }
 
@@ -97,7 +99,8 @@ public actor RuntimeUA: BusDelegate {
             await registry.apply(status, to: url, desc: desc)
         case .violations(let url, let domain):
             guard let instance = instances[domain], instance.url == url else { return }
-            let reason = "stopped: it sent more than \(bus.configuration.violationLimit) messages outside its domain within \(bus.configuration.violationWindow.nanoseconds / 1_000_000_000) s"
+            let reason =
+                "stopped: it sent more than \(bus.configuration.violationLimit) messages outside its domain within \(bus.configuration.violationWindow.nanoseconds / 1_000_000_000) s"
             await registry.apply(.failed, to: url, desc: reason)
             Task { await self.stop(instance, code: 502, desc: "stub \(url) \(reason)") }
         case .exited(let url, let domain, let status):
@@ -132,15 +135,19 @@ public actor RuntimeUA: BusDelegate {
             descriptor = try catalogue.descriptor(for: domain)
             identity = try identities.identity(for: domain)
         } catch {
-            logger.warning("cannot deploy a stub for \(domain): \(error.message)", metadata: ["rethink_domain": "\(domain)", "rethink_status": "deployment-failed"])
+            logger.warning(
+                "cannot deploy a stub for \(domain): \(error.message)",
+                metadata: ["rethink_domain": "\(domain)", "rethink_status": "deployment-failed"])
             await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: nil, desc: error.message) }
             return .failure(error)
         }
-        let url = await registry.allocate(domain: domain, version: descriptor.version, interworking: descriptor.interworking)
+        let url = await registry.allocate(
+            domain: domain, version: descriptor.version, interworking: descriptor.interworking)
         var instance: StubInstance?
         do {
             let prepared = try packager.prepare(descriptor, stubURL: url, runtimeURL: bus.addresses.runtimeURL)
-            let policy = SandboxPolicy.forLanguage(descriptor.language, defaultAction: configuration.defaultAction, limits: configuration.limits)
+            let policy = SandboxPolicy.forLanguage(
+                descriptor.language, defaultAction: configuration.defaultAction, limits: configuration.limits)
             let request = SpawnRequest(
                 executable: prepared.executable, arguments: prepared.arguments, environment: prepared.environment,
                 workingDirectory: prepared.workingDirectory, policy: policy)
@@ -163,12 +170,15 @@ public actor RuntimeUA: BusDelegate {
             instances[domain] = started
             if let status = earlyExits[url] {
                 started.exited.complete(status)
-                started.handshake.fail(DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
+                started.handshake.fail(
+                    DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
             }
             await registry.setPID(process.pid, of: url)
             logger.info(
                 "stub \(url) started (pid \(process.pid)) from \(descriptor.origin)",
-                metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)"])
+                metadata: [
+                    "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)",
+                ])
             let deployMessage = deployMessage(url: url, descriptor: descriptor, identity: identity)
             let loop = bus.eventLoop
             await onLoop { bus in
@@ -177,7 +187,11 @@ public actor RuntimeUA: BusDelegate {
                 bus.flush()
             }
             let timeout = loop.scheduleTask(in: configuration.handshakeTimeout) {
-                started.handshake.fail(DeploymentError(.handshake, "the stub did not answer the deploy message within \(self.configuration.handshakeTimeout.nanoseconds / 1_000_000) ms"))
+                started.handshake.fail(
+                    DeploymentError(
+                        .handshake,
+                        "the stub did not answer the deploy message within \(self.configuration.handshakeTimeout.nanoseconds / 1_000_000) ms"
+                    ))
             }
             defer { timeout.cancel() }
             let reply: Message
@@ -190,14 +204,20 @@ public actor RuntimeUA: BusDelegate {
             }
             guard reply.code == 200 else {
                 throw DeploymentError(
-                    .handshake, "the stub refused the deploy message with code \(reply.code.map(String.init) ?? "none")" + (reply.desc.map { ": \($0)" } ?? ""))
+                    .handshake,
+                    "the stub refused the deploy message with code \(reply.code.map(String.init) ?? "none")"
+                        + (reply.desc.map { ": \($0)" } ?? ""))
             }
             return .success(url)
         } catch {
             let reason = "\(domain)'s stub \(url) was not deployed: \(error.message)"
             await registry.apply(.deploymentFailed, to: url, desc: error.message)
             await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: url, desc: error.message) }
-            logger.error("\(reason)", metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_status": "deployment-failed"])
+            logger.error(
+                "\(reason)",
+                metadata: [
+                    "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_status": "deployment-failed",
+                ])
             if let instance {
                 await stop(instance, code: 502, desc: reason, sendDelete: false)
             }
@@ -212,16 +232,21 @@ public actor RuntimeUA: BusDelegate {
         var body: [(String, JSONValue)] = [("url", .string(url)), ("config", .object(config))]
         body.append(("identity", identity ?? .object([])))
         return Message.make(
-            id: .int(1), type: .create, from: RuntimeAddresses.sandboxExternal, to: RuntimeAddresses.sandboxInternal, body: .object(body))
+            id: .int(1), type: .create, from: RuntimeAddresses.sandboxExternal, to: RuntimeAddresses.sandboxInternal,
+            body: .object(body))
     }
 
     /// Wraps the child's pipes in NIO channels on the bus's loop.
-    private func attach(_ process: SandboxedProcess, domain: DomainKey, url: String, version: String?) async throws -> StubInstance {
+    private func attach(_ process: SandboxedProcess, domain: DomainKey, url: String, version: String?) async throws
+        -> StubInstance
+    {
         let loop = bus.eventLoop
         let handshake = OnceBox<Message>(eventLoop: loop)
         let exited = OnceBox<ExitStatus>(eventLoop: loop)
         let events = self.events
-        let handler = MiniBusHandler(bus: bus, domain: domain, url: url, maxLineBytes: configuration.maxMessageBytes, logger: logger) {
+        let handler = MiniBusHandler(
+            bus: bus, domain: domain, url: url, maxLineBytes: configuration.maxMessageBytes, logger: logger
+        ) {
             [bus] reply in
             // `deployed` is applied here, in line order, so that it precedes the statuses the stub reports next.
             guard handshake.completeOnLoop(reply), reply.code == 200 else { return }
@@ -230,9 +255,14 @@ public actor RuntimeUA: BusDelegate {
         }
         let logHandler = StubLogHandler(
             logger: logger,
-            metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)", "source": "stub"])
+            metadata: [
+                "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)",
+                "source": "stub",
+            ])
         let dataChannel = try await NIOPipeBootstrap(group: loop)
-            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144))
+            .channelOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144)
+            )
             .channelOption(.maxMessagesPerRead, value: 8)
             .channelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .channelOption(.allowRemoteHalfClosure, value: true)
@@ -265,7 +295,8 @@ public actor RuntimeUA: BusDelegate {
         }
         instance.exited.complete(status)
         if handshaking.contains(url) {
-            instance.handshake.fail(DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
+            instance.handshake.fail(
+                DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
             return
         }
         if stopping.contains(url) { return }
@@ -273,19 +304,24 @@ public actor RuntimeUA: BusDelegate {
         let reason = status.stubReason
         logger.error(
             "stub \(url) \(reason)",
-            metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(instance.process.pid)", "rethink_status": "disconnected"])
+            metadata: [
+                "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)",
+                "rethink_stub_pid": "\(instance.process.pid)", "rethink_status": "disconnected",
+            ])
         await onLoop { $0.stubProcessGone(domain: domain, url: url, reason: reason) }
         closeChannels(of: instance)
         await registry.apply(.disconnected, to: url, desc: "the stub \(reason)")
         switch await registry.recordCrash(of: url) {
         case .retry(let delay):
-            logger.info("redeploying \(domain)'s stub in \(Int(delay * 1000)) ms", metadata: ["rethink_domain": "\(domain)"])
+            logger.info(
+                "redeploying \(domain)'s stub in \(Int(delay * 1000)) ms", metadata: ["rethink_domain": "\(domain)"])
             Task {
                 try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
                 await self.redeployAfterCrash(domain, crashed: url)
             }
         case .giveUp:
-            await setStatus(.dead, domain: domain, url: url, desc: "gave up after repeated crashes; last: the stub \(reason)")
+            await setStatus(
+                .dead, domain: domain, url: url, desc: "gave up after repeated crashes; last: the stub \(reason)")
         }
     }
 

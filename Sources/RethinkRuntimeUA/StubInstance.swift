@@ -16,7 +16,8 @@ final class StubInstance: Sendable {
     let exited: OnceBox<ExitStatus>
 
     init(
-        domain: DomainKey, url: String, version: String?, process: SandboxedProcess, port: BusPort, dataChannel: Channel,
+        domain: DomainKey, url: String, version: String?, process: SandboxedProcess, port: BusPort,
+        dataChannel: Channel,
         logChannel: Channel, handshake: OnceBox<Message>, exited: OnceBox<ExitStatus>
     ) {
         self.domain = domain

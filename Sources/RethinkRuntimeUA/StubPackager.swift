@@ -26,7 +26,9 @@ public struct StubPackager: Sendable {
         self.pythonPath = pythonPath
     }
 
-    public func prepare(_ descriptor: Descriptor, stubURL: String, runtimeURL: String) throws(DeploymentError) -> PreparedStub {
+    public func prepare(_ descriptor: Descriptor, stubURL: String, runtimeURL: String) throws(DeploymentError)
+        -> PreparedStub
+    {
         let packagePath = try packageFile(descriptor)
         let workingDirectory = try makeWorkingDirectory(for: descriptor.domain)
         var environment = [
@@ -36,23 +38,34 @@ public struct StubPackager: Sendable {
         switch descriptor.language {
         case .executable:
             guard FileManager.default.isExecutableFile(atPath: packagePath) else {
-                throw DeploymentError(.badPackage, "stub package \(packagePath) for \(descriptor.domain) is not an executable file")
-            }
-            return PreparedStub(executable: packagePath, arguments: [packagePath], workingDirectory: workingDirectory, environment: environment)
-        case .python, .javascript:
-            guard let interpreter = interpreters[descriptor.language], FileManager.default.isExecutableFile(atPath: interpreter) else {
                 throw DeploymentError(
-                    .unsupported, "no \(descriptor.language.rawValue) interpreter for \(descriptor.domain)'s stub (looked for \(interpreters[descriptor.language] ?? "none"))")
+                    .badPackage, "stub package \(packagePath) for \(descriptor.domain) is not an executable file")
+            }
+            return PreparedStub(
+                executable: packagePath, arguments: [packagePath], workingDirectory: workingDirectory,
+                environment: environment)
+        case .python, .javascript:
+            guard let interpreter = interpreters[descriptor.language],
+                FileManager.default.isExecutableFile(atPath: interpreter)
+            else {
+                throw DeploymentError(
+                    .unsupported,
+                    "no \(descriptor.language.rawValue) interpreter for \(descriptor.domain)'s stub (looked for \(interpreters[descriptor.language] ?? "none"))"
+                )
             }
             if descriptor.language == .python {
-                environment["PYTHONPATH"] = ([(packagePath as NSString).deletingLastPathComponent] + pythonPath).joined(separator: ":")
+                environment["PYTHONPATH"] = ([(packagePath as NSString).deletingLastPathComponent] + pythonPath).joined(
+                    separator: ":")
                 environment["PYTHONDONTWRITEBYTECODE"] = "1"
                 environment["PYTHONUNBUFFERED"] = "1"
                 return PreparedStub(
-                    executable: interpreter, arguments: [interpreter, "-B", "-s", packagePath], workingDirectory: workingDirectory,
+                    executable: interpreter, arguments: [interpreter, "-B", "-s", packagePath],
+                    workingDirectory: workingDirectory,
                     environment: environment)
             }
-            return PreparedStub(executable: interpreter, arguments: [interpreter, packagePath], workingDirectory: workingDirectory, environment: environment)
+            return PreparedStub(
+                executable: interpreter, arguments: [interpreter, packagePath], workingDirectory: workingDirectory,
+                environment: environment)
         }
     }
 
@@ -61,10 +74,14 @@ public struct StubPackager: Sendable {
         switch descriptor.source {
         case .remote(let url):
             throw DeploymentError(
-                .unsupported, "\(descriptor.domain)'s package is at \(url); fetching packages over the network is not supported yet, ship it in a local catalogue")
+                .unsupported,
+                "\(descriptor.domain)'s package is at \(url); fetching packages over the network is not supported yet, ship it in a local catalogue"
+            )
         case .file(let path):
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw DeploymentError(.badPackage, "stub package \(path) for \(descriptor.domain) cannot be read (named by \(descriptor.origin))")
+                throw DeploymentError(
+                    .badPackage,
+                    "stub package \(path) for \(descriptor.domain) cannot be read (named by \(descriptor.origin))")
             }
             try verify(Array(data), descriptor: descriptor, name: path)
             return path
@@ -77,11 +94,15 @@ public struct StubPackager: Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 let mode = descriptor.language == .executable ? 0o700 : 0o600
-                guard FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: mode]) else {
+                guard
+                    FileManager.default.createFile(
+                        atPath: path, contents: Data(bytes), attributes: [.posixPermissions: mode])
+                else {
                     throw CocoaError(.fileWriteUnknown)
                 }
             } catch {
-                throw DeploymentError(.badPackage, "cannot write \(descriptor.domain)'s inline package to \(path): \(error)")
+                throw DeploymentError(
+                    .badPackage, "cannot write \(descriptor.domain)'s inline package to \(path): \(error)")
             }
             return path
         }
@@ -92,14 +113,17 @@ public struct StubPackager: Sendable {
         let actual = StubPackager.hex(SHA256.hash(data: bytes))
         guard actual == expected else {
             throw DeploymentError(
-                .integrity, "package of \(descriptor.domain) refused: sha256 of \(name) is \(actual), the descriptor says \(expected)")
+                .integrity,
+                "package of \(descriptor.domain) refused: sha256 of \(name) is \(actual), the descriptor says \(expected)"
+            )
         }
     }
 
     private func makeWorkingDirectory(for domain: DomainKey) throws(DeploymentError) -> String {
         let path = (stateDirectory as NSString).appendingPathComponent("stubs/\(domain.value)")
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw DeploymentError(.spawn, "cannot create the working directory \(path) for \(domain)'s stub: \(error)")
         }

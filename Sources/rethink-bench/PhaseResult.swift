@@ -34,8 +34,10 @@ struct PhaseResult {
     var line: String {
         name.padding(toLength: 14, withPad: " ", startingAt: 0)
             + String(
-                format: "window %3d  %7d requests  %9.0f round trips/s  p50 %7.3f ms  p99 %7.3f ms  max %7.3f ms  errors %d",
-                window, requests, roundTripsPerSecond, percentile(0.5), percentile(0.99), percentile(1), errors + strays)
+                format:
+                    "window %3d  %7d requests  %9.0f round trips/s  p50 %7.3f ms  p99 %7.3f ms  max %7.3f ms  errors %d",
+                window, requests, roundTripsPerSecond, percentile(0.5), percentile(0.99), percentile(1), errors + strays
+            )
     }
 
     var json: JSONValue {

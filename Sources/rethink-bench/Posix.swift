@@ -50,7 +50,8 @@ enum Posix {
         let bytes = Array(path.utf8)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         guard bytes.count < capacity else {
-            throw BenchError("socket path \(path) is \(bytes.count) bytes; the limit is \(capacity - 1): use a shorter path")
+            throw BenchError(
+                "socket path \(path) is \(bytes.count) bytes; the limit is \(capacity - 1): use a shorter path")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)

@@ -19,7 +19,9 @@ struct RawRelay {
         var address = try Posix.unixAddress(socketPath)
         unlink(socketPath)
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0, listen(listener, 64) == 0 else {
             throw BenchError("cannot listen on \(socketPath): \(Posix.errorText()); is its directory writable?")
@@ -85,7 +87,9 @@ struct RawRelay {
             let count = read(source, buffer.baseAddress!, buffer.count)
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return }
-            guard (try? Posix.writeAll(destination, UnsafeRawBufferPointer(rebasing: buffer[0..<count]))) != nil else { return }
+            guard (try? Posix.writeAll(destination, UnsafeRawBufferPointer(rebasing: buffer[0..<count]))) != nil else {
+                return
+            }
         }
     }
 }

@@ -87,7 +87,9 @@ final class RoundTripLog: @unchecked Sendable {
         guard line.count >= key.count, let base = line.baseAddress else { return nil }
         var position = 0
         while position + key.count <= line.count {
-            guard let quote = memchr(base + position, Int32(key[0]), line.count - position - key.count + 1) else { return nil }
+            guard let quote = memchr(base + position, Int32(key[0]), line.count - position - key.count + 1) else {
+                return nil
+            }
             let at = base.distance(to: UnsafeRawPointer(quote))
             if key.withUnsafeBytes({ memcmp(base + at, $0.baseAddress!, key.count) }) == 0 {
                 var index = at + key.count

@@ -78,7 +78,9 @@ enum RoundTrips {
     private static func unanswered(_ error: Error, log: RoundTripLog) -> BenchError {
         let missing = log.unanswered()
         var text = "\(error)"
-        if !missing.isEmpty { text += "; requests left without an answer, e.g. ids \(missing.map(String.init).joined(separator: ", "))" }
+        if !missing.isEmpty {
+            text += "; requests left without an answer, e.g. ids \(missing.map(String.init).joined(separator: ", "))"
+        }
         text += " (\(log.answered) of \(log.count) answered)"
         if let problem = log.firstProblem { text += "; first bad answer: \(problem)" }
         return BenchError(text)

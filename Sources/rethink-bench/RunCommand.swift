@@ -39,18 +39,22 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         guard requests > 0, sequentialRequests > 0, warmupRequests >= 0, window > 0, bodyBytes >= 12, timeout > 0 else {
-            throw ValidationError("--requests, --sequential-requests, --window and --timeout must be positive, --body-bytes at least 12")
+            throw ValidationError(
+                "--requests, --sequential-requests, --window and --timeout must be positive, --body-bytes at least 12")
         }
     }
 
     func run() throws {
         let timeoutMillis = Int32(timeout * 1000)
         let connection = try ServerConnection(socketPath: socket, timeoutMillis: timeoutMillis)
-        let template = RequestTemplate(from: connection.greeting.clientURL, to: "hyperty://\(domain)/echo", bodyBytes: bodyBytes)
+        let template = RequestTemplate(
+            from: connection.greeting.clientURL, to: "hyperty://\(domain)/echo", bodyBytes: bodyBytes)
         var sample: [UInt8] = []
         template.append(id: 1, to: &sample)
         let rawEcho = connection.greeting.isRawEcho
-        print("\(label): \(rawEcho ? "raw relay" : "runtime") at \(socket), requests of \(sample.count - 1) bytes to hyperty://\(domain)/echo")
+        print(
+            "\(label): \(rawEcho ? "raw relay" : "runtime") at \(socket), requests of \(sample.count - 1) bytes to hyperty://\(domain)/echo"
+        )
 
         var nextID = 1
         func log(_ count: Int) -> RoundTripLog {
@@ -60,7 +64,8 @@ struct RunCommand: ParsableCommand {
         var results: [PhaseResult] = []
         if warmupRequests > 0 {
             let warmup = log(warmupRequests)
-            let seconds = try RoundTrips.pipelined(connection, template: template, log: warmup, window: window, timeoutMillis: timeoutMillis)
+            let seconds = try RoundTrips.pipelined(
+                connection, template: template, log: warmup, window: window, timeoutMillis: timeoutMillis)
             results.append(PhaseResult(name: "warm-up", window: window, seconds: seconds, log: warmup))
         }
         let pipelined = log(requests)
@@ -68,7 +73,9 @@ struct RunCommand: ParsableCommand {
             connection, template: template, log: pipelined, window: window, timeoutMillis: timeoutMillis)
         results.append(PhaseResult(name: "pipelined", window: window, seconds: pipelinedSeconds, log: pipelined))
         let sequential = log(sequentialRequests)
-        let sequentialSeconds = try RoundTrips.oneAtATime(connection, log: sequential, timeoutMillis: timeoutMillis) { _ in template }
+        let sequentialSeconds = try RoundTrips.oneAtATime(connection, log: sequential, timeoutMillis: timeoutMillis) {
+            _ in template
+        }
         results.append(PhaseResult(name: "one-at-a-time", window: 1, seconds: sequentialSeconds, log: sequential))
 
         for result in results { print(result.line) }

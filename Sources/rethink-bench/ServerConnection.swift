@@ -29,7 +29,9 @@ final class ServerConnection: @unchecked Sendable {
         guard fd >= 0 else { throw BenchError("cannot create a socket: \(Posix.errorText())") }
         var address = try Posix.unixAddress(socketPath)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard connected == 0 else {
             let reason = Posix.errorText()
@@ -42,9 +44,11 @@ final class ServerConnection: @unchecked Sendable {
             let runtimeURL = value["runtimeURL"]?.stringValue, let clientURL = value["clientURL"]?.stringValue
         else {
             close(fd)
-            throw BenchError("the first line from \(socketPath) is not a greeting with runtimeURL and clientURL: \(text)")
+            throw BenchError(
+                "the first line from \(socketPath) is not a greeting with runtimeURL and clientURL: \(text)")
         }
-        greeting = Greeting(runtimeURL: runtimeURL, clientURL: clientURL, isRawEcho: value["relay"]?.stringValue == "raw-echo")
+        greeting = Greeting(
+            runtimeURL: runtimeURL, clientURL: clientURL, isRawEcho: value["relay"]?.stringValue == "raw-echo")
     }
 
     deinit {

@@ -7,9 +7,12 @@ enum BundledFiles {
     static var stubKit: String? { find("stubkit", inCheckout: "stubkit") }
 
     private static func find(_ installed: String, inCheckout relative: String) -> String? {
-        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+            return nil
+        }
         var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-        let share = directory.deletingLastPathComponent().appendingPathComponent("share/rethink-runtimed/\(installed)").path
+        let share = directory.deletingLastPathComponent().appendingPathComponent("share/rethink-runtimed/\(installed)")
+            .path
         if FileManager.default.fileExists(atPath: share) { return share }
         for _ in 0..<4 {
             directory = directory.deletingLastPathComponent()

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-
 import RethinkClient
 import RethinkMessages
 
@@ -74,7 +73,8 @@ struct Status: AsyncParsableCommand {
 }
 
 struct Stubs: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Every stub: domain, status, pid, version, URL, restarts.")
+    static let configuration = CommandConfiguration(
+        abstract: "Every stub: domain, status, pid, version, URL, restarts.")
     @OptionGroup var options: ConnectionOptions
 
     func run() async throws {
@@ -88,8 +88,10 @@ struct Stubs: AsyncParsableCommand {
         let header = ["DOMAIN", "STATUS", "PID", "VERSION", "RESTARTS", "URL", "DESC"]
         let rows = stubs.map { stub -> [String] in
             [
-                stub["domain"]?.stringValue ?? "", stub["status"]?.stringValue ?? "", stub["pid"]?.intValue.map(String.init) ?? "-",
-                stub["version"]?.stringValue ?? "-", stub["restarts"]?.intValue.map(String.init) ?? "0", stub["url"]?.stringValue ?? "",
+                stub["domain"]?.stringValue ?? "", stub["status"]?.stringValue ?? "",
+                stub["pid"]?.intValue.map(String.init) ?? "-",
+                stub["version"]?.stringValue ?? "-", stub["restarts"]?.intValue.map(String.init) ?? "0",
+                stub["url"]?.stringValue ?? "",
                 stub["desc"]?.stringValue ?? "",
             ]
         }
@@ -123,7 +125,8 @@ struct Send: AsyncParsableCommand {
 
     func run() async throws {
         guard let messageType = MessageType(rawValue: type.lowercased()), messageType != .response else {
-            throw ValidationError("--type must be one of create, read, update, delete, subscribe, unsubscribe, forward, execute")
+            throw ValidationError(
+                "--type must be one of create, read, update, delete, subscribe, unsubscribe, forward, execute")
         }
         var body: JSONValue?
         if let value {
@@ -135,7 +138,8 @@ struct Send: AsyncParsableCommand {
         }
         let client = try await options.connect()
         defer { Task { await client.close() } }
-        let response = try await client.request(messageType, to: to, from: from, body: body, timeout: .milliseconds(Int(timeout * 1000)))
+        let response = try await client.request(
+            messageType, to: to, from: from, body: body, timeout: .milliseconds(Int(timeout * 1000)))
         if options.json {
             print(response.text)
         } else {
@@ -148,7 +152,9 @@ struct Send: AsyncParsableCommand {
 
 struct Listen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Listen on addresses and print what arrives (use <runtimeURL>/status, or 'status', for stub status changes).")
+        abstract:
+            "Listen on addresses and print what arrives (use <runtimeURL>/status, or 'status', for stub status changes)."
+    )
     @OptionGroup var options: ConnectionOptions
     @Option(help: "Stop after this many messages (default: run until interrupted).")
     var count: Int?
@@ -166,9 +172,13 @@ struct Listen: AsyncParsableCommand {
             if options.json {
                 emit(message.text)
             } else if message.to == client.greeting.runtimeURL + "/status", let value = message.body {
-                emit("\(value["domain"]?.stringValue ?? "?")  \(value["value"]?.stringValue ?? "?")  \(value["resource"]?.stringValue ?? "")" + (value["desc"]?.stringValue.map { "  \($0)" } ?? ""))
+                emit(
+                    "\(value["domain"]?.stringValue ?? "?")  \(value["value"]?.stringValue ?? "?")  \(value["resource"]?.stringValue ?? "")"
+                        + (value["desc"]?.stringValue.map { "  \($0)" } ?? ""))
             } else {
-                emit("\(message.type.rawValue) \(message.from ?? "?") -> \(message.to) \(message.bodyValue?.jsonString ?? "")")
+                emit(
+                    "\(message.type.rawValue) \(message.from ?? "?") -> \(message.to) \(message.bodyValue?.jsonString ?? "")"
+                )
             }
             seen += 1
             if let count, seen >= count { break }
@@ -186,8 +196,13 @@ struct Deploy: AsyncParsableCommand {
     func run() async throws {
         let client = try await options.connect()
         defer { Task { await client.close() } }
-        let response = try await client.request(.create, to: client.greeting.runtimeURL + "/ua", body: ["value": ["domain": .string(domain)]])
-        print(options.json ? response.text : "\(response.code.map(String.init) ?? "-") \(response.desc ?? "") \(response.bodyValue?["url"]?.stringValue ?? "")")
+        let response = try await client.request(
+            .create, to: client.greeting.runtimeURL + "/ua", body: ["value": ["domain": .string(domain)]])
+        print(
+            options.json
+                ? response.text
+                : "\(response.code.map(String.init) ?? "-") \(response.desc ?? "") \(response.bodyValue?["url"]?.stringValue ?? "")"
+        )
         try check(response)
     }
 }
@@ -201,7 +216,8 @@ struct Undeploy: AsyncParsableCommand {
     func run() async throws {
         let client = try await options.connect()
         defer { Task { await client.close() } }
-        let response = try await client.request(.delete, to: client.greeting.runtimeURL + "/ua", body: ["value": ["domain": .string(domain)]])
+        let response = try await client.request(
+            .delete, to: client.greeting.runtimeURL + "/ua", body: ["value": ["domain": .string(domain)]])
         print(options.json ? response.text : "\(response.code.map(String.init) ?? "-") \(response.desc ?? "")")
         try check(response)
     }

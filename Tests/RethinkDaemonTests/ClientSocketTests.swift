@@ -64,7 +64,8 @@ struct ClientSocketTests {
         defer { Task { await runtime.stop() } }
         let alice = try await runtime.client()
         #expect(try await alice.listen(["hyperty://acme.example/alice"]).code == 200)
-        let off = try await alice.request(.unsubscribe, to: runtime.runtimeURL + "/bus", body: ["unsubscribe": ["hyperty://acme.example/alice"]])
+        let off = try await alice.request(
+            .unsubscribe, to: runtime.runtimeURL + "/bus", body: ["unsubscribe": ["hyperty://acme.example/alice"]])
         #expect(off.code == 200)
         let bob = try await runtime.client()
         #expect(try await bob.request(.create, to: "hyperty://acme.example/alice").code == 404)
@@ -98,7 +99,9 @@ struct ClientSocketTests {
             own = ask({"id": 3, "type": "subscribe", "to": runtime + "/bus", "body": {"subscribe": ["hyperty://acme.example/carol"]}})
             print(take["body"]["code"], deploy["body"]["code"], own["body"]["code"])
             """
-        let output = try runProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, runtime.socket])
+        let output = try runProcess(
+            "/usr/bin/setpriv",
+            ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, runtime.socket])
         #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == "403 403 200")
         #expect(await runtime.daemon.stubPIDs().isEmpty, "nobody's deploy did not happen")
     }

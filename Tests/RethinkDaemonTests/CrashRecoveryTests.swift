@@ -15,12 +15,15 @@ struct CrashRecoveryTests {
         let firstPID = try #require(await runtime.daemon.stubPIDs().values.first)
         for index in 1...3 {
             try await client.send(
-                Message.make(id: .int(Int64(index)), type: .execute, from: client.greeting.clientURL, to: "hyperty://crashy.example/x",
-                             body: ["value": ["action": "delay", "ms": 5000]]))
+                Message.make(
+                    id: .int(Int64(index)), type: .execute, from: client.greeting.clientURL,
+                    to: "hyperty://crashy.example/x",
+                    body: ["value": ["action": "delay", "ms": 5000]]))
         }
         try await client.send(
-            Message.make(id: 4, type: .execute, from: client.greeting.clientURL, to: "hyperty://crashy.example/x",
-                         body: ["value": ["action": "crash", "code": 3]]))
+            Message.make(
+                id: 4, type: .execute, from: client.greeting.clientURL, to: "hyperty://crashy.example/x",
+                body: ["value": ["action": "crash", "code": 3]]))
         let answers = await client.collect(4) { $0.type == .response }
         #expect(answers.count == 4)
         #expect(answers.allSatisfy { $0.code == 502 })
@@ -43,7 +46,8 @@ struct CrashRecoveryTests {
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         for _ in 1...5 {
-            let crash = try await client.request(.execute, to: "hyperty://doomed.example/x", body: ["value": ["action": "crash", "code": 1]])
+            let crash = try await client.request(
+                .execute, to: "hyperty://doomed.example/x", body: ["value": ["action": "crash", "code": 1]])
             #expect(crash.code == 502)
         }
         let dead = try await runtime.waitFor("doomed.example", status: "dead", via: client)
@@ -52,7 +56,8 @@ struct CrashRecoveryTests {
         #expect(refused.code == 503)
         #expect(await runtime.daemon.stubPIDs().isEmpty)
 
-        let redeploy = try await client.request(.create, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "doomed.example"]])
+        let redeploy = try await client.request(
+            .create, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "doomed.example"]])
         #expect(redeploy.code == 200)
         #expect(try await client.request(.create, to: "hyperty://doomed.example/x", body: ["value": 1]).code == 200)
         try await Task.sleep(for: .milliseconds(200))
@@ -61,9 +66,12 @@ struct CrashRecoveryTests {
 
     @Test func aStubKilledBySIGSYSInKillModeFailsWithTheReason() async throws {
         let hostile: JSONValue = [
-            "objectName": "hostile", "language": "executable", "sourcePackageURL": .string(Paths.product("rethink-hostile-stub")),
+            "objectName": "hostile", "language": "executable",
+            "sourcePackageURL": .string(Paths.product("rethink-hostile-stub")),
         ]
-        let runtime = try await TestRuntime(descriptors: ["hostile.example": hostile]) { $0.sandbox.defaultAction = .kill }
+        let runtime = try await TestRuntime(descriptors: ["hostile.example": hostile]) {
+            $0.sandbox.defaultAction = .kill
+        }
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         let response = try await client.request(.create, to: "hyperty://hostile.example/x")

@@ -1,6 +1,6 @@
 import Foundation
-import RethinkDaemon
 import RethinkClient
+import RethinkDaemon
 import RethinkMessages
 import Testing
 
@@ -13,7 +13,8 @@ struct DaemonProcessTests {
         var socket: String { directory.appendingPathComponent("rt.sock").path }
 
         init() throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("rethink-proc-\(UUID().uuidString.prefix(8))")
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "rethink-proc-\(UUID().uuidString.prefix(8))")
             let catalogue = directory.appendingPathComponent("catalogue")
             try FileManager.default.createDirectory(at: catalogue, withIntermediateDirectories: true)
             try Data(TestRuntime.native.jsonBytes).write(to: catalogue.appendingPathComponent("native.example.json"))
@@ -24,10 +25,13 @@ struct DaemonProcessTests {
                 Paths.product("rethink-runtimed"),
                 [
                     "--config", directory.appendingPathComponent("config.json").path, "--socket", socket, "--state-dir",
-                    directory.appendingPathComponent("state").path, "--catalogue", catalogue.path, "--response-timeout", "5",
+                    directory.appendingPathComponent("state").path, "--catalogue", catalogue.path, "--response-timeout",
+                    "5",
                 ])
             let deadline = Date().addingTimeInterval(10)
-            while !FileManager.default.fileExists(atPath: socket), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            while !FileManager.default.fileExists(atPath: socket), Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
         }
 
         func cleanUp() {
@@ -105,11 +109,13 @@ struct DaemonProcessTests {
         let before = descriptors()
         #expect(try await client.request(.create, to: "hyperty://py.example/x").code == 200)
         let firstPID = try #require(try await stubPIDs(client).first)
-        let crash = try await client.request(.execute, to: "hyperty://py.example/x", body: ["value": ["action": "crash", "code": 2]])
+        let crash = try await client.request(
+            .execute, to: "hyperty://py.example/x", body: ["value": ["action": "crash", "code": 2]])
         #expect(crash.code == 502)
         #expect(try await client.request(.create, to: "hyperty://py.example/x").code == 200, "redeployed")
         let secondPID = try #require(try await stubPIDs(client).first)
-        let undeploy = try await client.request(.delete, to: client.greeting.runtimeURL + "/ua", body: ["value": ["domain": "py.example"]])
+        let undeploy = try await client.request(
+            .delete, to: client.greeting.runtimeURL + "/ua", body: ["value": ["domain": "py.example"]])
         #expect(undeploy.code == 200)
         #expect(await waitUntilGone([firstPID, secondPID]))
         #expect(!FileManager.default.fileExists(atPath: "/proc/\(firstPID)"), "reaped, not a zombie")
@@ -119,13 +125,18 @@ struct DaemonProcessTests {
     }
 
     @Test func aBadConfigurationIsRefusedWithTheSettingNamed() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rethink-cfg-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "rethink-cfg-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("bad.json").path
         try Data(#"{"responseTimout": 3}"#.utf8).write(to: URL(fileURLWithPath: path))
         let process = try ChildProcess(
-            "/bin/sh", ["-c", "\"$0\" --config \"$1\" --socket \"$2\" 2>&1", Paths.product("rethink-runtimed"), path, directory.appendingPathComponent("s").path],
+            "/bin/sh",
+            [
+                "-c", "\"$0\" --config \"$1\" --socket \"$2\" 2>&1", Paths.product("rethink-runtimed"), path,
+                directory.appendingPathComponent("s").path,
+            ],
             captureOutput: true)
         let text = process.readOutput()
         #expect(process.exitCode != 0)
@@ -135,14 +146,16 @@ struct DaemonProcessTests {
 
 /// The example configuration shipped in `config/` stays loadable as the daemon evolves.
 @Test func theShippedExampleConfigurationLoads() throws {
-    let configuration = try DaemonConfiguration.load(path: Paths.root.appendingPathComponent("config/rethink-runtimed.json").path)
+    let configuration = try DaemonConfiguration.load(
+        path: Paths.root.appendingPathComponent("config/rethink-runtimed.json").path)
     #expect(configuration.sandbox.defaultAction == .errno)
     #expect(configuration.queueLimit == 1000)
 }
 
 /// READY=1 reaches the service manager's notify socket once the client socket is served.
 @Test func readinessIsReportedToSystemdOnceTheSocketIsServed() async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rethink-notify-\(UUID().uuidString.prefix(8))")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "rethink-notify-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     let notifyPath = directory.appendingPathComponent("notify").path
@@ -159,8 +172,11 @@ struct DaemonProcessTests {
     try #require(bound == 0)
     let daemon = try ChildProcess(
         "/usr/bin/env",
-        ["NOTIFY_SOCKET=\(notifyPath)", Paths.product("rethink-runtimed"), "--socket", directory.appendingPathComponent("s").path,
-         "--state-dir", directory.appendingPathComponent("state").path])
+        [
+            "NOTIFY_SOCKET=\(notifyPath)", Paths.product("rethink-runtimed"), "--socket",
+            directory.appendingPathComponent("s").path,
+            "--state-dir", directory.appendingPathComponent("state").path,
+        ])
     defer {
         kill(daemon.pid, SIGKILL)
         daemon.wait()
@@ -171,5 +187,7 @@ struct DaemonProcessTests {
     let count = recv(fd, &buffer, buffer.count, 0)
     let text = String(decoding: buffer[0..<max(0, count)], as: UTF8.self)
     #expect(text.contains("READY=1"))
-    #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("s").path), "READY only once the socket is served")
+    #expect(
+        FileManager.default.fileExists(atPath: directory.appendingPathComponent("s").path),
+        "READY only once the socket is served")
 }

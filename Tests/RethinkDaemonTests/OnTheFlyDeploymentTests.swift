@@ -13,14 +13,18 @@ struct OnTheFlyDeploymentTests {
         #expect(try await watcher.listen([runtime.runtimeURL + "/status"]).code == 200)
         let client = try await runtime.client()
 
-        let response = try await client.request(.create, to: "hyperty://beta.example/bob", body: ["value": ["text": "hi"]])
+        let response = try await client.request(
+            .create, to: "hyperty://beta.example/bob", body: ["value": ["text": "hi"]])
 
         #expect(response.code == 200)
         #expect(response.from == "hyperty://beta.example/bob")
         #expect(response.to == client.greeting.clientURL)
         #expect(response.bodyValue == ["text": "hi"])
         let statuses = await watcher.collect(5) { $0.to.hasSuffix("/status") }
-        #expect(statuses.compactMap { $0.body?["value"]?.stringValue } == ["deploying", "deployed", "created", "in-progress", "live"])
+        #expect(
+            statuses.compactMap { $0.body?["value"]?.stringValue } == [
+                "deploying", "deployed", "created", "in-progress", "live",
+            ])
         #expect(statuses.allSatisfy { $0.body?["domain"]?.stringValue == "beta.example" })
         let stub = try #require(try await runtime.stub("beta.example", via: client))
         #expect(stub["status"]?.stringValue == "live")
@@ -36,7 +40,8 @@ struct OnTheFlyDeploymentTests {
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         for index in 1...3 {
-            let response = try await client.request(.read, to: "hyperty://native.example/x", body: ["value": .int(Int64(index))])
+            let response = try await client.request(
+                .read, to: "hyperty://native.example/x", body: ["value": .int(Int64(index))])
             #expect(response.code == 200)
             #expect(response.bodyValue == .int(Int64(index)))
         }
@@ -63,7 +68,8 @@ struct OnTheFlyDeploymentTests {
     }
 
     @Test func seedFormStatusUpdatesAreApplied() async throws {
-        let runtime = try await TestRuntime(descriptors: ["seed.example": TestRuntime.testing(["seedStatusForm": true])])
+        let runtime = try await TestRuntime(descriptors: ["seed.example": TestRuntime.testing(["seedStatusForm": true])]
+        )
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         let response = try await client.request(.read, to: "hyperty://seed.example/x", body: ["value": "ping"])
@@ -75,7 +81,10 @@ struct OnTheFlyDeploymentTests {
         let code = try String(contentsOfFile: Paths.echoStub, encoding: .utf8)
         let descriptor: JSONValue = [
             "objectName": "inline", "language": "PYTHON", "sourcePackageURL": "/sourcePackage",
-            "sourcePackage": ["encoding": "base64", "sourceCode": .string(Data(code.utf8).base64EncodedString()), "sourceCodeClassname": "EchoStub"],
+            "sourcePackage": [
+                "encoding": "base64", "sourceCode": .string(Data(code.utf8).base64EncodedString()),
+                "sourceCodeClassname": "EchoStub",
+            ],
         ]
         let runtime = try await TestRuntime(descriptors: ["inline.example": descriptor])
         defer { Task { await runtime.stop() } }
@@ -89,9 +98,12 @@ struct OnTheFlyDeploymentTests {
         let runtime = try await TestRuntime(descriptors: [:])
         defer { Task { await runtime.stop() } }
         let catalogue = runtime.directory.appendingPathComponent("catalogue")
-        try FileManager.default.createDirectory(at: catalogue.appendingPathComponent("pkg"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Paths.echoStub, toPath: catalogue.appendingPathComponent("pkg/echo.py").path)
-        try Data(TestRuntime.python("pkg/echo.py").jsonBytes).write(to: catalogue.appendingPathComponent("rel.example.json"))
+        try FileManager.default.createDirectory(
+            at: catalogue.appendingPathComponent("pkg"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: Paths.echoStub, toPath: catalogue.appendingPathComponent("pkg/echo.py").path)
+        try Data(TestRuntime.python("pkg/echo.py").jsonBytes).write(
+            to: catalogue.appendingPathComponent("rel.example.json"))
         let client = try await runtime.client()
         let response = try await client.request(.create, to: "user://rel.example/alice", body: ["value": "r"])
         #expect(response.code == 200)

@@ -7,13 +7,18 @@ import Testing
 @Suite(.timeLimit(.minutes(2)))
 struct RuntimeAnswerTests {
     @Test func badLinesAreAnsweredAndTheConnectionStaysOpen() async throws {
-        let runtime = try await TestRuntime(descriptors: ["native.example": TestRuntime.native]) { $0.maxMessageBytes = 4096 }
+        let runtime = try await TestRuntime(descriptors: ["native.example": TestRuntime.native]) {
+            $0.maxMessageBytes = 4096
+        }
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         try await client.sendLine(Array("this is not json".utf8))
         try await client.sendLine(Array(#"{"id": 5, "type": "shout", "to": "hyperty://native.example/x"}"#.utf8))
         try await client.sendLine(Array(#"{"id": 6, "type": "create"}"#.utf8))
-        try await client.sendLine(Array((#"{"id": 7, "type": "create", "to": "hyperty://native.example/x", "body": {"v": ""# + String(repeating: "x", count: 5000) + #""}}"#).utf8))
+        try await client.sendLine(
+            Array(
+                (#"{"id": 7, "type": "create", "to": "hyperty://native.example/x", "body": {"v": ""#
+                    + String(repeating: "x", count: 5000) + #""}}"#).utf8))
         let answers = await client.collect(4)
         #expect(answers.map(\.code) == [400, 400, 400, 413])
         #expect(answers.map(\.id) == [nil, .int(5), .int(6), nil])
@@ -28,10 +33,12 @@ struct RuntimeAnswerTests {
         let runtime = try await TestRuntime(descriptors: [:])
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
-        let response = try await client.request(.create, to: "hyperty://x.example/a", from: "hyperty://acme.example/mallory")
+        let response = try await client.request(
+            .create, to: "hyperty://x.example/a", from: "hyperty://acme.example/mallory")
         #expect(response.code == 403)
         #expect(try await client.listen(["hyperty://acme.example/alice"]).code == 200)
-        let owned = try await client.request(.create, to: runtime.runtimeURL + "/nothing", from: "hyperty://acme.example/alice")
+        let owned = try await client.request(
+            .create, to: runtime.runtimeURL + "/nothing", from: "hyperty://acme.example/alice")
         #expect(owned.code == 404, "an address the client listens on is its own")
     }
 
@@ -51,32 +58,41 @@ struct RuntimeAnswerTests {
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         let started = Date()
-        let silent = try await client.request(.execute, to: "hyperty://quiet.example/x", body: ["value": ["action": "silent"]])
+        let silent = try await client.request(
+            .execute, to: "hyperty://quiet.example/x", body: ["value": ["action": "silent"]])
         #expect(silent.code == 408)
         #expect(Date().timeIntervalSince(started) < 2)
-        let late = try await client.request(.execute, to: "hyperty://quiet.example/x", body: ["value": ["action": "delay", "ms": 900]])
+        let late = try await client.request(
+            .execute, to: "hyperty://quiet.example/x", body: ["value": ["action": "delay", "ms": 900]])
         #expect(late.code == 408)
         #expect(await client.collect(1, seconds: 1).isEmpty, "the stub's late answer is dropped, not delivered")
         #expect(client.duplicateFinalResponses == 0, "the stub's late answer is dropped, not delivered")
     }
 
     @Test func aFullDeployQueueAnswers429() async throws {
-        let runtime = try await TestRuntime(descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])], responseTimeout: 2, queueLimit: 5)
+        let runtime = try await TestRuntime(
+            descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])], responseTimeout: 2,
+            queueLimit: 5)
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         for index in 1...8 {
-            try await client.send(Message.make(id: .int(Int64(index)), type: .create, from: client.greeting.clientURL, to: "hyperty://stuck.example/x"))
+            try await client.send(
+                Message.make(
+                    id: .int(Int64(index)), type: .create, from: client.greeting.clientURL,
+                    to: "hyperty://stuck.example/x"))
         }
         let answers = await client.collect(8, seconds: 5) { $0.type == .response }
         #expect(answers.count == 8)
         #expect(answers.filter { $0.code == 429 }.count == 3)
-        #expect(answers.filter { $0.code == 408 }.count == 5, "queued requests still time out: the clock runs from entry")
+        #expect(
+            answers.filter { $0.code == 408 }.count == 5, "queued requests still time out: the clock runs from entry")
         #expect(await client.collect(1, seconds: 0.5).isEmpty, "exactly one final response each")
     }
 
     @Test func aStubThatRefusesItsDeployGives502ToWhatWaits() async throws {
         let runtime = try await TestRuntime(descriptors: [
-            "refuses.example": TestRuntime.testing(["deploy": "fail"]), "quits.example": TestRuntime.testing(["deploy": "exit"]),
+            "refuses.example": TestRuntime.testing(["deploy": "fail"]),
+            "quits.example": TestRuntime.testing(["deploy": "exit"]),
         ])
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
@@ -90,18 +106,23 @@ struct RuntimeAnswerTests {
     }
 
     @Test func undeployAnswers503ToWhatWaitsAndAllowsARedeploy() async throws {
-        let runtime = try await TestRuntime(descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])])
+        let runtime = try await TestRuntime(descriptors: [
+            "stuck.example": TestRuntime.testing(["deploy": "never-live"])
+        ])
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         let operatorClient = try await runtime.client()
-        try await client.send(Message.make(id: 1, type: .create, from: client.greeting.clientURL, to: "hyperty://stuck.example/x"))
+        try await client.send(
+            Message.make(id: 1, type: .create, from: client.greeting.clientURL, to: "hyperty://stuck.example/x"))
         _ = try await runtime.waitFor("stuck.example", status: "in-progress", via: operatorClient)
-        let undeploy = try await operatorClient.request(.delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "stuck.example"]])
+        let undeploy = try await operatorClient.request(
+            .delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "stuck.example"]])
         #expect(undeploy.code == 200)
         let answers = await client.collect(1) { $0.type == .response }
         #expect(answers.first?.code == 503)
         #expect(await runtime.daemon.stubPIDs().isEmpty)
-        let deploy = try await operatorClient.request(.create, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "stuck.example"]])
+        let deploy = try await operatorClient.request(
+            .create, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "stuck.example"]])
         #expect(deploy.code == 200)
         #expect(deploy.bodyValue?["url"]?.stringValue == "hyperty-runtime://stuck.example/protostub/2")
     }

@@ -14,21 +14,38 @@ struct StubConfinementTests {
         let client = try await runtime.client()
         let forged = try await client.request(
             .execute, to: "hyperty://forger.example/x",
-            body: ["value": ["action": "forge-from", "from": "hyperty://bank.example/teller", "to": "hyperty://acme.example/alice"]])
+            body: [
+                "value": [
+                    "action": "forge-from", "from": "hyperty://bank.example/teller",
+                    "to": "hyperty://acme.example/alice",
+                ]
+            ])
         #expect(forged.code == 200)
         let honest = try await client.request(
             .execute, to: "hyperty://forger.example/x",
-            body: ["value": ["action": "emit", "message": ["type": "create", "from": "hyperty://forger.example/bob", "to": "hyperty://acme.example/alice", "body": ["value": "honest"]]]])
+            body: [
+                "value": [
+                    "action": "emit",
+                    "message": [
+                        "type": "create", "from": "hyperty://forger.example/bob", "to": "hyperty://acme.example/alice",
+                        "body": ["value": "honest"],
+                    ],
+                ]
+            ])
         #expect(honest.code == 200)
         let received = await alice.collect(2, seconds: 1)
         #expect(received.count == 1)
         #expect(received.first?.from == "hyperty://forger.example/bob")
-        #expect(received.first?.via == ["hyperty-runtime://forger.example/protostub/1"], "the runtime records the stub in body.via")
+        #expect(
+            received.first?.via == ["hyperty-runtime://forger.example/protostub/1"],
+            "the runtime records the stub in body.via")
         #expect(runtime.logs.all.contains { $0.message.contains("violation") && $0.message.contains("bank.example") })
     }
 
     @Test func aStubForgingAnotherStubsStatusIsIgnored() async throws {
-        let runtime = try await TestRuntime(descriptors: ["forger.example": TestRuntime.testing(), "victim.example": TestRuntime.testing()])
+        let runtime = try await TestRuntime(descriptors: [
+            "forger.example": TestRuntime.testing(), "victim.example": TestRuntime.testing(),
+        ])
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         #expect(try await client.request(.create, to: "hyperty://victim.example/x").code == 200)
@@ -36,7 +53,8 @@ struct StubConfinementTests {
         let victimURL = "hyperty-runtime://victim.example/protostub/1"
         for value in ["failed", "disconnected"] {
             let forged = try await client.request(
-                .execute, to: "hyperty://forger.example/x", body: ["value": ["action": "forge-status", "stub": .string(victimURL), "value": .string(value)]])
+                .execute, to: "hyperty://forger.example/x",
+                body: ["value": ["action": "forge-status", "stub": .string(victimURL), "value": .string(value)]])
             #expect(forged.code == 200)
         }
         #expect(try await runtime.stub("victim.example", via: client)?["status"]?.stringValue == "live")
@@ -50,12 +68,21 @@ struct StubConfinementTests {
         for _ in 1...11 {
             _ = try await client.request(
                 .execute, to: "hyperty://spammer.example/x",
-                body: ["value": ["action": "forge-from", "from": "hyperty://bank.example/t", "to": "hyperty://acme.example/a"]])
+                body: [
+                    "value": [
+                        "action": "forge-from", "from": "hyperty://bank.example/t", "to": "hyperty://acme.example/a",
+                    ]
+                ])
         }
         let deadline = Date().addingTimeInterval(5)
-        while await !runtime.daemon.stubPIDs().isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        while await !runtime.daemon.stubPIDs().isEmpty, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         #expect(await runtime.daemon.stubPIDs().isEmpty)
-        #expect(runtime.logs.all.contains { $0.metadata["rethink_status"] == "failed" || $0.message.contains("stopped: it sent more than") })
+        #expect(
+            runtime.logs.all.contains {
+                $0.metadata["rethink_status"] == "failed" || $0.message.contains("stopped: it sent more than")
+            })
     }
 
     @Test func aStubsStderrReachesTheLogWithItsFieldsAndPriority() async throws {
@@ -63,7 +90,8 @@ struct StubConfinementTests {
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         let response = try await client.request(
-            .execute, to: "hyperty://chatty.example/x", body: ["value": ["action": "log", "lines": ["<3>disk on fire", "all is well"]]])
+            .execute, to: "hyperty://chatty.example/x",
+            body: ["value": ["action": "log", "lines": ["<3>disk on fire", "all is well"]]])
         #expect(response.code == 200)
         try await Task.sleep(for: .milliseconds(200))
         let lines = runtime.logs.all.filter { $0.metadata["source"] == "stub" }

@@ -16,7 +16,9 @@ enum Paths {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
         var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
         while directory.path != "/" {
-            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("rethink-echo-stub").path) { return directory }
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("rethink-echo-stub").path) {
+                return directory
+            }
             directory = directory.deletingLastPathComponent()
         }
         return URL(fileURLWithPath: executable).deletingLastPathComponent()
@@ -53,7 +55,9 @@ struct CollectingLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var fields: [String: String] = [:]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { fields[key] = "\(value)" }
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+            fields[key] = "\(value)"
+        }
         collector.append(.init(level: event.level, message: "\(event.message)", metadata: fields))
         if ProcessInfo.processInfo.environment["RETHINK_TEST_LOG"] != nil {
             FileHandle.standardError.write(Data("[\(event.level)] \(event.message) \(fields)\n".utf8))
@@ -74,7 +78,8 @@ final class TestRuntime: Sendable {
         descriptors: [String: JSONValue], responseTimeout: Double = 15, queueLimit: Int = 1000,
         configure: (inout DaemonConfiguration) -> Void = { _ in }
     ) async throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("rethink-test-\(UUID().uuidString.prefix(8))")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "rethink-test-\(UUID().uuidString.prefix(8))")
         let catalogue = directory.appendingPathComponent("catalogue")
         try FileManager.default.createDirectory(at: catalogue, withIntermediateDirectories: true)
         chmod(directory.path, 0o755)
@@ -107,7 +112,10 @@ final class TestRuntime: Sendable {
 
     /// Descriptors for the fixtures.
     static func python(_ path: String, configuration: JSONValue = [:]) -> JSONValue {
-        ["objectName": "test", "version": "1", "language": "python", "sourcePackageURL": .string(path), "configuration": configuration]
+        [
+            "objectName": "test", "version": "1", "language": "python", "sourcePackageURL": .string(path),
+            "configuration": configuration,
+        ]
     }
 
     static func testing(_ configuration: JSONValue = [:]) -> JSONValue {
@@ -115,7 +123,10 @@ final class TestRuntime: Sendable {
     }
 
     static var native: JSONValue {
-        ["objectName": "echo-native", "version": "1", "language": "executable", "sourcePackageURL": .string(Paths.product("rethink-echo-stub"))]
+        [
+            "objectName": "echo-native", "version": "1", "language": "executable",
+            "sourcePackageURL": .string(Paths.product("rethink-echo-stub")),
+        ]
     }
 
     /// The registry listing's entry for `domain`.
@@ -125,7 +136,9 @@ final class TestRuntime: Sendable {
     }
 
     /// Waits until the registry shows `status` for `domain`.
-    func waitFor(_ domain: String, status: String, via client: RuntimeClient, seconds: Double = 10) async throws -> JSONValue {
+    func waitFor(_ domain: String, status: String, via client: RuntimeClient, seconds: Double = 10) async throws
+        -> JSONValue
+    {
         let deadline = Date().addingTimeInterval(seconds)
         var last: JSONValue?
         while Date() < deadline {
@@ -140,7 +153,9 @@ final class TestRuntime: Sendable {
 
 extension RuntimeClient {
     /// Collects up to `count` messages that match, waiting at most `seconds` in all.
-    func collect(_ count: Int, seconds: Double = 10, where include: (Message) -> Bool = { _ in true }) async -> [Message] {
+    func collect(_ count: Int, seconds: Double = 10, where include: (Message) -> Bool = { _ in true }) async
+        -> [Message]
+    {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         var result: [Message] = []
         while result.count < count {

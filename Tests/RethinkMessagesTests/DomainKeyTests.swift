@@ -17,7 +17,9 @@ struct DomainKeyTests {
         #expect(DomainKey(address: address)?.value == key)
     }
 
-    @Test(arguments: ["no-scheme", "hyperty:///nohost", "hyperty://bad_host/x", "hyperty://-x.example/", "hyperty://a..b/"])
+    @Test(arguments: [
+        "no-scheme", "hyperty:///nohost", "hyperty://bad_host/x", "hyperty://-x.example/", "hyperty://a..b/",
+    ])
     func addressesWithoutAValidKeyHaveNone(address: String) {
         #expect(DomainKey(address: address) == nil)
     }
@@ -27,7 +29,9 @@ struct DomainKeyTests {
         #expect(addresses.isRuntimeLocal("hyperty-runtime://localhost/r1/registry"))
         #expect(addresses.isRuntimeLocal("hyperty-runtime://localhost/r1"))
         #expect(!addresses.isRuntimeLocal("hyperty-runtime://localhost/r10"))
-        #expect(RuntimeAddresses.stubURL(ofStatusResource: "hyperty-runtime://a.example/protostub/3/status") == "hyperty-runtime://a.example/protostub/3")
+        #expect(
+            RuntimeAddresses.stubURL(ofStatusResource: "hyperty-runtime://a.example/protostub/3/status")
+                == "hyperty-runtime://a.example/protostub/3")
         #expect(RuntimeAddresses.stubURL(ofStatusResource: "hyperty://a.example/bob/status") == nil)
     }
 }

@@ -11,7 +11,8 @@ struct LineFramerTests {
                 framer.feed(bytes) { event in
                     switch event {
                     case .line(let line): out.append(String(decoding: line, as: UTF8.self))
-                    case .oversized(let prefix): out.append("OVERSIZED:" + String(decoding: prefix.prefix(5), as: UTF8.self))
+                    case .oversized(let prefix):
+                        out.append("OVERSIZED:" + String(decoding: prefix.prefix(5), as: UTF8.self))
                     }
                 }
             }

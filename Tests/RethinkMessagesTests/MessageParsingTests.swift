@@ -9,7 +9,8 @@ struct MessageParsingTests {
 
     @Test func routingFieldsAreReadWithoutDecodingTheBody() throws {
         let message = try parse(
-            #"{"id": 7, "type": "create", "from": "hyperty://acme.example/alice", "to": "hyperty://beta.example/bob", "body": {"value": {"text": "hi"}}}"#)
+            #"{"id": 7, "type": "create", "from": "hyperty://acme.example/alice", "to": "hyperty://beta.example/bob", "body": {"value": {"text": "hi"}}}"#
+        )
         #expect(message.id == .int(7))
         #expect(message.type == .create)
         #expect(message.from == "hyperty://acme.example/alice")
@@ -28,7 +29,8 @@ struct MessageParsingTests {
 
     @Test func seedStatusFormUsesResourceAsDestination() throws {
         let message = try parse(
-            #"{"id": "1", "type": "UPDATE", "from": "hyperty-runtime://sp1/protostub/123", "resource": "hyperty-runtime://sp1/protostub/123/status", "body": {"value": "LIVE"}}"#)
+            #"{"id": "1", "type": "UPDATE", "from": "hyperty-runtime://sp1/protostub/123", "resource": "hyperty-runtime://sp1/protostub/123/status", "body": {"value": "LIVE"}}"#
+        )
         #expect(message.to == "hyperty-runtime://sp1/protostub/123/status")
         #expect(message.bodyValue?.stringValue == "LIVE")
     }
@@ -65,7 +67,8 @@ struct MessageParsingTests {
     }
 
     @Test func responseCodeAndDescriptionAreRead() throws {
-        let message = try parse(#"{"id":3,"type":"response","from":"a://x","to":"b://y","body":{"code":100,"description":"wait"}}"#)
+        let message = try parse(
+            #"{"id":3,"type":"response","from":"a://x","to":"b://y","body":{"code":100,"description":"wait"}}"#)
         #expect(message.code == 100)
         #expect(message.desc == "wait")
         #expect(!message.isFinalResponse)
@@ -74,12 +77,15 @@ struct MessageParsingTests {
     }
 
     @Test func viaIsAppendedKeepingTheRestOfTheBody() throws {
-        let message = try parse(#"{"id":1,"type":"create","from":"a://x.example/1","to":"b://y.example/2","body":{"via":"s://one","value":{"k":[1,2]}}}"#)
+        let message = try parse(
+            #"{"id":1,"type":"create","from":"a://x.example/1","to":"b://y.example/2","body":{"via":"s://one","value":{"k":[1,2]}}}"#
+        )
         #expect(message.via == ["s://one"])
         let rewritten = message.rewritten(appendingVia: "s://two")
         #expect(rewritten.via == ["s://one", "s://two"])
         #expect(rewritten.bodyValue == ["k": [1, 2]])
-        let bare = try parse(#"{"type":"create","to":"b://y.example/2"}"#).rewritten(from: "c://me", appendingVia: "s://one")
+        let bare = try parse(#"{"type":"create","to":"b://y.example/2"}"#).rewritten(
+            from: "c://me", appendingVia: "s://one")
         #expect(bare.from == "c://me")
         #expect(bare.via == ["s://one"])
     }

@@ -52,8 +52,14 @@ public final class MessageBus: @unchecked Sendable {
 
     // MARK: Ports and listeners
 
+    /// Attaches a port. A client port also listens on its own client URL: messages sent to it (by another
+    /// client, or inbound from a stub) reach it.
     public func attach(_ port: BusPort) {
         port.isAttached = true
+        if case .client(_, let url) = port.kind {
+            listeners[url, default: []].append(port)
+            port.listening.insert(url)
+        }
     }
 
     /// Detaches a port: its addresses are dropped, requests it sent are forgotten (their responses will be

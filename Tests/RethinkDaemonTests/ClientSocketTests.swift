@@ -39,6 +39,23 @@ struct ClientSocketTests {
         #expect(request?.from == bob.greeting.clientURL)
     }
 
+    @Test func aMessageToAClientURLReachesThatClient() async throws {
+        let runtime = try await TestRuntime(descriptors: [:])
+        defer { Task { await runtime.stop() } }
+        let alice = try await runtime.client()
+        let bob = try await runtime.client()
+        try await bob.send(
+            Message.make(
+                type: .create, from: bob.greeting.clientURL, to: alice.greeting.clientURL, body: ["value": "hi"]))
+        let received = await alice.collect(1, seconds: 2)
+        #expect(received.first?.from == bob.greeting.clientURL)
+        #expect(received.first?.bodyValue == "hi")
+        await alice.close()
+        try await Task.sleep(for: .milliseconds(100))
+        let gone = try await bob.request(.create, to: alice.greeting.clientURL)
+        #expect(gone.code == 404)
+    }
+
     @Test func aListenerThatLeavesWithoutAnsweringYields502() async throws {
         let runtime = try await TestRuntime(descriptors: [:])
         defer { Task { await runtime.stop() } }

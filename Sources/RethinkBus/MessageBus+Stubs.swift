@@ -85,14 +85,27 @@ extension MessageBus {
 
     /// A stub may only emit messages `from` its own domain key or its own URL (SPEC section 6).
     func acceptFromStub(_ message: Message, domain: DomainKey, url: String, port: BusPort) -> Bool {
-        if let from = message.from, from == url || from.hasPrefix(url + "/") || DomainKey(address: from) == domain {
-            if message.type != .response, let route = routeOf(port) { route.messagesFromStub &+= 1 }
-            return true
+        if let from = message.from {
+            // An answer from the very address its request was routed to (and so to this stub's domain).
+            if message.type == .response, let id = message.id,
+                pending[PendingKey(address: message.to, id: id)]?.to == from
+            {
+                return true
+            }
+            if from == url || isBelow(from, url) || DomainKey(address: from) == domain {
+                if message.type != .response, let route = routeOf(port) { route.messagesFromStub &+= 1 }
+                return true
+            }
         }
         violation(
             by: port, domain: domain, url: url,
             reason: "message from \(message.from ?? "no address"), outside \(domain)")
         return false
+    }
+
+    /// Whether `address` is `base/...`, without building `base + "/"`.
+    private func isBelow(_ address: String, _ base: String) -> Bool {
+        address.hasPrefix(base) && address.utf8.dropFirst(base.utf8.count).first == UInt8(ascii: "/")
     }
 
     private func violation(by port: BusPort, domain: DomainKey, url: String, reason: String) {

@@ -109,7 +109,6 @@ extension MessageBus {
     }
 
     private func violation(by port: BusPort, domain: DomainKey, url: String, reason: String) {
-        statistics.violations &+= 1
         logger.warning(
             "stub \(url) violation: \(reason); dropped",
             metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)"])
@@ -238,9 +237,5 @@ extension MessageBus {
     public func counters(for domain: DomainKey) -> StubCounters? {
         guard let route = routes[domain] else { return nil }
         return StubCounters(toStub: route.messagesToStub, fromStub: route.messagesFromStub, queued: route.queue.count)
-    }
-
-    public func routeStatus(of domain: DomainKey) -> StubStatus? {
-        routes[domain]?.status
     }
 }

@@ -21,8 +21,6 @@ public final class MessageBus: @unchecked Sendable {
     var routes: [DomainKey: StubRoute] = [:]
     private var toFlush: [BusPort] = []
     private var sweeper: RepeatedTask?
-    /// Messages routed, runtime answers given, responses dropped as late or unmatched.
-    public internal(set) var statistics = BusStatistics()
 
     public init(eventLoop: EventLoop, addresses: RuntimeAddresses, configuration: BusConfiguration, logger: Logger) {
         self.eventLoop = eventLoop
@@ -123,15 +121,10 @@ public final class MessageBus: @unchecked Sendable {
         listeners[address] = ports.isEmpty ? nil : ports
     }
 
-    public func hasListener(on address: String) -> Bool {
-        listeners[address] != nil
-    }
-
     // MARK: Routing
 
     /// Routes one message that `sender` wrote. Clients' messages must already carry a `from` they own.
     public func route(_ message: Message, from sender: BusPort) {
-        statistics.routed &+= 1
         if case .stub(let domain, let url) = sender.kind {
             guard acceptFromStub(message, domain: domain, url: url, port: sender) else { return }
         }
@@ -196,14 +189,12 @@ public final class MessageBus: @unchecked Sendable {
 
     private func deliverResponse(_ message: Message, from sender: BusPort) {
         guard let id = message.id, let request = pending[PendingKey(address: message.to, id: id)] else {
-            statistics.droppedResponses &+= 1
             logger.debug(
                 "response dropped: no request waits for it (late or unmatched)",
                 metadata: ["to": "\(message.to)", "from": "\(sender)"])
             return
         }
         guard isExpectedResponder(sender, of: request) else {
-            statistics.droppedResponses &+= 1
             logger.warning(
                 "response dropped: \(sender) was not asked", metadata: ["to": "\(message.to)", "id": "\(id)"])
             return
@@ -242,7 +233,6 @@ public final class MessageBus: @unchecked Sendable {
     /// Gives a tracked request its final response from the runtime, once.
     func finish(_ request: PendingRequest, code: Int, desc: String) {
         guard pending.removeValue(forKey: request.key) != nil else { return }
-        statistics.runtimeAnswers &+= 1
         let response = Message.response(
             id: request.key.id, from: request.to, to: request.key.address, code: code, desc: desc)
         logger.debug(
@@ -257,7 +247,6 @@ public final class MessageBus: @unchecked Sendable {
             logger.notice("message dropped (\(code)): \(desc)", metadata: ["to": "\(message.to)", "from": "\(sender)"])
             return
         }
-        statistics.runtimeAnswers &+= 1
         let response = Message.response(
             id: id, from: message.to, to: message.from ?? sender.url, code: code, desc: desc)
         write(response, to: sender, sender: nil)
@@ -266,7 +255,6 @@ public final class MessageBus: @unchecked Sendable {
     private func expireRequests() {
         for entry in timeouts.expired(at: .now()) {
             guard let request = pending[entry.key], request.serial == entry.serial else { continue }
-            statistics.timeouts &+= 1
             finish(
                 request, code: 408,
                 desc:
@@ -310,8 +298,6 @@ public final class MessageBus: @unchecked Sendable {
     public func send(_ message: Message, to port: BusPort) {
         write(message, to: port, sender: nil)
     }
-
-    public var pendingCount: Int { pending.count }
 }
 
 extension BusPort {
@@ -319,13 +305,4 @@ extension BusPort {
         if case .component = kind { return true }
         return false
     }
-}
-
-/// Counters the daemon reports in its status.
-public struct BusStatistics: Sendable {
-    public var routed: UInt64 = 0
-    public var runtimeAnswers: UInt64 = 0
-    public var timeouts: UInt64 = 0
-    public var droppedResponses: UInt64 = 0
-    public var violations: UInt64 = 0
 }

@@ -41,9 +41,6 @@ public struct LineFramer: Sendable {
         }
     }
 
-    /// Bytes held for a line that has not ended yet.
-    public var bufferedBytes: Int { pending.count }
-
     private mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
         if discarding { return }

@@ -165,7 +165,7 @@ public actor RuntimeUA: BusDelegate {
             } catch {
                 throw DeploymentError(.spawn, "cannot start \(domain)'s stub: \(error.message)")
             }
-            let started = try await attach(process, domain: domain, url: url, version: descriptor.version)
+            let started = try await attach(process, domain: domain, url: url)
             instance = started
             instances[domain] = started
             if let status = earlyExits[url] {
@@ -237,7 +237,7 @@ public actor RuntimeUA: BusDelegate {
     }
 
     /// Wraps the child's pipes in NIO channels on the bus's loop.
-    private func attach(_ process: SandboxedProcess, domain: DomainKey, url: String, version: String?) async throws
+    private func attach(_ process: SandboxedProcess, domain: DomainKey, url: String) async throws
         -> StubInstance
     {
         let loop = bus.eventLoop
@@ -276,7 +276,7 @@ public actor RuntimeUA: BusDelegate {
             }
             .takingOwnershipOfDescriptor(input: process.stderrFD).get()
         return StubInstance(
-            domain: domain, url: url, version: version, process: process, port: handler.port, dataChannel: dataChannel,
+            domain: domain, url: url, process: process, port: handler.port, dataChannel: dataChannel,
             logChannel: logChannel, handshake: handshake, exited: exited)
     }
 

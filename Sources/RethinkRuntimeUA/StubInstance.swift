@@ -7,7 +7,6 @@ import RethinkSandbox
 final class StubInstance: Sendable {
     let domain: DomainKey
     let url: String
-    let version: String?
     let process: SandboxedProcess
     let port: BusPort
     let dataChannel: Channel
@@ -16,13 +15,12 @@ final class StubInstance: Sendable {
     let exited: OnceBox<ExitStatus>
 
     init(
-        domain: DomainKey, url: String, version: String?, process: SandboxedProcess, port: BusPort,
+        domain: DomainKey, url: String, process: SandboxedProcess, port: BusPort,
         dataChannel: Channel,
         logChannel: Channel, handshake: OnceBox<Message>, exited: OnceBox<ExitStatus>
     ) {
         self.domain = domain
         self.url = url
-        self.version = version
         self.process = process
         self.port = port
         self.dataChannel = dataChannel

@@ -27,9 +27,16 @@ let package = Package(
             providers: [.apt(["libseccomp-dev"])]
         ),
         .target(name: "CRethinkSpawn"),
+        // journald's native protocol: a sealed memfd and SCM_RIGHTS, which Swift's Glibc does not import.
+        .target(name: "CRethinkJournal"),
 
         // MARK: Core modules, one per part of the architecture
         .target(name: "RethinkMessages", swiftSettings: swiftSettings),
+        .target(
+            name: "RethinkJournal",
+            dependencies: ["CRethinkJournal", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "RethinkSandbox",
             dependencies: ["CSeccomp", "CRethinkSpawn", .product(name: "Logging", package: "swift-log")],
@@ -37,7 +44,7 @@ let package = Package(
         ),
         .target(
             name: "RethinkRegistry",
-            dependencies: ["RethinkMessages", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RethinkMessages", "RethinkJournal", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -52,7 +59,7 @@ let package = Package(
         .target(
             name: "RethinkRuntimeUA",
             dependencies: [
-                "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkSandbox",
+                "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkSandbox", "RethinkJournal",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -64,6 +71,7 @@ let package = Package(
             name: "RethinkDaemon",
             dependencies: [
                 "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkRuntimeUA", "RethinkSandbox",
+                "RethinkJournal",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "rethink-runtimed",
             dependencies: [
-                "RethinkDaemon",
+                "RethinkDaemon", "RethinkJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -115,11 +123,12 @@ let package = Package(
 
         // MARK: Tests, one target per module
         .testTarget(name: "RethinkMessagesTests", dependencies: ["RethinkMessages"]),
+        .testTarget(name: "RethinkJournalTests", dependencies: ["RethinkJournal"]),
         .testTarget(name: "RethinkSandboxTests", dependencies: ["RethinkSandbox"]),
         .testTarget(name: "RethinkRegistryTests", dependencies: ["RethinkRegistry", "RethinkMessages"]),
         .testTarget(
             name: "RethinkDaemonTests",
-            dependencies: ["RethinkDaemon", "RethinkClient", "RethinkMessages", "RethinkSandbox"]
+            dependencies: ["RethinkDaemon", "RethinkClient", "RethinkMessages", "RethinkSandbox", "RethinkJournal"]
         ),
     ]
 )

@@ -10,7 +10,7 @@ import RethinkMessages
 public final class MessageBus: @unchecked Sendable {
     public let eventLoop: EventLoop
     public let addresses: RuntimeAddresses
-    public let configuration: BusConfiguration
+    public private(set) var configuration: BusConfiguration
     public weak var delegate: BusDelegate?
     let logger: Logger
 
@@ -35,6 +35,18 @@ public final class MessageBus: @unchecked Sendable {
             max(5_000_000, min(50_000_000, configuration.responseTimeout.nanoseconds / 20)))
         sweeper = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
             self?.expireRequests()
+        }
+    }
+
+    /// Applies new limits (a `SIGHUP` reload). On the loop. A new response timeout applies to requests sent
+    /// from now on; requests already waiting keep the deadline they were given.
+    public func reconfigure(_ configuration: BusConfiguration) {
+        eventLoop.preconditionInEventLoop()
+        let restartSweep = configuration.responseTimeout != self.configuration.responseTimeout && sweeper != nil
+        self.configuration = configuration
+        if restartSweep {
+            sweeper?.cancel()
+            start()
         }
     }
 

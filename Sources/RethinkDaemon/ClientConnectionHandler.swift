@@ -20,9 +20,13 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     private var context: ChannelHandlerContext?
     private(set) var port: BusPort!
     private let logger: Logger
+    private let status: ServiceStatus?
 
-    init(bus: MessageBus, number: Int, maxMessageBytes: Int, version: String, logger: Logger) {
+    init(
+        bus: MessageBus, number: Int, maxMessageBytes: Int, version: String, status: ServiceStatus?, logger: Logger
+    ) {
         self.bus = bus
+        self.status = status
         self.number = number
         self.version = version
         self.framer = LineFramer(maxLineBytes: maxMessageBytes)
@@ -52,6 +56,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
             }
         }
         bus.attach(port)
+        status?.clientsChanged(by: 1)
         let greeting = Message.make(
             type: .create, from: bus.addresses.ua, to: clientURL,
             body: [
@@ -68,6 +73,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
     func channelInactive(context: ChannelHandlerContext) {
         bus.detach(port)
+        status?.clientsChanged(by: -1)
         context.fireChannelInactive()
     }
 

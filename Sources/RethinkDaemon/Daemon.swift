@@ -20,7 +20,11 @@ import RethinkSandbox
 public final class Daemon: @unchecked Sendable {
     public static let version = "0.1.0"
 
+    /// The configuration the daemon started with (socket, state directory, runtime domain stay as they are
+    /// until a restart).
     public let configuration: DaemonConfiguration
+    /// The configuration in force, reloads included. On the bus's loop.
+    private var live: DaemonConfiguration
     public let addresses: RuntimeAddresses
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
@@ -32,26 +36,57 @@ public final class Daemon: @unchecked Sendable {
     private var server: Channel?
     private var boundSocketPath: String?
     private var nextClient = 0
-    private let notifier = SystemdNotifier()
+    private let notifier: SystemdNotifier
+    private let status: ServiceStatus
+    private let credentialsDirectory: String?
+    private var watchdog: RepeatedTask?
 
-    public init(configuration: DaemonConfiguration, logger: Logger) throws {
+    /// - Parameter environment: where systemd's variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`,
+    ///   `CREDENTIALS_DIRECTORY`) are read; tests pass their own.
+    public init(
+        configuration: DaemonConfiguration, logger: Logger,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
         try configuration.validate()
         self.configuration = configuration
+        self.live = configuration
         self.logger = logger
+        notifier = SystemdNotifier(environment: environment)
+        credentialsDirectory = environment["CREDENTIALS_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 }
         let runtimeID = try RuntimeIdentity.load(stateDirectory: configuration.stateDirectory)
         addresses = RuntimeAddresses(runtimeDomain: configuration.runtimeDomain, runtimeID: runtimeID)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var busConfiguration = BusConfiguration()
-        busConfiguration.responseTimeout = .nanoseconds(Int64(configuration.responseTimeoutSeconds * 1e9))
-        busConfiguration.queueLimit = configuration.queueLimit
         let bus = MessageBus(
-            eventLoop: group.next(), addresses: addresses, configuration: busConfiguration, logger: logger)
+            eventLoop: group.next(), addresses: addresses, configuration: Self.busConfiguration(configuration),
+            logger: logger)
         self.bus = bus
+        let status = ServiceStatus(eventLoop: bus.eventLoop, notifier: notifier)
+        self.status = status
         let addresses = self.addresses
         registry = Registry(logger: logger) { change in
-            bus.eventLoop.execute { bus.broadcast(change.message(addresses: addresses)) }
+            bus.eventLoop.execute {
+                bus.broadcast(change.message(addresses: addresses))
+                status.stubChanged(change.domain, to: change.status)
+            }
         }
         sandbox = try Sandbox(logger: logger)
+        let parts = Self.uaParts(configuration, credentialsDirectory: credentialsDirectory)
+        ua = RuntimeUA(
+            bus: bus, registry: registry, sandbox: sandbox, catalogue: parts.catalogue, identities: parts.identities,
+            packager: parts.packager, configuration: parts.configuration, logger: logger)
+        bus.delegate = ua
+    }
+
+    private static func busConfiguration(_ configuration: DaemonConfiguration) -> BusConfiguration {
+        var bus = BusConfiguration()
+        bus.responseTimeout = .nanoseconds(Int64(configuration.responseTimeoutSeconds * 1e9))
+        bus.queueLimit = configuration.queueLimit
+        return bus
+    }
+
+    private static func uaParts(_ configuration: DaemonConfiguration, credentialsDirectory: String?) -> (
+        catalogue: LocalCatalogue, identities: IdentityStore, packager: StubPackager, configuration: UAConfiguration
+    ) {
         var interpreters: [StubLanguage: String] = [:]
         for (name, path) in configuration.interpreters {
             if let language = StubLanguage(descriptorValue: name) { interpreters[language] = path }
@@ -61,16 +96,15 @@ public final class Daemon: @unchecked Sendable {
         uaConfiguration.defaultAction = configuration.sandbox.defaultAction
         uaConfiguration.limits = configuration.sandbox.limits
         uaConfiguration.maxMessageBytes = configuration.maxMessageBytes
-        ua = RuntimeUA(
-            bus: bus, registry: registry, sandbox: sandbox,
-            catalogue: LocalCatalogue(
-                directories: configuration.catalogues, binariesDirectory: Daemon.binariesDirectory),
-            identities: IdentityStore(directories: configuration.credentialsDirectories),
-            packager: StubPackager(
+        return (
+            LocalCatalogue(directories: configuration.catalogues, binariesDirectory: Daemon.binariesDirectory),
+            IdentityStore(
+                directories: configuration.credentialsDirectories, systemdDirectory: credentialsDirectory),
+            StubPackager(
                 stateDirectory: configuration.stateDirectory, interpreters: interpreters,
                 pythonPath: configuration.pythonPath),
-            configuration: uaConfiguration, logger: logger)
-        bus.delegate = ua
+            uaConfiguration
+        )
     }
 
     /// The directory of the daemon's own executable: bare `executable` stub names resolve there.
@@ -88,13 +122,14 @@ public final class Daemon: @unchecked Sendable {
         let services = RuntimeServices(
             bus: bus, registry: registry, ua: ua, admin: AdminPolicy(adminGroup: configuration.adminGroup),
             logger: logger)
+        watchdog = notifier.startWatchdog(on: bus.eventLoop)
         self.services = services
         try await bus.eventLoop.submit { [bus] in
             bus.start()
             try services.start()
         }.get()
         server = try await bindClientSocket()
-        notifier.notify("READY=1\nSTATUS=serving \(boundSocketPath ?? "the socket passed by systemd")")
+        try await bus.eventLoop.submit { [status] in status.sendNow(prefix: "READY=1\n") }.get()
         logger.info(
             "rethink-runtimed \(Daemon.version) serving \(boundSocketPath ?? "the socket passed by systemd") as \(addresses.runtimeURL)",
             metadata: ["catalogues": "\(configuration.catalogues.joined(separator: ", "))"])
@@ -108,13 +143,12 @@ public final class Daemon: @unchecked Sendable {
                 .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144)
             )
             .childChannelOption(.maxMessagesPerRead, value: 8)
-            .childChannelInitializer { [bus, configuration, logger] channel in
+            .childChannelInitializer { [bus, status, logger] channel in
                 channel.eventLoop.makeCompletedFuture {
                     self.nextClient += 1
                     let handler = ClientConnectionHandler(
-                        bus: bus, number: self.nextClient, maxMessageBytes: configuration.maxMessageBytes,
-                        version: Daemon.version,
-                        logger: logger)
+                        bus: bus, number: self.nextClient, maxMessageBytes: self.live.maxMessageBytes,
+                        version: Daemon.version, status: status, logger: logger)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -133,6 +167,7 @@ public final class Daemon: @unchecked Sendable {
     public func stop() async {
         notifier.notify("STOPPING=1\nSTATUS=undeploying stubs")
         logger.info("stopping: undeploying stubs")
+        watchdog?.cancel()
         try? await server?.close()
         await ua.shutdown()
         try? await bus.eventLoop.submit { [bus] in bus.stop() }.get()
@@ -140,6 +175,45 @@ public final class Daemon: @unchecked Sendable {
         sandbox.shutdown()
         try? await group.shutdownGracefully()
         logger.info("stopped")
+    }
+
+    /// Applies a reloaded configuration (`SIGHUP`) without dropping clients or stubs: catalogues, credentials,
+    /// interpreters, limits and the sandbox settings for stubs deployed from now on. Settings that need a
+    /// restart (socket, state directory, runtime domain, log target) keep their old value; the returned
+    /// notes name them, for the log.
+    public func reload(_ new: DaemonConfiguration) async throws(ConfigurationError) -> [String] {
+        try new.validate()
+        var notes: [String] = []
+        if new.socket != configuration.socket { notes.append("socket stays \(configuration.socket) until a restart") }
+        if new.stateDirectory != configuration.stateDirectory {
+            notes.append("stateDirectory stays \(configuration.stateDirectory) until a restart")
+        }
+        if new.runtimeDomain != configuration.runtimeDomain {
+            notes.append("runtimeDomain stays \(configuration.runtimeDomain) until a restart")
+        }
+        if new.logTarget != configuration.logTarget || new.journalSocket != configuration.journalSocket {
+            notes.append("the log target stays as it is until a restart")
+        }
+        var applied = new
+        applied.socket = configuration.socket
+        applied.stateDirectory = configuration.stateDirectory
+        applied.runtimeDomain = configuration.runtimeDomain
+        applied.logTarget = configuration.logTarget
+        applied.journalSocket = configuration.journalSocket
+        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(NIODeadline.now().uptimeNanoseconds / 1000)")
+        let parts = Self.uaParts(applied, credentialsDirectory: credentialsDirectory)
+        await ua.reconfigure(
+            catalogue: parts.catalogue, identities: parts.identities, packager: parts.packager,
+            configuration: parts.configuration)
+        let busConfiguration = Self.busConfiguration(applied)
+        let admin = AdminPolicy(adminGroup: applied.adminGroup)
+        try? await bus.eventLoop.submit { [self, applied] in
+            live = applied
+            bus.reconfigure(busConfiguration)
+            services.admin = admin
+            status.sendNow(prefix: "READY=1\n")
+        }.get()
+        return notes
     }
 
     /// The PIDs of the running stubs (tests and status).

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RethinkJournal
 import RethinkSandbox
 
 /// The daemon's settings: a JSON file (`--config`), overridden by command-line flags (SPEC section 8).
@@ -11,6 +12,10 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     public var runtimeDomain: String = "localhost"
     public var responseTimeoutSeconds: Double = 15
     public var logLevel: String = "info"
+    /// `auto` (the journal under systemd, else stderr), `journal` or `stderr`.
+    public var logTarget: LogTarget = .auto
+    /// journald's native socket; a namespace's is `/run/systemd/journal.NAME/socket`.
+    public var journalSocket: String = LogTarget.defaultJournalSocket
     public var maxMessageBytes: Int = 1 << 20
     public var queueLimit: Int = 1000
     /// Members of this group (and root) may deploy and undeploy stubs through `<runtimeURL>/ua`.
@@ -53,6 +58,8 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             try container.decodeIfPresent(Double.self, forKey: .responseTimeoutSeconds)
             ?? defaults.responseTimeoutSeconds
         logLevel = try container.decodeIfPresent(String.self, forKey: .logLevel) ?? defaults.logLevel
+        logTarget = try container.decodeIfPresent(LogTarget.self, forKey: .logTarget) ?? defaults.logTarget
+        journalSocket = try container.decodeIfPresent(String.self, forKey: .journalSocket) ?? defaults.journalSocket
         maxMessageBytes = try container.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? defaults.maxMessageBytes
         queueLimit = try container.decodeIfPresent(Int.self, forKey: .queueLimit) ?? defaults.queueLimit
         adminGroup = try container.decodeIfPresent(String.self, forKey: .adminGroup) ?? defaults.adminGroup
@@ -109,8 +116,8 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, maxMessageBytes,
-            queueLimit
+        case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, logTarget,
+            journalSocket, maxMessageBytes, queueLimit
         case adminGroup, credentialsDirectories, interpreters, pythonPath, handshakeTimeoutSeconds, sandbox
     }
 }

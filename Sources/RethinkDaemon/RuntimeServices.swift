@@ -13,7 +13,8 @@ final class RuntimeServices: @unchecked Sendable {
     private let bus: MessageBus
     private let registry: Registry
     private let ua: RuntimeUA
-    private let admin: AdminPolicy
+    /// Replaced by a reload; on the loop.
+    var admin: AdminPolicy
     private let logger: Logger
     private(set) var port: BusPort!
     private var nextSubscription = 0

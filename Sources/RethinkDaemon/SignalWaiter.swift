@@ -4,34 +4,42 @@ import Dispatch
     @preconcurrency import Glibc
 #endif
 
-/// Waits for SIGTERM or SIGINT (systemd's stop, an operator's Ctrl-C) without a signal handler running
-/// arbitrary code: the signals are ignored and observed through a dispatch source.
+/// The signals an operator and systemd send: SIGTERM and SIGINT stop the daemon, SIGHUP reloads its
+/// configuration. Observed through dispatch sources, with the signals ignored, so that no signal handler
+/// runs arbitrary code.
 public enum SignalWaiter {
-    public static func waitForTermination() async -> Int32 {
-        await withCheckedContinuation { continuation in
-            let queue = DispatchQueue(label: "rethink.signals")
-            var sources: [DispatchSourceSignal] = []
-            let once = OnceFlag()
-            for signalNumber in [SIGTERM, SIGINT] {
+    public enum Request: Sendable, Equatable {
+        case stop(Int32)
+        case reload
+    }
+
+    /// Every SIGHUP as `.reload`, then the first SIGTERM or SIGINT as `.stop`, which ends the stream.
+    public static func requests() -> AsyncStream<Request> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Request.self)
+        let queue = DispatchQueue(label: "rethink.signals")
+        let box = SourceBox()
+        queue.sync {
+            for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
                 signal(signalNumber, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
                 source.setEventHandler {
-                    guard once.claim() else { return }
-                    for source in sources { source.cancel() }
-                    continuation.resume(returning: signalNumber)
+                    if signalNumber == SIGHUP {
+                        continuation.yield(.reload)
+                        return
+                    }
+                    continuation.yield(.stop(signalNumber))
+                    continuation.finish()
+                    for source in box.sources { source.cancel() }
                 }
                 source.resume()
-                sources.append(source)
+                box.sources.append(source)
             }
         }
+        return stream
     }
 }
 
-/// True for the first caller only; used on one serial queue.
-private final class OnceFlag: @unchecked Sendable {
-    private var claimed = false
-    func claim() -> Bool {
-        defer { claimed = true }
-        return !claimed
-    }
+/// The dispatch sources, kept alive until the stop; used on one serial queue.
+private final class SourceBox: @unchecked Sendable {
+    var sources: [DispatchSourceSignal] = []
 }

@@ -6,8 +6,12 @@ import Foundation
 
 /// The client socket's origin: passed by systemd (sd_listen_fds(3) protocol), or bound at a path.
 enum SocketActivation {
-    /// The first passed descriptor (3) when LISTEN_PID names this process; the variables are then removed
-    /// so that stubs never see them.
+    /// The name the socket unit gives the client socket (`FileDescriptorName=runtime`).
+    static let descriptorName = "runtime"
+
+    /// The passed descriptor named ``descriptorName`` (else the first, 3) when LISTEN_PID names this
+    /// process; the variables are then removed so that stubs never see them. Other passed descriptors are
+    /// closed: nothing here serves them.
     static func listeningDescriptor() -> CInt? {
         let environment = ProcessInfo.processInfo.environment
         defer {
@@ -18,7 +22,13 @@ enum SocketActivation {
         guard let pid = environment["LISTEN_PID"].flatMap(Int32.init), pid == getpid(),
             let count = environment["LISTEN_FDS"].flatMap(Int.init), count >= 1
         else { return nil }
-        return 3
+        let names = environment["LISTEN_FDNAMES"].map { $0.split(separator: ":", omittingEmptySubsequences: false) }
+        let index = names?.firstIndex { $0 == descriptorName } ?? 0
+        let chosen = CInt(3 + min(index, count - 1))
+        for descriptor in CInt(3)..<CInt(3 + count) where descriptor != chosen {
+            close(descriptor)
+        }
+        return chosen
     }
 
     /// Creates the socket's directory and refuses to take over a socket another daemon still serves.

@@ -1,19 +1,31 @@
 import Foundation
+import NIOCore
 
 #if canImport(Glibc)
     @preconcurrency import Glibc
 #endif
 
-/// sd_notify(3) by hand: one datagram to `$NOTIFY_SOCKET` (`READY=1`, `STATUS=...`, `STOPPING=1`).
+/// sd_notify(3) by hand: one datagram to `$NOTIFY_SOCKET` (`READY=1`, `STATUS=...`, `STOPPING=1`,
+/// `RELOADING=1`, `WATCHDOG=1`).
 ///
 /// Why hand-written: the protocol is a single sendto on a unix datagram socket; libsystemd would add a
 /// dependency and nothing else. Does nothing when the daemon is not run by systemd.
 struct SystemdNotifier: Sendable {
     let socketPath: String?
+    /// `WATCHDOG_USEC` when systemd expects pings from this process (`WatchdogSec=`).
+    let watchdogInterval: TimeAmount?
 
     init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         socketPath = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+        let pidMatches = environment["WATCHDOG_PID"].map { Int32($0) == getpid() } ?? true
+        if pidMatches, let usec = environment["WATCHDOG_USEC"].flatMap(Int64.init), usec > 0 {
+            watchdogInterval = .microseconds(usec)
+        } else {
+            watchdogInterval = nil
+        }
     }
+
+    var isActive: Bool { socketPath != nil }
 
     /// Sends `state` (newline-separated assignments); returns false when it could not be delivered.
     @discardableResult
@@ -28,5 +40,15 @@ struct SystemdNotifier: Sendable {
             bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), pointer, length) }
         }
         return sent == bytes.count
+    }
+
+    /// Pings systemd's watchdog from `eventLoop` at half the interval: the pings are tasks on the loop that
+    /// routes every message, so a wedged loop stops them and systemd restarts the daemon.
+    func startWatchdog(on eventLoop: EventLoop) -> RepeatedTask? {
+        guard isActive, let watchdogInterval else { return nil }
+        let period = TimeAmount.nanoseconds(max(watchdogInterval.nanoseconds / 2, 1_000_000))
+        return eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: period) { _ in
+            notify("WATCHDOG=1")
+        }
     }
 }

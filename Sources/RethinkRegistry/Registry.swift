@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RethinkJournal
 import RethinkMessages
 
 /// The Runtime Registry (SPEC section 1): allocates protostub URLs, keeps each stub's record and status
@@ -49,7 +50,7 @@ public actor Registry {
         guard let domain = domain(ofStub: url), var record = records[domain], record.url == url else {
             logger.debug(
                 "status for an unknown or replaced stub dropped",
-                metadata: ["stub": "\(url)", "status": "\(status.rawValue)"])
+                metadata: ["rethink_stub_url": "\(url)", "rethink_status": "\(status.rawValue)"])
             return nil
         }
         let previous = record.status
@@ -108,7 +109,13 @@ public actor Registry {
             "rethink_stub_url": "\(change.stubURL)", "rethink_domain": "\(change.domain)",
             "rethink_status": "\(change.status.rawValue)",
         ]
-        if let desc = change.desc { metadata["desc"] = "\(desc)" }
+        if let desc = change.desc { metadata["rethink_desc"] = "\(desc)" }
+        switch change.status {
+        case .deployed: metadata["message_id"] = "\(JournalMessageID.stubDeployed)"
+        case .live: metadata["message_id"] = "\(JournalMessageID.stubLive)"
+        case .dead: metadata["message_id"] = "\(JournalMessageID.stubDead)"
+        default: break
+        }
         if change.expected {
             logger.info("stub \(change.stubURL) is \(change.status.rawValue)", metadata: metadata)
         } else {

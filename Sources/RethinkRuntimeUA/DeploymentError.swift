@@ -11,6 +11,7 @@ public struct DeploymentError: Error, Sendable, CustomStringConvertible {
         public static let spawn = Code(name: "spawn")
         public static let handshake = Code(name: "handshake")
         public static let unsupported = Code(name: "unsupported")
+        public static let credentials = Code(name: "credentials")
     }
 
     public let code: Code

@@ -1,26 +1,52 @@
 import Foundation
 import RethinkMessages
 
+#if canImport(Glibc)
+    @preconcurrency import Glibc
+#endif
+
 /// Per-domain credentials handed to a stub in its deploy message's `body.identity` (never in its environment,
-/// never logged): `<directory>/<domain-key>.json`, a JSON object. The files should be 0600.
+/// never logged): `<directory>/<domain-key>.json`, a JSON object.
+///
+/// Looked up first in systemd's `$CREDENTIALS_DIRECTORY` (`LoadCredential=acme.example.json:...` in the unit),
+/// then in the configured directories, whose files must not be readable by group or others (0600): a
+/// credentials file anyone can read is refused rather than used.
 public struct IdentityStore: Sendable {
     public let directories: [String]
+    public let systemdDirectory: String?
 
-    public init(directories: [String]) {
+    public init(directories: [String], systemdDirectory: String? = nil) {
         self.directories = directories
+        self.systemdDirectory = systemdDirectory
     }
 
-    /// The credentials for `domain`, or nil when none are configured. A file that is not a JSON object is
-    /// refused with an error naming it (and not its content).
+    /// The credentials for `domain`, or nil when none are configured. A file that is not a JSON object, or that
+    /// others may read, is refused with an error naming it (and not its content).
     public func identity(for domain: DomainKey) throws(DeploymentError) -> JSONValue? {
-        for directory in directories {
-            let path = (directory as NSString).appendingPathComponent("\(domain.value).json")
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
-            guard let value = try? JSONValue.parse(Array(data)), value.objectValue != nil else {
-                throw DeploymentError(.badDescriptor, "credentials file \(path) for \(domain) is not a JSON object")
-            }
+        let name = "\(domain.value).json"
+        if let systemdDirectory, let value = try read((systemdDirectory as NSString).appendingPathComponent(name), domain) {
             return value
         }
+        for directory in directories {
+            let path = (directory as NSString).appendingPathComponent(name)
+            var status = stat()
+            guard stat(path, &status) == 0 else { continue }
+            if status.st_mode & 0o077 != 0 {
+                throw DeploymentError(
+                    .credentials,
+                    "credentials file \(path) for \(domain) is readable by group or others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 it"
+                )
+            }
+            if let value = try read(path, domain) { return value }
+        }
         return nil
+    }
+
+    private func read(_ path: String, _ domain: DomainKey) throws(DeploymentError) -> JSONValue? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard let value = try? JSONValue.parse(Array(data)), value.objectValue != nil else {
+            throw DeploymentError(.credentials, "credentials file \(path) for \(domain) is not a JSON object")
+        }
+        return value
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import RethinkBus
+import RethinkJournal
 import RethinkMessages
 import RethinkRegistry
 import RethinkSandbox
@@ -26,8 +27,8 @@ public actor RuntimeUA: BusDelegate {
     let sandbox: Sandbox
     private var catalogue: LocalCatalogue
     private var identities: IdentityStore
-    private let packager: StubPackager
-    private let configuration: UAConfiguration
+    private var packager: StubPackager
+    private var configuration: UAConfiguration
     let logger: Logger
     private let events: AsyncStream<Event>.Continuation
     private let eventStream: AsyncStream<Event>
@@ -59,6 +60,17 @@ public actor RuntimeUA: BusDelegate {
         self.configuration = configuration
         self.logger = logger
         (eventStream, events) = AsyncStream.makeStream(of: Event.self)
+    }
+
+    /// Applies a reloaded configuration (`SIGHUP`): the next deploy uses the new catalogue, credentials,
+    /// interpreters and limits; running stubs are left as they are.
+    public func reconfigure(
+        catalogue: LocalCatalogue, identities: IdentityStore, packager: StubPackager, configuration: UAConfiguration
+    ) {
+        self.catalogue = catalogue
+        self.identities = identities
+        self.packager = packager
+        self.configuration = configuration
     }
 
     /// Starts taking events. Call once before traffic flows.
@@ -137,7 +149,10 @@ public actor RuntimeUA: BusDelegate {
         } catch {
             logger.warning(
                 "cannot deploy a stub for \(domain): \(error.message)",
-                metadata: ["rethink_domain": "\(domain)", "rethink_status": "deployment-failed"])
+                metadata: [
+                    "rethink_domain": "\(domain)", "rethink_status": "deployment-failed",
+                    "message_id": "\(JournalMessageID.packageRefused)",
+                ])
             await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: nil, desc: error.message) }
             return .failure(error)
         }
@@ -186,11 +201,12 @@ public actor RuntimeUA: BusDelegate {
                 bus.send(deployMessage, to: started.port)
                 bus.flush()
             }
-            let timeout = loop.scheduleTask(in: configuration.handshakeTimeout) {
+            let handshakeTimeout = configuration.handshakeTimeout
+            let timeout = loop.scheduleTask(in: handshakeTimeout) {
                 started.handshake.fail(
                     DeploymentError(
                         .handshake,
-                        "the stub did not answer the deploy message within \(self.configuration.handshakeTimeout.nanoseconds / 1_000_000) ms"
+                        "the stub did not answer the deploy message within \(handshakeTimeout.nanoseconds / 1_000_000) ms"
                     ))
             }
             defer { timeout.cancel() }
@@ -217,6 +233,7 @@ public actor RuntimeUA: BusDelegate {
                 "\(reason)",
                 metadata: [
                     "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_status": "deployment-failed",
+                    "message_id": "\(JournalMessageID.packageRefused)",
                 ])
             if let instance {
                 await stop(instance, code: 502, desc: reason, sendDelete: false)
@@ -257,7 +274,7 @@ public actor RuntimeUA: BusDelegate {
             logger: logger,
             metadata: [
                 "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)",
-                "source": "stub",
+                "rethink_source": "stub",
             ])
         let dataChannel = try await NIOPipeBootstrap(group: loop)
             .channelOption(
@@ -307,6 +324,7 @@ public actor RuntimeUA: BusDelegate {
             metadata: [
                 "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)",
                 "rethink_stub_pid": "\(instance.process.pid)", "rethink_status": "disconnected",
+                "message_id": "\(JournalMessageID.stubCrashed)",
             ])
         await onLoop { $0.stubProcessGone(domain: domain, url: url, reason: reason) }
         closeChannels(of: instance)

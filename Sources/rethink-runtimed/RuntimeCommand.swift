@@ -2,8 +2,10 @@ import ArgumentParser
 import Foundation
 import Logging
 import RethinkDaemon
+import RethinkJournal
 
-/// `rethink-runtimed`: runs one core runtime in the foreground, systemd style, until SIGTERM or SIGINT.
+/// `rethink-runtimed`: runs one core runtime in the foreground, systemd style, until SIGTERM or SIGINT;
+/// SIGHUP reloads the configuration.
 @main
 struct RuntimeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,15 +40,16 @@ struct RuntimeCommand: AsyncParsableCommand {
         name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
 
-    func run() async throws {
-        var configuration: DaemonConfiguration
-        do {
-            configuration =
-                try configPath.map { path throws(ConfigurationError) in try DaemonConfiguration.load(path: path) }
-                ?? DaemonConfiguration()
-        } catch {
-            throw ValidationError(error.message)
-        }
+    @Option(
+        name: .customLong("log-target"),
+        help: "auto (the journal when systemd runs the daemon, else stderr), journal or stderr (default auto).")
+    var logTarget: LogTarget?
+
+    /// The configuration file (read anew on each reload) with the flags applied over it.
+    func effectiveConfiguration() throws(ConfigurationError) -> DaemonConfiguration {
+        var configuration =
+            try configPath.map { path throws(ConfigurationError) in try DaemonConfiguration.load(path: path) }
+            ?? DaemonConfiguration()
         if let socket { configuration.socket = socket }
         if let stateDirectory { configuration.stateDirectory = stateDirectory }
         if !catalogues.isEmpty { configuration.catalogues = catalogues }
@@ -57,18 +60,24 @@ struct RuntimeCommand: AsyncParsableCommand {
         if let runtimeDomain { configuration.runtimeDomain = runtimeDomain }
         if let responseTimeout { configuration.responseTimeoutSeconds = responseTimeout }
         if let logLevel { configuration.logLevel = logLevel }
+        if let logTarget { configuration.logTarget = logTarget }
+        try configuration.validate()
+        return configuration
+    }
+
+    func run() async throws {
+        let configuration: DaemonConfiguration
         do {
-            try configuration.validate()
+            configuration = try effectiveConfiguration()
         } catch {
             throw ValidationError(error.message)
         }
-        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let level = LogLevelControl(Logger.Level(rawValue: configuration.logLevel) ?? .info)
+        let destination = LogTarget.bootstrap(
+            configuration.logTarget, journalSocket: configuration.journalSocket, identifier: "rethink-runtimed",
+            level: level, dropped: DroppedLineCounter())
         let logger = Logger(label: "rethink-runtimed")
+        logger.debug("logging to \(destination)")
         let daemon: Daemon
         do {
             daemon = try Daemon(configuration: configuration, logger: logger)
@@ -77,8 +86,31 @@ struct RuntimeCommand: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
-        let signal = await SignalWaiter.waitForTermination()
-        logger.info("signal \(signal) received")
-        await daemon.stop()
+        for await request in SignalWaiter.requests() {
+            switch request {
+            case .reload:
+                await reload(daemon, level: level, logger: logger)
+            case .stop(let signal):
+                logger.info("signal \(signal) received")
+                await daemon.stop()
+            }
+        }
+    }
+
+    /// SIGHUP: a configuration that does not load or validate is refused and the running one stays.
+    private func reload(_ daemon: Daemon, level: LogLevelControl, logger: Logger) async {
+        do {
+            let new = try effectiveConfiguration()
+            let notes = try await daemon.reload(new)
+            level.current = Logger.Level(rawValue: new.logLevel) ?? level.current
+            for note in notes { logger.warning("reload: \(note)") }
+            logger.notice(
+                "configuration reloaded from \(configPath ?? "the command line")",
+                metadata: ["message_id": "\(JournalMessageID.configurationReloaded)"])
+        } catch {
+            logger.error("configuration not reloaded, the running one stays: \(error.message)")
+        }
     }
 }
+
+extension LogTarget: ExpressibleByArgument {}

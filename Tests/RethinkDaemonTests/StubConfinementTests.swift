@@ -94,7 +94,7 @@ struct StubConfinementTests {
             body: ["value": ["action": "log", "lines": ["<3>disk on fire", "all is well"]]])
         #expect(response.code == 200)
         try await Task.sleep(for: .milliseconds(200))
-        let lines = runtime.logs.all.filter { $0.metadata["source"] == "stub" }
+        let lines = runtime.logs.all.filter { $0.metadata["rethink_source"] == "stub" }
         let fire = try #require(lines.first { $0.message == "disk on fire" })
         #expect(fire.level == .error)
         #expect(fire.metadata["rethink_domain"] == "chatty.example")

@@ -39,9 +39,14 @@ public final class MessageBus: @unchecked Sendable {
     }
 
     /// Applies new limits (a `SIGHUP` reload). On the loop. A new response timeout applies to requests sent
-    /// from now on; requests already waiting keep the deadline they were given.
+    /// from now on; requests already waiting keep the deadline they were given. Remembered deployment
+    /// failures are forgotten (the reload may have brought the missing descriptor or credentials), so the
+    /// next message tries again; `dead` stubs stay dead until an operator redeploys them.
     public func reconfigure(_ configuration: BusConfiguration) {
         eventLoop.preconditionInEventLoop()
+        for route in routes.values where route.status == .deploymentFailed {
+            route.failure?.until = .now()
+        }
         let restartSweep = configuration.responseTimeout != self.configuration.responseTimeout && sweeper != nil
         self.configuration = configuration
         if restartSweep {

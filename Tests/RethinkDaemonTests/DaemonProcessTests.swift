@@ -11,27 +11,35 @@ struct DaemonProcessTests {
         var process: ChildProcess!
         let directory: URL
         var socket: String { directory.appendingPathComponent("rt.sock").path }
+        var configPath: String { directory.appendingPathComponent("config.json").path }
+        var cataloguePath: String { directory.appendingPathComponent("catalogue").path }
 
-        init() throws {
+        /// - Parameter catalogueInConfig: the catalogue in the configuration file (which a reload reads again)
+        ///   rather than on the command line (which would override it).
+        init(catalogueInConfig: Bool = false) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent(
                 "rethink-proc-\(UUID().uuidString.prefix(8))")
             let catalogue = directory.appendingPathComponent("catalogue")
             try FileManager.default.createDirectory(at: catalogue, withIntermediateDirectories: true)
             try Data(TestRuntime.native.jsonBytes).write(to: catalogue.appendingPathComponent("native.example.json"))
             try Data(TestRuntime.testing().jsonBytes).write(to: catalogue.appendingPathComponent("py.example.json"))
-            let config: JSONValue = ["pythonPath": [.string(Paths.stubKit)], "logLevel": "debug"]
-            try Data(config.jsonBytes).write(to: directory.appendingPathComponent("config.json"))
+            try writeConfiguration(catalogues: catalogueInConfig ? [catalogue.path] : [])
             process = try ChildProcess(
                 Paths.product("rethink-runtimed"),
                 [
-                    "--config", directory.appendingPathComponent("config.json").path, "--socket", socket, "--state-dir",
-                    directory.appendingPathComponent("state").path, "--catalogue", catalogue.path, "--response-timeout",
-                    "5",
-                ])
+                    "--config", configPath, "--socket", socket, "--state-dir",
+                    directory.appendingPathComponent("state").path, "--response-timeout", "5",
+                ] + (catalogueInConfig ? [] : ["--catalogue", catalogue.path]))
             let deadline = Date().addingTimeInterval(10)
             while !FileManager.default.fileExists(atPath: socket), Date() < deadline {
                 Thread.sleep(forTimeInterval: 0.02)
             }
+        }
+
+        func writeConfiguration(catalogues: [String], extra: [(String, JSONValue)] = []) throws {
+            var config: [(String, JSONValue)] = [("pythonPath", [.string(Paths.stubKit)]), ("logLevel", "debug")]
+            if !catalogues.isEmpty { config.append(("catalogues", .array(catalogues.map { .string($0) }))) }
+            try Data(JSONValue.object(config + extra).jsonBytes).write(to: URL(fileURLWithPath: configPath))
         }
 
         func cleanUp() {
@@ -82,6 +90,34 @@ struct DaemonProcessTests {
         #expect(daemon.process.exitCode == 0)
         #expect(!FileManager.default.fileExists(atPath: daemon.socket))
         #expect(await waitUntilGone(pids))
+    }
+
+    @Test func sighupReloadsTheConfigurationKeepingClientsAndStubsAndRefusesABadOne() async throws {
+        let daemon = try RunningDaemon(catalogueInConfig: true)
+        defer { daemon.cleanUp() }
+        let client = try await RuntimeClient.connect(socketPath: daemon.socket)
+        #expect(try await client.request(.execute, to: "hyperty://py.example/x", body: ["value": "1"]).code == 200)
+        let pids = try await stubPIDs(client)
+        let extra = daemon.directory.appendingPathComponent("extra")
+        try FileManager.default.createDirectory(at: extra, withIntermediateDirectories: true)
+        for domain in ["one.example", "two.example"] {
+            try Data(TestRuntime.testing().jsonBytes).write(to: extra.appendingPathComponent("\(domain).json"))
+        }
+        #expect(try await client.request(.execute, to: "hyperty://one.example/x", body: ["value": "1"]).code == 404)
+
+        try daemon.writeConfiguration(catalogues: [daemon.cataloguePath, extra.path])
+        kill(daemon.process.pid, SIGHUP)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await client.request(.execute, to: "hyperty://one.example/x", body: ["value": "2"]).code == 200)
+
+        // A bad configuration (and one without the extra catalogue): refused, so two.example still resolves.
+        try daemon.writeConfiguration(catalogues: [daemon.cataloguePath], extra: [("queueLimit", 0)])
+        kill(daemon.process.pid, SIGHUP)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await client.request(.execute, to: "hyperty://two.example/x", body: ["value": "3"]).code == 200)
+        #expect(try await client.request(.execute, to: "hyperty://py.example/x", body: ["value": "3"]).code == 200)
+        #expect(try await stubPIDs(client).contains(pids[0]), "the first stub kept running through both reloads")
+        #expect(daemon.process.isRunning)
     }
 
     @Test func killingTheDaemonLeavesNoOrphanStub() async throws {
@@ -158,22 +194,11 @@ struct DaemonProcessTests {
         "rethink-notify-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
-    let notifyPath = directory.appendingPathComponent("notify").path
-    let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-        for (index, byte) in notifyPath.utf8.enumerated() { buffer[index] = byte }
-    }
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    try #require(bound == 0)
+    let notify = try NotifySocket(in: directory)
     let daemon = try ChildProcess(
         "/usr/bin/env",
         [
-            "NOTIFY_SOCKET=\(notifyPath)", Paths.product("rethink-runtimed"), "--socket",
+            "NOTIFY_SOCKET=\(notify.path)", Paths.product("rethink-runtimed"), "--socket",
             directory.appendingPathComponent("s").path,
             "--state-dir", directory.appendingPathComponent("state").path,
         ])
@@ -181,12 +206,9 @@ struct DaemonProcessTests {
         kill(daemon.pid, SIGKILL)
         daemon.wait()
     }
-    var timeout = timeval(tv_sec: 10, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    let count = recv(fd, &buffer, buffer.count, 0)
-    let text = String(decoding: buffer[0..<max(0, count)], as: UTF8.self)
+    let text = notify.receive(seconds: 10) ?? ""
     #expect(text.contains("READY=1"))
+    #expect(text.contains("STATUS=0 stubs live"))
     #expect(
         FileManager.default.fileExists(atPath: directory.appendingPathComponent("s").path),
         "READY only once the socket is served")

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import RethinkClient
 import RethinkDaemon
+import RethinkJournal
 import RethinkMessages
 import Synchronization
 import Testing
@@ -76,6 +77,7 @@ final class TestRuntime: Sendable {
     /// - Parameter descriptors: domain key -> descriptor JSON.
     init(
         descriptors: [String: JSONValue], responseTimeout: Double = 15, queueLimit: Int = 1000,
+        environment: [String: String] = [:], journal: JournalSocket? = nil,
         configure: (inout DaemonConfiguration) -> Void = { _ in }
     ) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -95,9 +97,16 @@ final class TestRuntime: Sendable {
         configuration.queueLimit = queueLimit
         configure(&configuration)
         let collector = logs
-        var logger = Logger(label: "test") { _ in CollectingLogHandler(collector: collector) }
+        var logger = Logger(label: "test") { label in
+            let collecting = CollectingLogHandler(collector: collector)
+            guard let journal else { return collecting }
+            let journalHandler = JournalLogHandler(
+                identifier: "rethink-test", journal: journal, level: LogLevelControl(.debug),
+                dropped: DroppedLineCounter(), fallback: { _ in })
+            return MultiplexLogHandler([collecting, journalHandler])
+        }
         logger.logLevel = .debug
-        daemon = try Daemon(configuration: configuration, logger: logger)
+        daemon = try Daemon(configuration: configuration, logger: logger, environment: environment)
         try await daemon.start()
     }
 

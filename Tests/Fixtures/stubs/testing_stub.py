@@ -13,7 +13,9 @@ Per request: an ``execute`` whose ``body.value`` is an object with an ``action``
 - ``{"action": "emit", "message": {...}}``: write that message as is, then answer 200;
 - ``{"action": "log", "lines": ["<3>bad", "plain"]}``: write those lines to stderr, answer 200;
 - ``{"action": "status", "value": "disconnected", "desc": "..."}``: report that status,
-  answer 200.
+  answer 200;
+- ``{"action": "identity"}``: answer 200 with ``value``: the deploy message's ``body.identity``
+  and the stub's environment (``{"identity": {...}, "environment": {...}}``).
 
 Any other request is echoed like the echo stub. At deploy time, from ``body.config``:
 
@@ -42,8 +44,10 @@ class TestingStub(ProtoStub):
         super().__init__()
         self.seed_status_form = False
         self.seed_status_ids = 0
+        self.identity: dict = {}
 
     def on_deploy(self, config: dict, identity: dict) -> None:
+        self.identity = identity
         self.seed_status_form = config.get("seedStatusForm") is True
         mode = config.get("deploy")
         if mode == "fail":
@@ -102,6 +106,8 @@ class TestingStub(ProtoStub):
         elif action == "status":
             self.report_status(value.get("value", "live"), value.get("desc"))
             self.respond(msg, 200, desc="status reported")
+        elif action == "identity":
+            self.respond(msg, 200, value={"identity": self.identity, "environment": dict(os.environ)})
         else:
             self.respond(msg, 200, value=value, desc=f"echo from {self.url}")
 

@@ -1,0 +1,127 @@
+import Foundation
+import RethinkClient
+import RethinkDaemon
+import RethinkMessages
+import Testing
+
+#if canImport(Glibc)
+    @preconcurrency import Glibc
+#endif
+
+/// What the daemon tells systemd (STATUS, WATCHDOG) and takes from it (credentials), with the test playing
+/// the service manager.
+@Suite struct SystemdIntegrationTests {
+    private func scratch() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "rethink-sd-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    @Test func statusTextCountsLiveStubsAndClients() async throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let notify = try NotifySocket(in: directory)
+        let runtime = try await TestRuntime(
+            descriptors: ["status.example": TestRuntime.testing()], environment: ["NOTIFY_SOCKET": notify.path])
+        defer { Task { await runtime.stop() } }
+        #expect(notify.receive(seconds: 5)?.contains("READY=1\nSTATUS=0 stubs live") == true)
+        let client = try await runtime.client()
+        let answer = try await client.request(.execute, to: "hyperty://status.example/x", body: ["value": "hi"])
+        #expect(answer.code == 200)
+        let texts = notify.collect(seconds: 0.6).map(\.text)
+        #expect(texts.last == "STATUS=1 stub live, 0 deploying, 0 disconnected, 0 failed, 0 dead; 1 client")
+    }
+
+    @Test func watchdogPingsComeFromTheEventLoopAndStopWhileItIsWedged() async throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let notify = try NotifySocket(in: directory)
+        let runtime = try await TestRuntime(
+            descriptors: [:], environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"])
+        defer { Task { await runtime.stop() } }
+        let before = notify.collect(seconds: 0.7).filter { $0.text == "WATCHDOG=1" }
+        #expect(before.count >= 4, "a ping every 100 ms (half of WATCHDOG_USEC)")
+        let wedgeStart = ContinuousClock.now
+        runtime.daemon.bus.eventLoop.execute { usleep(1_200_000) }
+        let during = notify.collect(seconds: 1.6).filter { $0.text == "WATCHDOG=1" }
+        let duringWedge = during.filter { $0.at - wedgeStart < .milliseconds(1100) }
+        #expect(duringWedge.count <= 1, "a wedged loop sends no pings (one may already be in flight)")
+        #expect(during.contains { $0.at - wedgeStart > .milliseconds(1200) }, "pings resume once the loop runs")
+    }
+
+    @Test func aWatchdogForAnotherProcessIsIgnored() async throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let notify = try NotifySocket(in: directory)
+        let runtime = try await TestRuntime(
+            descriptors: [:],
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "100000", "WATCHDOG_PID": "1"])
+        defer { Task { await runtime.stop() } }
+        #expect(!notify.collect(seconds: 0.5).contains { $0.text == "WATCHDOG=1" })
+    }
+
+    @Test func credentialsReachTheStubInItsDeployMessageOnlyNeverItsEnvironmentNorTheLog() async throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = "s3cret-\(UUID().uuidString)"
+        let credentials: JSONValue = ["user": "alice", "password": .string(secret)]
+        try Data(credentials.jsonBytes).write(to: directory.appendingPathComponent("cred.example.json"))
+        let runtime = try await TestRuntime(
+            descriptors: ["cred.example": TestRuntime.testing()],
+            environment: ["CREDENTIALS_DIRECTORY": directory.path])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        let answer = try await client.request(
+            .execute, to: "hyperty://cred.example/x", body: ["value": ["action": "identity"]])
+        #expect(answer.bodyValue?["identity"]?["password"]?.stringValue == secret)
+        let environment = answer.bodyValue?["environment"]?.jsonString ?? ""
+        #expect(!environment.isEmpty && !environment.contains(secret))
+        #expect(!environment.contains("CREDENTIALS_DIRECTORY"))
+        #expect(!runtime.logs.all.contains { "\($0.message) \($0.metadata)".contains(secret) })
+    }
+
+    @Test func aCredentialsFileOthersCanReadIsRefusedWithWhatToDo() async throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("open.example.json").path
+        try Data(#"{"password": "x"}"#.utf8).write(to: URL(fileURLWithPath: path))
+        chmod(path, 0o644)
+        let runtime = try await TestRuntime(descriptors: ["open.example": TestRuntime.testing()]) {
+            $0.credentialsDirectories = [directory.path]
+        }
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        let answer = try await client.request(.execute, to: "hyperty://open.example/x", body: ["value": "hi"])
+        #expect(answer.code == 502)
+        #expect(answer.desc?.contains("chmod 600") == true)
+        chmod(path, 0o600)
+        try await client.request(.create, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "open.example"]])
+        let retry = try await client.request(.execute, to: "hyperty://open.example/x", body: ["value": "hi"])
+        #expect(retry.code == 200)
+    }
+
+    @Test func aReloadAddsACatalogueWithoutDroppingClientsOrStubs() async throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let runtime = try await TestRuntime(descriptors: ["old.example": TestRuntime.testing()])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        let first = try await client.request(.execute, to: "hyperty://old.example/x", body: ["value": "1"])
+        #expect(first.code == 200)
+        let oldPID = await runtime.daemon.stubPIDs()[DomainKey("old.example")!]
+        let unknown = try await client.request(.execute, to: "hyperty://new.example/x", body: ["value": "1"])
+        #expect(unknown.code == 404)
+        let extra = directory.appendingPathComponent("extra")
+        try FileManager.default.createDirectory(at: extra, withIntermediateDirectories: true)
+        try Data(TestRuntime.testing().jsonBytes).write(to: extra.appendingPathComponent("new.example.json"))
+        var new = runtime.daemon.configuration
+        new.catalogues.append(extra.path)
+        new.queueLimit = 5
+        let notes = try await runtime.daemon.reload(new)
+        #expect(notes.isEmpty)
+        #expect(try await client.request(.execute, to: "hyperty://new.example/x", body: ["value": "2"]).code == 200)
+        #expect(try await client.request(.execute, to: "hyperty://old.example/x", body: ["value": "2"]).code == 200)
+        #expect(await runtime.daemon.stubPIDs()[DomainKey("old.example")!] == oldPID, "the running stub was kept")
+    }
+}

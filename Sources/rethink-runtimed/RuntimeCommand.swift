@@ -78,6 +78,8 @@ struct RuntimeCommand: AsyncParsableCommand {
             level: level, dropped: DroppedLineCounter())
         let logger = Logger(label: "rethink-runtimed")
         logger.debug("logging to \(destination)")
+        // Taken before the start, so that a SIGTERM during it stops the daemon cleanly instead of killing it.
+        let requests = SignalWaiter.requests()
         let daemon: Daemon
         do {
             daemon = try Daemon(configuration: configuration, logger: logger)
@@ -86,7 +88,7 @@ struct RuntimeCommand: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
-        for await request in SignalWaiter.requests() {
+        for await request in requests {
             switch request {
             case .reload:
                 await reload(daemon, level: level, logger: logger)

@@ -180,6 +180,34 @@ struct DaemonProcessTests {
     }
 }
 
+/// Asked for the journal where none runs, the daemon says so and logs plain lines on stderr.
+@Test func withoutAJournalSocketTheDaemonLogsPlainLinesOnStderr() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "rethink-stderr-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let config: JSONValue = ["journalSocket": .string(directory.appendingPathComponent("no-journal").path)]
+    let configPath = directory.appendingPathComponent("config.json").path
+    try Data(config.jsonBytes).write(to: URL(fileURLWithPath: configPath))
+    let socketPath = directory.appendingPathComponent("s").path
+    let daemon = try ChildProcess(
+        "/bin/sh",
+        [
+            "-c", "exec \"$0\" \"$@\" 2>&1", Paths.product("rethink-runtimed"), "--config", configPath,
+            "--log-target", "journal", "--log-level", "debug", "--socket", socketPath,
+            "--state-dir", directory.appendingPathComponent("state").path,
+        ], captureOutput: true)
+    let deadline = Date().addingTimeInterval(10)
+    while !FileManager.default.fileExists(atPath: socketPath), Date() < deadline {
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    kill(daemon.pid, SIGTERM)
+    let output = daemon.readOutput()
+    #expect(daemon.exitCode == 0)
+    #expect(output.contains("logging to stderr (no journal socket at"))
+    #expect(output.contains("serving \(socketPath)"))
+}
+
 /// The example configuration shipped in `config/` stays loadable as the daemon evolves.
 @Test func theShippedExampleConfigurationLoads() throws {
     let configuration = try DaemonConfiguration.load(

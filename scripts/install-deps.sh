@@ -7,6 +7,8 @@ packages=(
     python3          # Debian's /usr/bin/python3 runs the Python stubs and the stub kit's tests
     util-linux       # setpriv: tests connect as another Unix user
     jq               # make bench: the summary table
+    systemd          # systemd-analyze verify, a standalone systemd-journald and journalctl for the tests
+    systemd-container # systemd-nspawn: the service test boots a real systemd in a throwaway box
 )
 missing=()
 for package in "${packages[@]}"; do

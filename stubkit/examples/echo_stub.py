@@ -12,6 +12,10 @@ from rethink_stub import ProtoStub
 
 
 class EchoStub(ProtoStub):
+    def on_deploy(self, config: dict, identity: dict) -> None:
+        # A stub's stderr is its log: this line reaches the journal under the stub's fields.
+        self.log(f"echo stub ready at {self.url}")
+
     def on_message(self, msg: dict) -> None:
         if msg.get("id") is None or msg.get("type") == "response":
             return

@@ -47,7 +47,7 @@ test-units:
 # Under a real systemd as PID 1 in a throwaway container: socket activation, STATUS, journal fields,
 # hardening score, stop and crash recovery (Tests/systemd/service-test.sh).
 test-systemd:
-	@bash Tests/systemd/service-test.sh "$(BIN)"
+	@CONFIGURATION=$(CONFIGURATION) bash Tests/systemd/service-test.sh "$(BIN)"
 
 install:
 	$(SWIFT) build $(INSTALL_BUILD_FLAGS) --product rethink-runtimed

@@ -48,9 +48,13 @@ if [ "$(id -u)" -ne 0 ] || ! command -v systemd-nspawn >/dev/null; then
     exit 1
 fi
 
-# 1. Install, as a package would be built: DESTDIR staging, then copied into the box's root.
-make -s install DESTDIR="$stage" PREFIX="$prefix" UNITDIR=/etc/systemd/system SYSCONFDIR=/etc \
-    CONFIGURATION=debug >"$work/install.log" 2>&1 || { cat "$work/install.log"; echo "0 passed, 1 failed"; exit 1; }
+# 1. Install, as a package would be built: DESTDIR staging, then copied into the box's root. The default
+# is the optimised build an operator installs (CONFIGURATION=debug reuses the test build, faster).
+install_vars=(DESTDIR="$stage" PREFIX="$prefix" UNITDIR=/etc/systemd/system SYSCONFDIR=/etc)
+make -s install "${install_vars[@]}" CONFIGURATION="${CONFIGURATION:-release}" >"$work/install.log" 2>&1 \
+    || { cat "$work/install.log"; echo "0 passed, 1 failed"; exit 1; }
+check "make install: the binaries run without the toolchain's libraries" \
+    bash -c "[ \"${CONFIGURATION:-release}\" != release ] || ! ldd '$stage$prefix/bin/rethink-runtimed' | grep -q libswiftCore"
 # A debug build links the Swift runtime from the toolchain: make it visible in the box, read-only.
 binds=()
 runtime_lib=$(ldd "$stage$prefix/bin/rethink-runtimed" | awk '/libswiftCore/ {print $3}')
@@ -123,6 +127,11 @@ box systemctl stop rethink-runtimed.service rethink-runtimed.socket
 check "systemctl stop leaves no stub process behind" eventually 5 bash -c "! pgrep -f $stub_pattern"
 check "the stop was clean (undeploying stubs, stopped)" bash -c \
     "\"$sdbox\" exec $name journalctl -u rethink-runtimed --no-pager -o cat | grep -q '^stopped$'"
+
+# 8. make uninstall takes back everything make install put there (the staging root is left empty).
+make -s uninstall "${install_vars[@]}" >/dev/null 2>&1
+left=$(find "$stage" -type f | sed "s|^$stage||")
+check "make uninstall removes every installed file${left:+ (left: $left)}" test -z "$left"
 
 echo "service-test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

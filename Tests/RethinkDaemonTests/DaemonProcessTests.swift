@@ -180,6 +180,51 @@ struct DaemonProcessTests {
     }
 }
 
+/// Socket activation: of the sockets systemd passes, the daemon serves the one named `runtime` (the socket
+/// unit's `FileDescriptorName=`) and closes the others.
+@Test func socketActivationServesTheDescriptorNamedRuntime() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "rethink-activate-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let other = directory.appendingPathComponent("other.sock").path
+    let runtime = directory.appendingPathComponent("runtime.sock").path
+    let activator = try ChildProcess(
+        "/usr/bin/systemd-socket-activate",
+        [
+            "-l", other, "-l", runtime, "--fdname=other:runtime", Paths.product("rethink-runtimed"),
+            "--socket", directory.appendingPathComponent("unused.sock").path,
+            "--state-dir", directory.appendingPathComponent("state").path,
+        ])
+    defer {
+        kill(activator.pid, SIGKILL)
+        activator.wait()
+    }
+    let deadline = Date().addingTimeInterval(10)
+    while !FileManager.default.fileExists(atPath: runtime), Date() < deadline {
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    let client = try await RuntimeClient.connect(socketPath: runtime)
+    #expect(client.greeting.clientURL.hasPrefix("hyperty-runtime://localhost/"))
+    #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("unused.sock").path))
+    #expect(connectionRefused(at: other), "the descriptor not named runtime is closed")
+}
+
+/// True when a stream connect to `path` is refused: nothing holds a listening socket there.
+private func connectionRefused(at path: String) -> Bool {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+        for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+    }
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    return result != 0 && errno == ECONNREFUSED
+}
+
 /// Asked for the journal where none runs, the daemon says so and logs plain lines on stderr.
 @Test func withoutAJournalSocketTheDaemonLogsPlainLinesOnStderr() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent(

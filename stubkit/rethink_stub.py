@@ -34,11 +34,14 @@ Nothing here needs more than the standard library of Python 3.11, a fork, or a t
 
 from __future__ import annotations
 
+import errno
 import heapq
 import itertools
 import json
 import os
+import random
 import selectors
+import socket
 import sys
 import time
 import traceback
@@ -46,7 +49,12 @@ from typing import Any, Callable
 
 __all__ = [
     "ProtoStub",
+    "NetworkStub",
+    "StreamLink",
     "Timer",
+    "domain_key",
+    "body_of",
+    "parse_servers",
     "OMIT",
     "SANDBOX_EXTERNAL",
     "SANDBOX_INTERNAL",
@@ -211,13 +219,41 @@ class ProtoStub:
 
     def add_reader(self, fileobj: Any, callback: Callable[..., Any], *args: Any) -> None:
         """Call ``callback(*args)`` whenever ``fileobj`` (a socket or fd) is readable."""
-        self.selector.register(fileobj, selectors.EVENT_READ, (callback, args))
+        self._watch(fileobj, selectors.EVENT_READ, (callback, args))
 
     def remove_reader(self, fileobj: Any) -> None:
-        """Stop watching ``fileobj``; call it before closing the socket."""
+        """Stop watching ``fileobj`` for reading; call it before closing the socket."""
+        self._watch(fileobj, selectors.EVENT_READ, None)
+
+    def add_writer(self, fileobj: Any, callback: Callable[..., Any], *args: Any) -> None:
+        """Call ``callback(*args)`` whenever ``fileobj`` is writable (a connect finished, a send buffer drained)."""
+        self._watch(fileobj, selectors.EVENT_WRITE, (callback, args))
+
+    def remove_writer(self, fileobj: Any) -> None:
+        """Stop watching ``fileobj`` for writing."""
+        self._watch(fileobj, selectors.EVENT_WRITE, None)
+
+    def _watch(self, fileobj: Any, event: int, handler: tuple | None) -> None:
         try:
-            self.selector.unregister(fileobj)
+            key = self.selector.get_key(fileobj)
+            handlers = dict(key.data)
         except (KeyError, ValueError):
+            key, handlers = None, {}
+        if handler is None:
+            handlers.pop(event, None)
+        else:
+            handlers[event] = handler
+        mask = 0
+        for bit in handlers:
+            mask |= bit
+        try:
+            if key is None and mask:
+                self.selector.register(fileobj, mask, handlers)
+            elif key is not None and mask:
+                self.selector.modify(fileobj, mask, handlers)
+            elif key is not None:
+                self.selector.unregister(fileobj)
+        except (KeyError, ValueError, OSError):
             pass
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
@@ -236,15 +272,17 @@ class ProtoStub:
         Use as ``sys.exit(MyStub().run())``.
         """
         sys.stdout = sys.stderr
-        self.selector.register(_STDIN, selectors.EVENT_READ, (self._read_stdin, ()))
+        self.add_reader(_STDIN, self._read_stdin)
         try:
             while self._status is None:
                 self._run_due_timers()
                 if self._status is not None:
                     break
-                for key, _ in self.selector.select(self._next_timeout()):
-                    callback, args = key.data
-                    self._guarded(callback, *args)
+                for key, events in self.selector.select(self._next_timeout()):
+                    for event in (selectors.EVENT_WRITE, selectors.EVENT_READ):
+                        handler = key.data.get(event) if events & event else None
+                        if handler is not None and self._status is None:
+                            self._guarded(handler[0], *handler[1])
                     if self._status is not None:
                         break
         except _Stop as stop:
@@ -388,3 +426,353 @@ class ProtoStub:
                 self.log("on_undeploy failed:", LOG_ERR)
                 self.log(traceback.format_exc().rstrip(), LOG_ERR)
         self.stop(0)
+
+
+# MARK: helpers for network stubs
+
+_RETHINK_SCHEMES = {"hyperty", "user", "domain", "hyperty-runtime", "runtime", "global", "comm", "context"}
+
+
+def _is_dns_name(name: str) -> bool:
+    if not name or len(name) > 253:
+        return False
+    for label in name.split("."):
+        if not label or len(label) > 63 or label[0] == "-" or label[-1] == "-":
+            return False
+        if any(not (c.isascii() and (c.isdigit() or c.islower() or c == "-")) for c in label):
+            return False
+    return True
+
+
+def domain_key(address: Any) -> str | None:
+    """The domain key of an address (SPEC section 3), as the runtime computes it.
+
+    reTHINK schemes give the host without a leading ``msg-node.`` or ``registry.``; any other
+    scheme is a legacy network, ``<scheme>.<host>``. None when the address has no valid key.
+    """
+    if not isinstance(address, str):
+        return None
+    scheme, sep, rest = address.partition("://")
+    if not sep or not scheme:
+        return None
+    authority = rest
+    for stop in "/?#":
+        authority = authority.split(stop, 1)[0]
+    host = authority.rpartition("@")[2]
+    if ":" in host:
+        host = host.rpartition(":")[0]
+    host, scheme = host.lower(), scheme.lower()
+    if scheme in _RETHINK_SCHEMES:
+        for prefix in ("msg-node.", "registry."):
+            if host.startswith(prefix) and len(host) > len(prefix):
+                host = host[len(prefix):]
+                break
+        key = host
+    else:
+        key = f"{scheme}.{host}"
+    return key if host and _is_dns_name(key) else None
+
+
+def body_of(msg: dict) -> dict:
+    """``msg["body"]`` when it is an object, else an empty dict."""
+    body = msg.get("body")
+    return body if isinstance(body, dict) else {}
+
+
+def parse_servers(config: dict, default_port: int, default_host: str = "127.0.0.1") -> list[tuple[str, int]]:
+    """The (host, port) pairs a descriptor's configuration names.
+
+    ``servers``: a list of ``"host:port"`` or ``"scheme://host:port"`` strings (tried in turn on
+    reconnect); else ``host`` and ``port``. Raises ValueError on a malformed entry.
+    """
+    entries = config.get("servers")
+    if entries is None:
+        entries = [f"{config.get('host', default_host)}:{config.get('port', default_port)}"]
+    if isinstance(entries, str):
+        entries = [entries]
+    if not isinstance(entries, list) or not entries:
+        raise ValueError("configuration.servers must be a non-empty list of host:port strings")
+    servers = []
+    for entry in entries:
+        text = str(entry).partition("://")[2] or str(entry)
+        host, colon, port = text.rstrip("/").rpartition(":")
+        if not colon:
+            host, port = text.rstrip("/"), str(default_port)
+        host = host.strip("[]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"configuration: {entry!r} is not host:port")
+        servers.append((host, int(port)))
+    return servers
+
+
+class StreamLink:
+    """A non-blocking TCP connection driven by a stub's loop: connect with a timeout, buffered writes,
+    and callbacks for data and for the end of the connection (called once, with a reason)."""
+
+    def __init__(self, stub: "ProtoStub", host: str, port: int, on_connected: Callable[[], Any],
+                 on_data: Callable[[bytes], Any], on_closed: Callable[[str], Any],
+                 connect_timeout: float = 5.0) -> None:
+        self.stub, self.host, self.port = stub, host, port
+        self.on_connected, self.on_data, self.on_closed = on_connected, on_data, on_closed
+        self.connect_timeout = connect_timeout
+        self.sock: socket.socket | None = None
+        self.connected = False
+        self._out = bytearray()
+        self._timer: Timer | None = None
+        self._done = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def open(self) -> None:
+        """Start connecting; ``on_connected`` or ``on_closed`` follows from the loop."""
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+            family, kind, proto, _, address = infos[0]
+            self.sock = socket.socket(family, kind, proto)
+            self.sock.setblocking(False)
+            code = self.sock.connect_ex(address)
+        except OSError as error:
+            self.stub.call_later(0, self._closed, f"cannot connect to {self.name}: {error.strerror or error}")
+            return
+        if code not in (0, errno.EINPROGRESS):
+            self.stub.call_later(0, self._closed, f"cannot connect to {self.name}: {os.strerror(code)}")
+            return
+        self.stub.add_writer(self.sock, self._connect_done)
+        self._timer = self.stub.call_later(self.connect_timeout, self._closed,
+                                           f"connecting to {self.name} timed out after {self.connect_timeout:g} s")
+
+    def _connect_done(self) -> None:
+        if self.sock is None:
+            return
+        self.stub.remove_writer(self.sock)
+        if self._timer:
+            self._timer.cancel()
+        code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self._closed(f"cannot connect to {self.name}: {os.strerror(code)}")
+            return
+        self.connected = True
+        self.stub.add_reader(self.sock, self._readable)
+        self.on_connected()
+        self._flush()
+
+    def send(self, data: bytes) -> None:
+        """Queue ``data`` and write what the socket takes now; the rest goes when it is writable."""
+        if self.sock is None:
+            return
+        self._out += data
+        if self.connected:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.sock is None:
+            return
+        try:
+            while self._out:
+                sent = self.sock.send(self._out)
+                del self._out[:sent]
+        except BlockingIOError:
+            pass
+        except OSError as error:
+            self._closed(f"connection to {self.name} lost: {error.strerror or error}")
+            return
+        if self._out:
+            self.stub.add_writer(self.sock, self._flush)
+        else:
+            self.stub.remove_writer(self.sock)
+
+    def _readable(self) -> None:
+        if self.sock is None:
+            return
+        try:
+            data = self.sock.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            self._closed(f"connection to {self.name} lost: {error.strerror or error}")
+            return
+        if not data:
+            self._closed(f"{self.name} closed the connection")
+            return
+        self.on_data(data)
+
+    def close(self) -> None:
+        """Close without calling ``on_closed``."""
+        self._done = True
+        if self._timer:
+            self._timer.cancel()
+        if self.sock is not None:
+            self.stub.remove_reader(self.sock)
+            self.stub.remove_writer(self.sock)
+            self.sock.close()
+            self.sock = None
+        self.connected = False
+
+    def _closed(self, reason: str) -> None:
+        if self._done:
+            return
+        self.close()
+        self.on_closed(reason)
+
+
+class NetworkStub(ProtoStub):
+    """A stub that keeps one session with a network (a message node, a legacy server) and reports it
+    honestly: ``in-progress`` while connecting, ``live`` once the session is really up (the subclass
+    calls ``session_up()``), ``disconnected`` with the reason when it drops, then reconnects with
+    exponential backoff and jitter, trying each configured server in turn; ``failed`` with a reason a
+    user can act on when it must not retry (bad credentials: ``session_failed()``).
+
+    Subclasses implement ``configure(config, identity)`` (raise ValueError for a bad descriptor),
+    ``open_session(host, port)`` (start connecting, usually ``self.link = self.connect_tcp(...)``) and
+    ``on_message``; ``on_session_lost(reason)`` is where they fail what was in flight.
+
+    Requests waiting for a network answer are kept with ``expect(key, request, timeout)`` and answered
+    with ``settle(key, ...)``; when the session drops, ``fail_expected`` answers all of them, so no
+    request is ever dropped.
+    """
+
+    auto_live = False
+    reconnect_initial = 0.2
+    reconnect_max = 8.0
+    protocol_name = "the network"
+
+    def __init__(self, auto_live: bool | None = None) -> None:
+        super().__init__(auto_live)
+        self.servers: list[tuple[str, int]] = []
+        self.link: StreamLink | None = None
+        self.up = False
+        self.given_up = False
+        self._attempt = 0
+        self._server_index = 0
+        self._reconnect_timer: Timer | None = None
+        self._expected: dict[Any, tuple[dict, Timer | None]] = {}
+
+    # hooks
+
+    def configure(self, config: dict, identity: dict) -> None:
+        """Read the configuration and the identity; raise ValueError to refuse the deployment."""
+
+    def open_session(self, host: str, port: int) -> None:
+        raise NotImplementedError
+
+    def on_session_lost(self, reason: str) -> None:
+        """The session ended (drop or failure): clean protocol state here."""
+
+    # lifecycle
+
+    def on_deploy(self, config: dict, identity: dict) -> None:
+        reconnect = config.get("reconnect") if isinstance(config.get("reconnect"), dict) else {}
+        self.reconnect_initial = float(reconnect.get("initialSeconds", self.reconnect_initial))
+        self.reconnect_max = float(reconnect.get("maxSeconds", self.reconnect_max))
+        self.configure(config, identity)
+        self.call_later(0, self._connect)
+
+    def on_undeploy(self) -> None:
+        self.given_up = True
+        self.fail_expected(503, "the protostub is being undeployed")
+        self.close_link()
+
+    def _connect(self) -> None:
+        self._reconnect_timer = None
+        if self.given_up:
+            return
+        host, port = self.servers[self._server_index % len(self.servers)]
+        if self._attempt == 0:
+            self.report_status("in-progress", f"connecting to {self.protocol_name} at {host}:{port}")
+        self.log(f"connecting to {self.protocol_name} at {host}:{port}")
+        self.open_session(host, port)
+
+    def connect_tcp(self, host: str, port: int, on_connected: Callable[[], Any],
+                    on_data: Callable[[bytes], Any]) -> StreamLink:
+        """Open a StreamLink whose loss calls ``session_lost``."""
+        link = StreamLink(self, host, port, on_connected, on_data, self.session_lost)
+        link.open()
+        return link
+
+    def close_link(self) -> None:
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+
+    def session_up(self, desc: str | None = None) -> None:
+        """The session is established: report ``live``."""
+        self.up = True
+        self._attempt = 0
+        self.report_status("live", desc)
+        self.log(f"live: {desc or self.protocol_name}", LOG_NOTICE)
+
+    def session_lost(self, reason: str) -> None:
+        """The session dropped or could not be opened: report ``disconnected`` and retry later."""
+        if self.given_up:
+            return
+        was_up = self.up
+        self.up = False
+        self.close_link()
+        self.on_session_lost(reason)
+        self.fail_expected(503, f"{self.protocol_name} connection lost: {reason}")
+        self._attempt += 1
+        self._server_index += 1
+        delay = min(self.reconnect_max, self.reconnect_initial * (2 ** min(self._attempt - 1, 16)))
+        delay *= random.uniform(0.5, 1.0)
+        if was_up or self._attempt == 1:
+            self.report_status("disconnected", f"{reason}; reconnecting")
+        self.log(f"{reason}; reconnecting in {delay:.2f} s", LOG_WARNING)
+        if self._reconnect_timer is None:
+            self._reconnect_timer = self.call_later(delay, self._connect)
+
+    def session_failed(self, reason: str) -> None:
+        """The session cannot work without the operator (bad credentials, refused): report ``failed``."""
+        self.up = False
+        self.given_up = True
+        self.close_link()
+        self.on_session_lost(reason)
+        self.fail_expected(502, reason)
+        self.report_status("failed", reason)
+        self.log(reason, LOG_ERR)
+
+    # requests waiting for the network
+
+    def unavailable(self, msg: dict) -> None:
+        """Answer a request that cannot go out now: 502 once failed, else 503 while reconnecting."""
+        if self.given_up:
+            self.respond(msg, 502, desc=f"{self.protocol_name} session failed; see the stub's status")
+        else:
+            self.respond(msg, 503, desc=f"not connected to {self.protocol_name} (reconnecting); try again")
+
+    def expect(self, key: Any, request: dict, timeout: float | None = None, desc: str | None = None) -> None:
+        """Keep ``request`` until ``settle(key, ...)``; after ``timeout`` seconds it is answered 504."""
+        timer = None
+        if timeout is not None:
+            timer = self.call_later(timeout, self.settle, key, 504,
+                                    OMIT, desc or f"no answer from {self.protocol_name} within {timeout:g} s")
+        self._expected[key] = (request, timer)
+
+    def expected(self, key: Any) -> dict | None:
+        entry = self._expected.get(key)
+        return entry[0] if entry else None
+
+    def settle(self, key: Any, code: int, value: Any = OMIT, desc: str | None = None) -> dict | None:
+        """Answer the request kept under ``key`` (if still there) and forget it; returns it."""
+        entry = self._expected.pop(key, None)
+        if entry is None:
+            return None
+        request, timer = entry
+        if timer:
+            timer.cancel()
+        self.respond(request, code, value=value, desc=desc)
+        return request
+
+    def take_expected(self, key: Any) -> dict | None:
+        """Forget the request kept under ``key`` without answering it (the caller answers); returns it."""
+        entry = self._expected.pop(key, None)
+        if entry is None:
+            return None
+        if entry[1]:
+            entry[1].cancel()
+        return entry[0]
+
+    def fail_expected(self, code: int, desc: str) -> None:
+        for key in list(self._expected):
+            self.settle(key, code, desc=desc)

@@ -4,7 +4,7 @@ PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 BIN := $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 
-.PHONY: all build deps test test-swift test-stubkit demo bench clean
+.PHONY: all build deps test test-swift test-stubkit test-interworking demo bench clean
 
 all: build
 
@@ -19,6 +19,7 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(MAKE) test-stubkit
+	$(MAKE) test-interworking
 	$(MAKE) test-swift
 
 test-swift:
@@ -26,6 +27,20 @@ test-swift:
 
 test-stubkit:
 	cd Tests/Fixtures/stubs && RETHINK_ECHO_STUB_BIN="$(BIN)/rethink-echo-stub" $(PYTHON) -m unittest -q test_stubkit
+
+# The message-node and interworking stubs against real servers (nats-server, mosquitto, ngircd, prosody,
+# sipp) started on 127.0.0.1, driven through real daemons' client sockets. Test modules run in parallel.
+test-interworking:
+	@cd Tests/Interworking && status=0; pids=""; \
+	for module in test_*.py; do \
+		RETHINK_RUNTIMED_BIN="$(BIN)/rethink-runtimed" $(PYTHON) -m unittest -q "$${module%.py}" \
+			> "$${TMPDIR:-/tmp}/rethink-iw-$${module%.py}.$$$$.log" 2>&1 & pids="$$pids $$!:$${module%.py}"; \
+	done; \
+	for entry in $$pids; do \
+		log="$${TMPDIR:-/tmp}/rethink-iw-$${entry#*:}.$$$$.log"; \
+		if wait "$${entry%%:*}"; then echo "ok   $${entry#*:}: $$(tail -n 3 "$$log" | head -n 1)"; \
+		else status=1; echo "FAIL $${entry#*:}:"; cat "$$log"; fi; rm -f "$$log"; \
+	done; exit $$status
 
 # A message to a never-seen domain: its stub deployed on the fly, sandboxed, and the answer back.
 demo: build

@@ -7,6 +7,13 @@ packages=(
     python3          # Debian's /usr/bin/python3 runs the Python stubs and the stub kit's tests
     util-linux       # setpriv: tests connect as another Unix user
     jq               # make bench: the summary table
+    nats-server      # make test-interworking: the real peers the message-node and interworking stubs talk to
+    mosquitto
+    ngircd
+    prosody
+    lua-unbound      # prosody needs it
+    sip-tester       # sipp, as the SIP peer
+    python3-slixmpp  # the tests' native XMPP client
 )
 missing=()
 for package in "${packages[@]}"; do

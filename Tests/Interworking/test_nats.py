@@ -1,0 +1,150 @@
+"""The NATS message-node stub between two runtimes, through a real nats-server and a real 3-node cluster.
+
+Runtime A's client listens on ``hyperty://acme.example/alice``; runtime B's client listens on
+``hyperty://acme.example/bob`` and sends from bob to alice; alice answers; both runtimes deploy the
+acme.example stub from a catalogue that points at the servers.
+"""
+
+from __future__ import annotations
+
+import time
+import unittest
+
+from harness import Workspace, free_port, port_open, require, wait_for
+
+ALICE = "hyperty://acme.example/alice"
+BOB = "hyperty://acme.example/bob"
+
+
+class NatsMessageNode(Workspace):
+    def setUp(self) -> None:
+        require("nats-server")
+        super().setUp()
+
+    def nats(self, name: str, port: int, cluster: int | None = None, routes: list[int] = ()):
+        argv = ["nats-server", "-a", "127.0.0.1", "-p", str(port), "-n", name]
+        if cluster:
+            argv += ["--cluster_name", "rethink", "--cluster", f"nats://127.0.0.1:{cluster}",
+                     "--routes", ",".join(f"nats://127.0.0.1:{r}" for r in routes)]
+        child = self.start(argv, name)
+        wait_for(lambda: port_open(port), 5, f"{name} on port {port}")
+        return child
+
+    def nats_catalogue(self, ports: list[int]) -> str:
+        return self.catalogue({"acme.example": self.bundled("templates/nats", {
+            "servers": [f"nats://127.0.0.1:{p}" for p in ports],
+            "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}})})
+
+    def two_runtimes(self, ports_a: list[int], ports_b: list[int] | None = None):
+        a = self.daemon("runtime-a", "runtime-a.example", self.nats_catalogue(ports_a)).client()
+        b = self.daemon("runtime-b", "runtime-b.example", self.nats_catalogue(ports_b or ports_a)).client()
+        for client in (a, b):
+            client.watch_status()
+        a.listen(ALICE)
+        b.listen(BOB)
+        for client in (a, b):
+            client.status("acme.example", "live")
+        return a, b
+
+    def converse(self, a, b, text: str, timeout: float = 20) -> dict:
+        """B sends from bob to alice; A's client answers; returns B's response."""
+        b.ids += 1
+        request = {"id": f"b-{b.ids}", "type": "create", "from": BOB, "to": ALICE, "body": {"value": {"text": text}}}
+        b.write(request)
+        got = a.next(lambda m: m.get("to") == ALICE and m.get("id") == request["id"], timeout)
+        self.assertEqual(got["from"], BOB)
+        self.assertEqual(got["body"]["value"], {"text": text})
+        a.answer(got, 200, {"reply": f"re: {text}"})
+        return b.next(lambda m: m.get("type") == "response" and m.get("id") == request["id"], timeout)
+
+    def test_request_and_response_cross_runtimes_through_nats(self) -> None:
+        port = free_port()
+        self.nats("nats", port)
+        a, b = self.two_runtimes([port])
+        response = self.converse(a, b, "hello alice")
+        self.assertEqual(response["body"]["code"], 200)
+        self.assertEqual(response["from"], ALICE)
+        self.assertEqual(response["body"]["value"], {"reply": "re: hello alice"})
+        # and the other way round
+        request = {"id": "a-1", "type": "update", "from": ALICE, "to": BOB, "body": {"value": 42}}
+        a.write(request)
+        got = b.next(lambda m: m.get("id") == "a-1" and m.get("to") == BOB)
+        b.answer(got, 200, "ok")
+        self.assertEqual(a.next(lambda m: m.get("id") == "a-1" and m.get("type") == "response")["body"]["value"], "ok")
+
+    def test_address_nobody_listens_on_is_answered_404(self) -> None:
+        port = free_port()
+        self.nats("nats", port)
+        a, b = self.two_runtimes([port])
+        response = b.send(BOB, "hyperty://acme.example/nobody", "anyone?")
+        self.assertEqual(response["body"]["code"], 404)
+
+    def test_message_from_another_domain_is_refused_not_dropped(self) -> None:
+        port = free_port()
+        self.nats("nats", port)
+        a, b = self.two_runtimes([port])
+        b.listen("hyperty://beta.example/mallory")
+        response = b.send("hyperty://beta.example/mallory", ALICE, "spoof")
+        self.assertEqual(response["body"]["code"], 403, response)
+
+    def test_awkward_addresses_are_carried_intact(self) -> None:
+        port = free_port()
+        self.nats("nats", port)
+        a, b = self.two_runtimes([port])
+        odd = "hyperty://acme.example/a.b*c>d e_f/%20ü?x=1#y"
+        a.listen(odd)
+        time.sleep(0.1)
+        b.ids += 1
+        b.write({"id": "odd", "type": "create", "from": BOB, "to": odd, "body": {"value": 1}})
+        got = a.next(lambda m: m.get("to") == odd)
+        a.answer(got, 200, "odd ok")
+        self.assertEqual(b.next(lambda m: m.get("id") == "odd")["body"]["value"], "odd ok")
+
+    def test_server_killed_and_restarted_goes_disconnected_then_live_with_every_request_answered(self) -> None:
+        port = free_port()
+        server = self.nats("nats", port)
+        a, b = self.two_runtimes([port])
+        self.assertEqual(self.converse(a, b, "before")["body"]["code"], 200)
+        server.kill()
+        a.status("acme.example", "disconnected")
+        b.status("acme.example", "disconnected")
+        during = b.send(BOB, ALICE, "while down", timeout=20)
+        self.assertIn(during["body"]["code"], (503, 504), during)
+        self.nats("nats-again", port)
+        a.status("acme.example", "live")
+        b.status("acme.example", "live")
+        response = wait_for(lambda: self.try_converse(a, b, "after"), 10, "a conversation after the restart")
+        self.assertEqual(response["body"]["value"], {"reply": "re: after"})
+
+    def try_converse(self, a, b, text: str):
+        try:
+            response = self.converse(a, b, text, timeout=2)
+        except AssertionError:
+            return None
+        return response if response["body"]["code"] == 200 else None
+
+    def test_cluster_node_killed_mid_session_stubs_fail_over_to_other_nodes(self) -> None:
+        ports, cluster = [free_port() for _ in range(3)], [free_port() for _ in range(3)]
+        nodes = [self.nats(f"nats-{i}", ports[i], cluster[i], [c for c in cluster if c != cluster[i]])
+                 for i in range(3)]
+        # both start on node 0; A fails over to node 1, B to node 2: the cluster routes between them
+        a, b = self.two_runtimes([ports[0], ports[1]], [ports[0], ports[2]])
+        wait_for(lambda: self.try_converse(a, b, "cluster"), 10, "a conversation through the cluster")
+        nodes[0].kill()
+        a.status("acme.example", "disconnected")
+        b.status("acme.example", "disconnected")
+        a.status("acme.example", "live")
+        b.status("acme.example", "live")
+        answered = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            response = self.try_converse(a, b, f"failover {len(answered)}")
+            if response:
+                answered.append(response)
+                if len(answered) == 3:
+                    break
+        self.assertEqual(len(answered), 3, "conversations after the failover")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -14,6 +14,7 @@ packages=(
     lua-unbound      # prosody needs it
     sip-tester       # sipp, as the SIP peer
     python3-slixmpp  # the tests' native XMPP client
+    python3-paho-mqtt # the tests' native MQTT client
 )
 missing=()
 for package in "${packages[@]}"; do

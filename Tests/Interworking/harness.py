@@ -112,8 +112,7 @@ class Workspace(unittest.TestCase):
     def _cleanup(self) -> None:
         for child in reversed(self.children):
             child.stop()
-        failed = any(error for _, error in getattr(self._outcome, "errors", []) if error) \
-            if hasattr(self, "_outcome") else False
+        failed = not getattr(getattr(self, "_outcome", None), "success", True)
         if os.environ.get("RETHINK_KEEP_LOGS") or failed:
             print(f"\nlogs kept in {self.dir}")
         else:

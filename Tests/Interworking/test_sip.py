@@ -1,0 +1,97 @@
+"""The SIP IWStub against sipp as UAS over TCP (scenario sip_peer.xml): REGISTER with digest
+authentication, MESSAGE both ways, an INVITE/ACK/BYE call, a restart and bad credentials."""
+
+from __future__ import annotations
+
+import unittest
+from pathlib import Path
+
+from harness import Workspace, free_port, port_open, require, wait_for
+
+HOST = "sip.test"
+KEY = f"sip.{HOST}"
+ALICE = f"sip://{HOST}/alice@{HOST}"
+BOB = f"sip://{HOST}/bob@{HOST}"
+SCENARIO = Path(__file__).resolve().parent / "sip_peer.xml"
+
+
+class SipInterworking(Workspace):
+    def setUp(self) -> None:
+        require("sipp")
+        super().setUp()
+        self.port = free_port()
+
+    def peer(self, name: str = "sipp", calls: int | None = None):
+        scenario = self.path("peer.xml")
+        Path(scenario).write_text(SCENARIO.read_text().replace("@USER@", "alice").replace("@PASSWORD@", "secret"))
+        argv = ["sipp", "-sf", scenario, "-t", "t1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(self.port),
+                "-nostdin", "-trace_err", "-error_file", self.path(f"{name}-errors.log")]
+        if calls:
+            argv += ["-m", str(calls)]
+        child = self.start(argv, name)
+        wait_for(lambda: port_open(self.port), 5, "sipp")
+        return child
+
+    def runtime(self, password: str = "secret"):
+        catalogue = self.catalogue({KEY: self.bundled("templates/sip", {
+            "servers": [f"127.0.0.1:{self.port}"], "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}})})
+        client = self.daemon("runtime", "runtime.test", catalogue,
+                             credentials={KEY: {"user": "alice", "password": password}}).client()
+        client.watch_status()
+        return client
+
+    def test_register_message_both_ways_and_a_call_against_sipp(self) -> None:
+        # calls seen by sipp: the registration (with its MESSAGE to alice), our MESSAGE, our INVITE/BYE, the 404
+        sipp = self.peer(calls=4)
+        client = self.runtime()
+        client.listen(ALICE)
+        client.status(KEY, "live")
+        inbound = client.next(lambda m: m.get("to") == ALICE and m.get("type") == "create")
+        self.assertEqual(inbound["from"], BOB)
+        self.assertEqual(inbound["body"]["value"].strip(), "hello from sipp")
+        client.answer(inbound, 200)
+
+        message = client.send(client.url, BOB, "hello bob")
+        self.assertEqual(message["body"]["code"], 200, message)
+        self.assertEqual(message["body"]["value"]["sip"]["code"], 200)
+
+        client.ids += 1
+        invite = {"id": f"call-{client.ids}", "type": "create", "from": client.url, "to": BOB,
+                  "body": {"value": {"call": "invite"}}}
+        client.write(invite)
+        ringing = client.next(lambda m: m.get("id") == invite["id"])
+        self.assertEqual(ringing["body"]["code"], 180)
+        answered = client.next(lambda m: m.get("id") == invite["id"])
+        self.assertEqual(answered["body"]["code"], 200, answered)
+        call = answered["body"]["value"]["call"]
+        bye = client.request({"type": "delete", "from": client.url, "to": BOB, "body": {"value": {"call": call}}})
+        self.assertEqual(bye["body"]["code"], 200, bye)
+
+        missing = client.send(client.url, f"sip://{HOST}/nobody@{HOST}", "anyone?")
+        self.assertEqual(missing["body"]["code"], 404, missing)
+        self.assertEqual(sipp.proc.wait(10), 0, f"sipp saw a failed call: {sipp.output()[-2000:]}")
+
+    def test_peer_restart_goes_disconnected_then_live_with_every_request_answered(self) -> None:
+        sipp = self.peer()
+        client = self.runtime()
+        client.listen(ALICE)
+        client.status(KEY, "live")
+        sipp.kill()
+        client.status(KEY, "disconnected")
+        self.assertEqual(client.send(client.url, BOB, "lost")["body"]["code"], 503)
+        self.peer("sipp-again")
+        client.status(KEY, "live")
+        self.assertEqual(client.send(client.url, BOB, "back")["body"]["code"], 200)
+
+    def test_bad_credentials_fail_with_an_actionable_reason(self) -> None:
+        self.peer()
+        client = self.runtime(password="wrong")
+        response = client.send(client.url, BOB, "hi")
+        self.assertEqual(response["body"]["code"], 502, response)
+        status = client.stub(KEY)
+        self.assertEqual(status["status"], "failed")
+        self.assertIn("credentials of alice", status["desc"])
+
+
+if __name__ == "__main__":
+    unittest.main()

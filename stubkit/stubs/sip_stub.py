@@ -1,0 +1,455 @@
+"""IWStub for SIP (domain key ``sip.<host>``): REGISTER, MESSAGE and INVITE/BYE call signalling, no media.
+
+``sip://<host>/<user>@<domain>`` is the SIP URI ``sip:<user>@<domain>`` as reached through the
+proxy/registrar ``<host>``; the stub registers the identity's AOR ``sip:<user>@<host>`` (it is
+``live`` only once the REGISTER succeeded) and ``sip://<host>/<user>@<host>`` is where a client
+listens for what comes in. A request to an address sends a MESSAGE (``body.value`` text or
+``{"text", "contentType"}``) or, with ``{"call": "invite"}``, an INVITE (provisional responses are
+passed on as provisional reTHINK responses, the final 200 is ACKed and answered with the call id);
+a ``delete`` with ``{"call": <call id>}`` sends the BYE. Inbound MESSAGE and INVITE become requests
+to the own address whose reTHINK answer is the SIP answer. SIP over TCP (RFC 3261) with digest
+authentication. Mapping: docs/stubs/sip.md.
+
+Configuration: ``servers`` (default ``<host>:5060``), ``registerExpiresSeconds`` (300),
+``requestTimeoutSeconds`` (32), ``reconnect``. Identity (credential store): ``user``, ``password``,
+optional ``authUser`` and ``displayName``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from urllib.parse import quote, unquote
+
+from rethink_stub import LOG_WARNING, NetworkStub, Timer, body_of, domain_key, parse_servers
+
+COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "l": "content-length", "m": "contact",
+           "c": "content-type", "k": "supported"}
+REASONS = {100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+           408: "Request Timeout", 480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
+           486: "Busy Here", 500: "Server Internal Error", 501: "Not Implemented", 503: "Service Unavailable",
+           603: "Decline"}
+
+
+def random_token() -> str:
+    return os.urandom(8).hex()
+
+
+class SipMessage:
+    def __init__(self, start: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.start, self.headers, self.body = start, headers, body
+        parts = start.split(" ", 2)
+        self.is_response = parts[0].startswith("SIP/")
+        self.code = int(parts[1]) if self.is_response else 0
+        self.reason = parts[2] if self.is_response and len(parts) > 2 else ""
+        self.method = "" if self.is_response else parts[0]
+        self.uri = "" if self.is_response else parts[1]
+
+    def get(self, name: str, default: str = "") -> str:
+        return next((v for k, v in self.headers if k == name), default)
+
+    def all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k == name]
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        number, _, method = self.get("cseq").partition(" ")
+        return int(number or 0), method.strip()
+
+    @property
+    def branch(self) -> str:
+        match = re.search(r";\s*branch=([^;,\s]+)", self.get("via"))
+        return match.group(1) if match else ""
+
+
+def tag_of(header: str) -> str:
+    match = re.search(r";\s*tag=([^;>\s]+)", header)
+    return match.group(1) if match else ""
+
+
+def uri_of(header: str) -> str:
+    """The URI of a From/To/Contact header value."""
+    match = re.search(r"<([^>]+)>", header)
+    return match.group(1) if match else header.split(";")[0].strip()
+
+
+def digest_params(challenge: str) -> dict[str, str]:
+    return {k.lower(): v1 or v2 for k, v1, v2 in re.findall(r'(\w+)\s*=\s*(?:"([^"]*)"|([^,\s]+))', challenge)}
+
+
+class SipStub(NetworkStub):
+    protocol_name = "the SIP server"
+
+    def configure(self, config: dict, identity: dict) -> None:
+        self.host = self.domain.partition(".")[2]
+        self.servers = parse_servers(config, 5060, self.host)
+        self.user, self.password = identity.get("user"), identity.get("password")
+        if not isinstance(self.user, str) or not self.user or not isinstance(self.password, str):
+            raise ValueError(f"no SIP account: put {{\"user\": ..., \"password\": ...}} in {self.domain}.json in "
+                             f"the runtime's credentialsDirectories")
+        self.auth_user = str(identity.get("authUser") or self.user)
+        self.display = str(identity.get("displayName") or self.user)
+        self.aor = f"sip:{self.user}@{self.host}"
+        self.own_address = self.address_of(f"{self.user}@{self.host}")
+        self.expires = int(config.get("registerExpiresSeconds", 300))
+        self.request_timeout = float(config.get("requestTimeoutSeconds", 32))
+        self.listened: set[str] = set()
+        self.buffer = b""
+        self.transactions: dict[str, dict] = {}  # branch -> client transaction
+        self.dialogs: dict[str, dict] = {}  # call id -> dialog
+        self.server_transactions: dict[str, SipMessage] = {}  # id of the emitted reTHINK request -> SIP request
+        self.next_inbound = 0
+        self.register_call = ""
+        self.register_cseq = 0
+        self.refresh: Timer | None = None
+
+    def address_of(self, user_at_domain: str) -> str:
+        return f"sip://{self.host}/{quote(user_at_domain, safe='@')}"
+
+    def sip_uri_of(self, address: object) -> str | None:
+        if not isinstance(address, str) or domain_key(address) != self.domain:
+            return None
+        target = unquote(address.partition("://")[2].partition("/")[2])
+        if target.startswith("sip:"):
+            target = target[4:]
+        return f"sip:{target}" if target and " " not in target and "<" not in target else None
+
+    def address_of_uri(self, uri: str) -> str:
+        return self.address_of(uri.split(";")[0].removeprefix("sip:").removeprefix("sips:"))
+
+    # MARK: transport
+
+    def open_session(self, host: str, port: int) -> None:
+        self.buffer = b""
+        self.link = self.connect_tcp(host, port, self.register, self.on_data)
+
+    def on_session_lost(self, reason: str) -> None:
+        self.buffer = b""
+        self.transactions.clear()
+        if self.refresh:
+            self.refresh.cancel()
+            self.refresh = None
+
+    def local(self) -> tuple[str, int]:
+        return self.link.sock.getsockname()[:2] if self.link and self.link.sock else ("127.0.0.1", 0)
+
+    def contact(self) -> str:
+        ip, port = self.local()
+        return f"<sip:{self.user}@{ip}:{port};transport=tcp>"
+
+    def write_message(self, start: str, headers: list[tuple[str, str]], body: bytes = b"") -> None:
+        text = start + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+        text += f"Content-Length: {len(body)}\r\n\r\n"
+        if self.link is not None:
+            self.link.send(text.encode("utf-8") + body)
+
+    def on_data(self, data: bytes) -> None:
+        self.buffer += data
+        while self.link is not None:
+            self.buffer = self.buffer.lstrip(b"\r\n")
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > 65536:
+                    self.session_lost("the SIP server sent an over-long header")
+                return
+            lines = self.buffer[:end].decode("utf-8", "replace").split("\r\n")
+            headers: list[tuple[str, str]] = []
+            for line in lines[1:]:
+                if line[:1] in (" ", "\t") and headers:
+                    headers[-1] = (headers[-1][0], headers[-1][1] + " " + line.strip())
+                    continue
+                name, _, value = line.partition(":")
+                name = name.strip().lower()
+                headers.append((COMPACT.get(name, name), value.strip()))
+            length = int(next((v for k, v in headers if k == "content-length"), "0") or 0)
+            if len(self.buffer) < end + 4 + length:
+                return
+            body = self.buffer[end + 4:end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length:]
+            message = SipMessage(lines[0], headers, body)
+            if message.is_response:
+                self.on_response(message)
+            else:
+                self.on_request(message)
+
+    # MARK: client transactions
+
+    def send_request(self, method: str, uri: str, call_id: str, cseq: int, from_tag: str, to: str,
+                     msg: dict | None = None, body: bytes = b"", content_type: str | None = None,
+                     auth: str | None = None, **state) -> str:
+        ip, port = self.local()
+        branch = "z9hG4bK" + random_token()
+        headers = [("Via", f"SIP/2.0/TCP {ip}:{port};branch={branch};rport"), ("Max-Forwards", "70"),
+                   ("From", f"\"{self.display}\" <{self.aor}>;tag={from_tag}"), ("To", to),
+                   ("Call-ID", call_id), ("CSeq", f"{cseq} {method}"), ("Contact", self.contact()),
+                   ("User-Agent", "rethink-sip-stub/1.0")]
+        headers += [("Route", route) for route in state.get("routes", [])]
+        if method == "REGISTER":
+            headers.append(("Expires", str(self.expires)))
+        if auth:
+            name, _, value = auth.partition(": ")
+            headers.append((name, value))
+        if content_type:
+            headers.append(("Content-Type", content_type))
+        self.write_message(f"{method} {uri} SIP/2.0", headers, body)
+        self.transactions[branch] = dict(state, method=method, uri=uri, call_id=call_id, cseq=cseq,
+                                         from_tag=from_tag, to=to, msg=msg, body=body, content_type=content_type,
+                                         authenticated=auth is not None)
+        return branch
+
+    def on_response(self, response: SipMessage) -> None:
+        transaction = self.transactions.get(response.branch)
+        if transaction is None:
+            return
+        if response.code < 200:
+            if transaction["method"] == "INVITE" and transaction["msg"] and response.code > 100:
+                self.send({"id": transaction["msg"]["id"], "type": "response", "from": transaction["msg"]["to"],
+                           "to": transaction["msg"]["from"], "body": {"code": response.code, "desc": response.reason}})
+            return
+        del self.transactions[response.branch]
+        if response.code in (401, 407) and not transaction["authenticated"]:
+            self.authenticate(transaction, response)
+            return
+        if transaction["method"] == "INVITE":
+            self.invite_answered(transaction, response)
+        if transaction["method"] == "REGISTER":
+            self.registered(response)
+        elif transaction["msg"] is not None and transaction["method"] != "ACK":
+            self.answer(transaction, response)
+
+    def authenticate(self, transaction: dict, challenge: SipMessage) -> None:
+        header = "www-authenticate" if challenge.code == 401 else "proxy-authenticate"
+        params = digest_params(challenge.get(header))
+        realm, nonce, method, uri = params.get("realm", ""), params.get("nonce", ""), transaction["method"], transaction["uri"]
+        md5 = lambda text: hashlib.md5(text.encode()).hexdigest()  # noqa: E731
+        ha1, ha2 = md5(f"{self.auth_user}:{realm}:{self.password}"), md5(f"{method}:{uri}")
+        fields = f'username="{self.auth_user}", realm="{realm}", nonce="{nonce}", uri="{uri}", algorithm=MD5'
+        if "auth" in params.get("qop", "").split(","):
+            cnonce = random_token()
+            fields += f', qop=auth, nc=00000001, cnonce="{cnonce}"'
+            digest = md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}")
+        else:
+            digest = md5(f"{ha1}:{nonce}:{ha2}")
+        fields += f', response="{digest}"' + (f', opaque="{params["opaque"]}"' if "opaque" in params else "")
+        name = "Authorization" if challenge.code == 401 else "Proxy-Authorization"
+        state = {k: v for k, v in transaction.items() if k not in ("method", "uri", "call_id", "cseq", "from_tag",
+                                                                   "to", "msg", "body", "content_type",
+                                                                   "authenticated")}
+        if transaction["method"] == "REGISTER":
+            self.register_cseq += 1
+        self.send_request(transaction["method"], uri, transaction["call_id"], transaction["cseq"] + 1,
+                          transaction["from_tag"], transaction["to"], transaction["msg"], transaction["body"],
+                          transaction["content_type"], f"{name}: Digest {fields}", **state)
+        if transaction["method"] == "INVITE" and transaction["call_id"] in self.dialogs:
+            self.dialogs[transaction["call_id"]]["cseq"] = transaction["cseq"] + 1
+
+    def answer(self, transaction: dict, response: SipMessage) -> None:
+        msg = transaction["msg"]
+        code = response.code
+        if 200 <= code < 300:
+            mapped = 200
+        elif code in (401, 407):
+            mapped = 403
+        elif 400 <= code < 600:
+            mapped = code
+        else:
+            mapped = {604: 404, 600: 486, 603: 603}.get(code, 502)
+        value = {"sip": {"code": code, "reason": response.reason}}
+        if transaction["method"] == "INVITE" and 200 <= code < 300:
+            value.update(call=transaction["call_id"], sdp=response.body.decode("utf-8", "replace") or None)
+        key = transaction.get("key")
+        if key is not None and self.expected(key) is not None:
+            self.settle(key, mapped, value=value, desc=f"SIP {code} {response.reason}")
+
+    # MARK: REGISTER
+
+    def register(self) -> None:
+        self.register_call = f"{random_token()}@rethink"
+        self.register_cseq = 1
+        self.send_register()
+
+    def send_register(self) -> None:
+        self.send_request("REGISTER", f"sip:{self.host}", self.register_call, self.register_cseq, random_token(),
+                          f"<{self.aor}>")
+
+    def registered(self, response: SipMessage) -> None:
+        if 200 <= response.code < 300:
+            if not self.up:
+                self.session_up(f"registered {self.aor} at {self.link.name if self.link else '?'}")
+            self.register_cseq += 1
+            self.refresh = self.call_later(max(5.0, self.expires * 0.8), self.send_register)
+        elif response.code in (401, 403, 407):
+            self.session_failed(f"the SIP server refused the credentials of {self.auth_user} for {self.aor} "
+                                f"({response.code} {response.reason}); fix the credentials file {self.domain}.json "
+                                f"and redeploy the stub")
+        else:
+            self.session_lost(f"REGISTER of {self.aor} failed: {response.code} {response.reason}")
+
+    # MARK: INVITE / BYE
+
+    def invite_answered(self, transaction: dict, response: SipMessage) -> None:
+        call_id = transaction["call_id"]
+        if not 200 <= response.code < 300:
+            if response.code not in (401, 407):
+                self.dialogs.pop(call_id, None)
+            return
+        dialog = self.dialogs.setdefault(call_id, {})
+        dialog.update(to=response.get("to"), target=uri_of(response.get("contact")) or transaction["uri"],
+                      from_tag=transaction["from_tag"], cseq=transaction["cseq"],
+                      routes=list(reversed(response.all("record-route"))), peer=transaction["uri"])
+        self.send_request("ACK", dialog["target"], call_id, transaction["cseq"], dialog["from_tag"], dialog["to"],
+                          routes=dialog["routes"])
+        self.transactions = {b: t for b, t in self.transactions.items() if t["method"] != "ACK"}
+
+    def bye(self, msg: dict, uri: str) -> None:
+        call_id = body_of(msg).get("value", {}).get("call") if isinstance(body_of(msg).get("value"), dict) else None
+        if call_id is None:
+            calls = [c for c, d in self.dialogs.items() if d.get("peer") == uri and "target" in d]
+            call_id = calls[0] if len(calls) == 1 else None
+        dialog = self.dialogs.get(call_id or "")
+        if dialog is None or "target" not in dialog:
+            self.respond(msg, 404, desc=f"no call {call_id!r} with {uri}: give body.value.call (the call id)")
+            return
+        self.dialogs.pop(call_id)
+        dialog["cseq"] += 1
+        if dialog.get("inbound"):
+            self.write_message(f"BYE {dialog['target']} SIP/2.0", self.dialog_headers(dialog, call_id, "BYE"))
+            self.respond(msg, 200, desc="BYE sent", value={"call": call_id})
+            return
+        key = f"bye-{random_token()}"
+        self.expect(key, msg, self.request_timeout)
+        self.send_request("BYE", dialog["target"], call_id, dialog["cseq"], dialog["from_tag"], dialog["to"], msg,
+                          key=key, routes=dialog["routes"])
+
+    def dialog_headers(self, dialog: dict, call_id: str, method: str) -> list[tuple[str, str]]:
+        ip, port = self.local()
+        return [("Via", f"SIP/2.0/TCP {ip}:{port};branch=z9hG4bK{random_token()};rport"), ("Max-Forwards", "70"),
+                ("From", dialog["local"]), ("To", dialog["remote"]), ("Call-ID", call_id),
+                ("CSeq", f"{dialog['cseq']} {method}")]
+
+    # MARK: requests from the network
+
+    def on_request(self, request: SipMessage) -> None:
+        method = request.method
+        if method == "ACK":
+            return
+        if method == "OPTIONS":
+            self.reply(request, 200)
+        elif method == "BYE":
+            call_id = request.get("call-id")
+            known = self.dialogs.pop(call_id, None) is not None
+            self.reply(request, 200 if known else 481)
+            if known and self.own_address in self.listened:
+                self.send({"type": "delete", "from": self.address_of_uri(uri_of(request.get("from"))),
+                           "to": self.own_address, "body": {"value": {"call": call_id}}})
+        elif method in ("MESSAGE", "INVITE"):
+            if self.own_address not in self.listened:
+                self.log(f"nobody listens on {self.own_address}: {method} from {request.get('from')} answered 480",
+                         LOG_WARNING)
+                self.reply(request, 480)
+                return
+            self.next_inbound += 1
+            ident = f"sip-{self.next_inbound}"
+            self.server_transactions[ident] = request
+            text = request.body.decode("utf-8", "replace")
+            if method == "MESSAGE":
+                value: object = text
+            else:
+                value = {"call": "invite", "callId": request.get("call-id"), "sdp": text or None}
+                self.reply(request, 100)
+            self.send({"id": ident, "type": "create", "from": self.address_of_uri(uri_of(request.get("from"))),
+                       "to": self.own_address,
+                       "body": {"value": value, "contentType": request.get("content-type") or None}})
+        else:
+            self.reply(request, 501)
+
+    def reply(self, request: SipMessage, code: int, to_tag: str | None = None, extra: list | None = None) -> None:
+        to = request.get("to")
+        if code > 100 and not tag_of(to):
+            to += f";tag={to_tag or random_token()}"
+        headers = [("Via", via) for via in request.all("via")] + [
+            ("From", request.get("from")), ("To", to), ("Call-ID", request.get("call-id")),
+            ("CSeq", request.get("cseq"))] + (extra or [])
+        self.write_message(f"SIP/2.0 {code} {REASONS.get(code, 'Unknown')}", headers)
+
+    def answer_inbound(self, msg: dict) -> None:
+        request = self.server_transactions.get(str(msg.get("id")))
+        if request is None:
+            return
+        code = body_of(msg).get("code")
+        if not isinstance(code, int) or code < 200:
+            return
+        del self.server_transactions[str(msg.get("id"))]
+        sip_code = 200 if code < 300 else code if 400 <= code < 700 else 500
+        if not self.up:
+            self.log(f"lost the SIP answer {sip_code} to {request.method} (not connected)", LOG_WARNING)
+            return
+        if request.method == "INVITE" and sip_code == 200:
+            tag = random_token()
+            call_id = request.get("call-id")
+            self.dialogs[call_id] = {"inbound": True, "target": uri_of(request.get("contact")),
+                                     "local": request.get("to") + f";tag={tag}", "remote": request.get("from"),
+                                     "cseq": 1, "peer": uri_of(request.get("from"))}
+            self.reply(request, 200, tag, [("Contact", self.contact())])
+        else:
+            self.reply(request, sip_code)
+
+    # MARK: from the runtime
+
+    def on_message(self, msg: dict) -> None:
+        kind, to = msg.get("type"), msg.get("to")
+        if kind == "response":
+            self.answer_inbound(msg)
+            return
+        if kind in ("subscribe", "unsubscribe") and str(to).startswith("domain://"):
+            addresses = body_of(msg).get(kind)
+            addresses = [addresses] if isinstance(addresses, str) else addresses
+            if not isinstance(addresses, list) or not all(self.sip_uri_of(a) for a in addresses):
+                self.respond(msg, 400, desc=f"body.{kind} must list sip://{self.host}/<user>@<domain> addresses")
+                return
+            for address in addresses:
+                (self.listened.add if kind == "subscribe" else self.listened.discard)(address)
+            self.respond(msg, 200, desc=f"{kind}d; calls and messages for {self.aor} go to {self.own_address}",
+                         value=addresses)
+            return
+        request = msg.get("id") is not None
+        uri = self.sip_uri_of(to)
+        if uri is None:
+            if request:
+                self.respond(msg, 404, desc=f"{to} is not a SIP address: use sip://{self.host}/<user>@<domain>")
+            return
+        if not request:
+            self.log(f"a {kind} without id to {to} was dropped: SIP requests need an answer", LOG_WARNING)
+            return
+        if not self.up:
+            self.unavailable(msg)
+            return
+        if kind == "delete":
+            self.bye(msg, uri)
+            return
+        value = body_of(msg).get("value")
+        key = f"tx-{random_token()}"
+        call_id, tag = f"{random_token()}@rethink", random_token()
+        if isinstance(value, dict) and value.get("call") == "invite":
+            sdp = value.get("sdp")
+            self.dialogs[call_id] = {"peer": uri}
+            self.expect(key, msg, self.request_timeout)
+            self.send_request("INVITE", uri, call_id, 1, tag, f"<{uri}>", msg,
+                              sdp.encode() if isinstance(sdp, str) else b"",
+                              "application/sdp" if isinstance(sdp, str) else None, key=key)
+            return
+        text = value if isinstance(value, str) else (value.get("text") if isinstance(value, dict) else None)
+        if not isinstance(text, str):
+            self.respond(msg, 400, desc="body.value must be the text of a MESSAGE, {\"text\": ...}, or "
+                                        "{\"call\": \"invite\"} to start a call")
+            return
+        content_type = value.get("contentType", "text/plain") if isinstance(value, dict) else "text/plain"
+        self.expect(key, msg, self.request_timeout)
+        self.send_request("MESSAGE", uri, call_id, 1, tag, f"<{uri}>", msg, text.encode("utf-8"), content_type,
+                          key=key)
+
+
+if __name__ == "__main__":
+    sys.exit(SipStub().run())

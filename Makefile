@@ -38,7 +38,7 @@ test-interworking:
 	done; \
 	for entry in $$pids; do \
 		log="$${TMPDIR:-/tmp}/rethink-iw-$${entry#*:}.$$$$.log"; \
-		if wait "$${entry%%:*}"; then echo "ok   $${entry#*:}: $$(tail -n 3 "$$log" | head -n 1)"; \
+		if wait "$${entry%%:*}"; then echo "ok   $${entry#*:}: $$(grep -E "^(Ran|OK)" "$$log" | tr "\n" " ")"; \
 		else status=1; echo "FAIL $${entry#*:}:"; cat "$$log"; fi; rm -f "$$log"; \
 	done; exit $$status
 

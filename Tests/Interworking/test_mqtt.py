@@ -90,7 +90,7 @@ class MqttInterworking(Workspace):
         client.status(KEY, "live")
         self.assertEqual(client.send(client.url, f"mqtt://{BROKER}/news", "one")["body"]["code"], 200)
         broker.kill()
-        self.assertIn("closed", client.status(KEY, "disconnected").get("desc", ""))
+        self.assertIn(f"127.0.0.1:{self.port}", client.status(KEY, "disconnected").get("desc", ""))
         self.assertEqual(client.send(client.url, f"mqtt://{BROKER}/news", "two")["body"]["code"], 503)
         self.broker("mosquitto-again")
         client.status(KEY, "live")

@@ -107,12 +107,17 @@ class Workspace(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="rethink-iw-")
         os.chmod(self.dir, 0o755)
         self.children: list[Child] = []
+        self._problems = self._count_problems()
         self.addCleanup(self._cleanup)
+
+    def _count_problems(self) -> int:
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        return len(getattr(result, "failures", [])) + len(getattr(result, "errors", []))
 
     def _cleanup(self) -> None:
         for child in reversed(self.children):
             child.stop()
-        failed = not getattr(getattr(self, "_outcome", None), "success", True)
+        failed = self._count_problems() > self._problems
         if os.environ.get("RETHINK_KEEP_LOGS") or failed:
             print(f"\nlogs kept in {self.dir}")
         else:

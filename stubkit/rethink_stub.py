@@ -46,10 +46,13 @@ import sys
 import time
 import traceback
 from typing import Any, Callable
+from urllib.parse import unquote
 
 __all__ = [
     "ProtoStub",
     "NetworkStub",
+    "InterworkingStub",
+    "text_of",
     "StreamLink",
     "Timer",
     "domain_key",
@@ -776,3 +779,82 @@ class NetworkStub(ProtoStub):
     def fail_expected(self, code: int, desc: str) -> None:
         for key in list(self._expected):
             self.settle(key, code, desc=desc)
+
+
+def text_of(value: Any) -> str | None:
+    """The text a message carries: ``body.value`` itself when a string, else its ``text``; None if neither."""
+    if isinstance(value, dict):
+        value = value.get("text")
+    return value if isinstance(value, str) and value else None
+
+
+class InterworkingStub(NetworkStub):
+    """A NetworkStub for a legacy network whose addresses are ``<scheme>://<host>/<target>`` (domain key
+    ``<scheme>.<host>``). It sorts what the runtime routes to it:
+
+    - responses go to ``on_runtime_response(msg)`` (answers to requests the stub emitted);
+    - ``subscribe``/``unsubscribe`` to ``domain://msg-node.<key>/sm`` (the runtime asking to route
+      addresses here, SPEC section 5) are checked and handed to ``on_listen(msg, kind, addresses,
+      targets)``;
+    - anything else needs a valid target (``target_of``, else 404) and a live session (else 503, 502
+      once failed), then goes to ``on_legacy_message(msg, target, is_request)``.
+
+    ``self.host`` is the legacy host and ``self.servers`` defaults to it on ``default_port``;
+    ``self.listened`` holds the addresses the runtime listens on (the default ``on_listen``).
+    """
+
+    default_port = 0
+    address_form = "<scheme>://<host>/<target>"
+
+    def on_deploy(self, config: dict, identity: dict) -> None:
+        self.listened: set[str] = set()
+        self.host = self.domain.partition(".")[2]
+        self.servers = parse_servers(config, self.default_port, self.host)
+        super().on_deploy(config, identity)
+
+    def target_of(self, address: Any) -> str | None:
+        """The percent-decoded path of an address of this network (without the leading ``/``), or None."""
+        if not isinstance(address, str) or domain_key(address) != self.domain:
+            return None
+        target = unquote(address.partition("://")[2].partition("/")[2])
+        return target if target and not any(c in target for c in " <>\r\n") else None
+
+    def on_runtime_response(self, msg: dict) -> None:
+        """A response to a request this stub emitted."""
+
+    def on_listen(self, msg: dict, kind: str, addresses: list[str], targets: list[str]) -> None:
+        """The runtime listens (``subscribe``) or stops (``unsubscribe``) on ``addresses``."""
+        for address in addresses:
+            (self.listened.add if kind == "subscribe" else self.listened.discard)(address)
+        self.respond(msg, 200, desc=f"{kind}d", value=addresses)
+
+    def on_legacy_message(self, msg: dict, target: str, is_request: bool) -> None:
+        raise NotImplementedError
+
+    def on_message(self, msg: dict) -> None:
+        kind, to = msg.get("type"), msg.get("to")
+        if kind == "response":
+            self.on_runtime_response(msg)
+            return
+        if kind in ("subscribe", "unsubscribe") and str(to).startswith("domain://"):
+            addresses = body_of(msg).get(kind)
+            addresses = [addresses] if isinstance(addresses, str) else addresses
+            targets = [self.target_of(a) for a in addresses] if isinstance(addresses, list) else []
+            if not targets or None in targets:
+                self.respond(msg, 400, desc=f"body.{kind} must list addresses of the form {self.address_form}")
+                return
+            self.on_listen(msg, kind, addresses, targets)
+            return
+        is_request = msg.get("id") is not None
+        target = self.target_of(to)
+        if target is None:
+            if is_request:
+                self.respond(msg, 404, desc=f"{to} is not an address of the form {self.address_form}")
+            return
+        if not self.up:
+            if is_request:
+                self.unavailable(msg)
+            else:
+                self.log(f"not connected: dropped a {kind} without id to {to}", LOG_WARNING)
+            return
+        self.on_legacy_message(msg, target, is_request)

@@ -16,9 +16,7 @@ Identity (credential store): ``nick`` (required), ``password`` (server password,
 from __future__ import annotations
 
 import sys
-from urllib.parse import unquote
-
-from rethink_stub import LOG_WARNING, NetworkStub, body_of, domain_key, parse_servers
+from rethink_stub import LOG_WARNING, InterworkingStub, body_of, text_of
 
 # numeric replies that reject a message to a target, and the reTHINK code they map to
 TARGET_ERRORS = {"401": 404, "403": 404, "404": 403, "405": 403, "471": 403, "473": 403, "474": 403, "475": 403}
@@ -40,12 +38,12 @@ def parse_line(line: str) -> tuple[str, str, list[str]]:
     return prefix, command, params
 
 
-class IrcStub(NetworkStub):
+class IrcStub(InterworkingStub):
     protocol_name = "the IRC server"
+    default_port = 6667
+    address_form = "irc://<host>/#channel or irc://<host>/<nick>"
 
     def configure(self, config: dict, identity: dict) -> None:
-        self.host = self.domain.partition(".")[2]
-        self.servers = parse_servers(config, 6667, self.host)
         self.nick = identity.get("nick") or config.get("nick")
         if not isinstance(self.nick, str) or not self.nick or " " in self.nick:
             raise ValueError(f"no IRC nick: put {{\"nick\": ...}} in {self.domain}.json in the runtime's "
@@ -60,12 +58,8 @@ class IrcStub(NetworkStub):
         self.next_check = 0
 
     def target_of(self, address: object) -> str | None:
-        if not isinstance(address, str) or domain_key(address) != self.domain:
-            return None
-        rest = address.partition("://")[2]
-        slash = rest.find("/")
-        target = unquote(rest[slash + 1:]) if slash >= 0 else ""
-        return target if target and " " not in target and "," not in target else None
+        target = super().target_of(address)
+        return target if target and "," not in target else None
 
     def address_of(self, target: str) -> str:
         return f"irc://{self.host}/{target}"
@@ -148,27 +142,10 @@ class IrcStub(NetworkStub):
 
     # MARK: from the runtime
 
-    def on_message(self, msg: dict) -> None:
-        kind, to = msg.get("type"), msg.get("to")
-        if kind == "response":
-            return
-        if kind in ("subscribe", "unsubscribe") and str(to).startswith("domain://"):
-            self.listen(msg, kind)
-            return
-        request = msg.get("id") is not None
-        target = self.target_of(to)
-        if target is None:
-            if request:
-                self.respond(msg, 404, desc=f"{to} is not an IRC channel or nick of {self.host}")
-            return
-        if not self.up:
-            if request:
-                self.unavailable(msg)
-            return
-        value = body_of(msg).get("value")
-        text = value if isinstance(value, str) else (value.get("text") if isinstance(value, dict) else None)
-        if not isinstance(text, str) or not text:
-            if request:
+    def on_legacy_message(self, msg: dict, target: str, is_request: bool) -> None:
+        text = text_of(body_of(msg).get("value"))
+        if text is None:
+            if is_request:
                 self.respond(msg, 400, desc="body.value must be the text to send (or {\"text\": ...})")
             return
         lines = [line[i:i + MAX_TEXT] for line in text.splitlines() if line for i in range(0, len(line), MAX_TEXT)]
@@ -176,20 +153,14 @@ class IrcStub(NetworkStub):
             self.joined.add(target.lower())
             self.write(f"JOIN {target}")
         self.write(*(f"PRIVMSG {target} :{line}" for line in lines))
-        if request:
+        if is_request:
             self.next_check += 1
             token = f"rethink-{self.next_check}"
             self.checks.append((token, target.lower()))
             self.expect(token, msg, self.request_timeout)
             self.write(f"PING :{token}")
 
-    def listen(self, msg: dict, kind: str) -> None:
-        addresses = body_of(msg).get(kind)
-        addresses = [addresses] if isinstance(addresses, str) else addresses
-        targets = [self.target_of(a) for a in addresses] if isinstance(addresses, list) else [None]
-        if None in targets or not targets:
-            self.respond(msg, 400, desc=f"body.{kind} must list irc://{self.host}/#channel or /<nick> addresses")
-            return
+    def on_listen(self, msg: dict, kind: str, addresses: list[str], targets: list[str]) -> None:
         for address, target in zip(addresses, targets):
             channel = target[0] in "#&"
             if kind == "subscribe":

@@ -18,9 +18,9 @@ import json
 import os
 import struct
 import sys
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
-from rethink_stub import LOG_WARNING, NetworkStub, Timer, body_of, domain_key, parse_servers
+from rethink_stub import InterworkingStub, Timer, body_of
 
 CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = 1, 2, 3, 4, 8, 9, 10, 11
 PINGREQ, PINGRESP, DISCONNECT = 12, 13, 14
@@ -58,12 +58,12 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
     return len(parts) == len(names)
 
 
-class MqttStub(NetworkStub):
+class MqttStub(InterworkingStub):
     protocol_name = "the MQTT broker"
+    default_port = 1883
+    address_form = "mqtt://<host>/<topic> (a topic filter to listen on: %2B for +, %23 for #)"
 
     def configure(self, config: dict, identity: dict) -> None:
-        self.host = self.domain.partition(".")[2]
-        self.servers = parse_servers(config, 1883, self.host)
         self.client_id = str(config.get("clientId") or f"rethink-{os.urandom(6).hex()}")
         self.keep_alive = int(config.get("keepAliveSeconds", 30))
         self.request_timeout = float(config.get("requestTimeoutSeconds", 10))
@@ -74,13 +74,6 @@ class MqttStub(NetworkStub):
         self.next_packet = 0
         self.ping_timer: Timer | None = None
         self.ping_outstanding = False
-
-    def topic_of(self, address: object) -> str | None:
-        """The topic of ``mqtt://<host>/<topic>``, or None when the address is not one of this broker's."""
-        if not isinstance(address, str) or domain_key(address) != self.domain:
-            return None
-        path = address.partition("://")[2].partition("/")[2]
-        return unquote(path.partition("?")[0]) or None
 
     def address_of(self, topic: str) -> str:
         return f"mqtt://{self.host}/{quote(topic, safe='/')}"
@@ -191,39 +184,21 @@ class MqttStub(NetworkStub):
 
     # MARK: from the runtime
 
-    def on_message(self, msg: dict) -> None:
-        kind, to = msg.get("type"), msg.get("to")
-        if kind == "response":
-            return
-        if kind in ("subscribe", "unsubscribe") and str(to).startswith("domain://"):
-            self.subscribe(msg, kind)
-            return
-        topic = self.topic_of(to)
-        request = msg.get("id") is not None
-        if topic is None or "+" in topic or "#" in topic:
-            if request:
-                self.respond(msg, 404, desc=f"{to} is not a topic of {self.host}: use mqtt://{self.host}/<topic>")
-            return
-        if not self.up:
-            if request:
-                self.unavailable(msg)
+    def on_legacy_message(self, msg: dict, topic: str, is_request: bool) -> None:
+        if "+" in topic or "#" in topic:
+            if is_request:
+                self.respond(msg, 404, desc=f"{msg.get('to')}: cannot publish to a topic filter")
             return
         value = body_of(msg).get("value")
         payload = value.encode("utf-8") if isinstance(value, str) else json.dumps(value).encode("utf-8")
-        if request:
+        if is_request:
             number = self.packet_id()
             self.expect(number, msg, self.request_timeout)
             self.link.send(packet(PUBLISH, 2, mqtt_string(topic) + struct.pack("!H", number) + payload))
         else:
             self.link.send(packet(PUBLISH, 0, mqtt_string(topic) + payload))
 
-    def subscribe(self, msg: dict, kind: str) -> None:
-        addresses = body_of(msg).get(kind)
-        addresses = [addresses] if isinstance(addresses, str) else addresses
-        topics = [self.topic_of(a) for a in addresses] if isinstance(addresses, list) else [None]
-        if None in topics or not topics:
-            self.respond(msg, 400, desc=f"body.{kind} must list mqtt://{self.host}/<topic filter> addresses")
-            return
+    def on_listen(self, msg: dict, kind: str, addresses: list[str], topics: list[str]) -> None:
         payload = b""
         for address, topic in zip(addresses, topics):
             if kind == "subscribe":

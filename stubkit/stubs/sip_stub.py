@@ -21,9 +21,9 @@ import hashlib
 import os
 import re
 import sys
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
-from rethink_stub import LOG_WARNING, NetworkStub, Timer, body_of, domain_key, parse_servers
+from rethink_stub import LOG_WARNING, InterworkingStub, Timer, body_of, text_of
 
 COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "l": "content-length", "m": "contact",
            "c": "content-type", "k": "supported"}
@@ -79,12 +79,12 @@ def digest_params(challenge: str) -> dict[str, str]:
     return {k.lower(): v1 or v2 for k, v1, v2 in re.findall(r'(\w+)\s*=\s*(?:"([^"]*)"|([^,\s]+))', challenge)}
 
 
-class SipStub(NetworkStub):
+class SipStub(InterworkingStub):
     protocol_name = "the SIP server"
+    default_port = 5060
+    address_form = "sip://<host>/<user>@<domain>"
 
     def configure(self, config: dict, identity: dict) -> None:
-        self.host = self.domain.partition(".")[2]
-        self.servers = parse_servers(config, 5060, self.host)
         self.user, self.password = identity.get("user"), identity.get("password")
         if not isinstance(self.user, str) or not self.user or not isinstance(self.password, str):
             raise ValueError(f"no SIP account: put {{\"user\": ..., \"password\": ...}} in {self.domain}.json in "
@@ -95,7 +95,6 @@ class SipStub(NetworkStub):
         self.own_address = self.address_of(f"{self.user}@{self.host}")
         self.expires = int(config.get("registerExpiresSeconds", 300))
         self.request_timeout = float(config.get("requestTimeoutSeconds", 32))
-        self.listened: set[str] = set()
         self.buffer = b""
         self.transactions: dict[str, dict] = {}  # branch -> client transaction
         self.dialogs: dict[str, dict] = {}  # call id -> dialog
@@ -108,13 +107,10 @@ class SipStub(NetworkStub):
     def address_of(self, user_at_domain: str) -> str:
         return f"sip://{self.host}/{quote(user_at_domain, safe='@')}"
 
-    def sip_uri_of(self, address: object) -> str | None:
-        if not isinstance(address, str) or domain_key(address) != self.domain:
-            return None
-        target = unquote(address.partition("://")[2].partition("/")[2])
-        if target.startswith("sip:"):
-            target = target[4:]
-        return f"sip:{target}" if target and " " not in target and "<" not in target else None
+    def target_of(self, address: object) -> str | None:
+        """The SIP URI of ``sip://<host>/<user>@<domain>`` (a leading ``sip:`` in the path is accepted)."""
+        target = super().target_of(address)
+        return f"sip:{target.removeprefix('sip:')}" if target and target != "sip:" else None
 
     def address_of_uri(self, uri: str) -> str:
         return self.address_of(uri.split(";")[0].removeprefix("sip:").removeprefix("sips:"))
@@ -398,33 +394,13 @@ class SipStub(NetworkStub):
 
     # MARK: from the runtime
 
-    def on_message(self, msg: dict) -> None:
-        kind, to = msg.get("type"), msg.get("to")
-        if kind == "response":
-            self.answer_inbound(msg)
-            return
-        if kind in ("subscribe", "unsubscribe") and str(to).startswith("domain://"):
-            addresses = body_of(msg).get(kind)
-            addresses = [addresses] if isinstance(addresses, str) else addresses
-            if not isinstance(addresses, list) or not all(self.sip_uri_of(a) for a in addresses):
-                self.respond(msg, 400, desc=f"body.{kind} must list sip://{self.host}/<user>@<domain> addresses")
-                return
-            for address in addresses:
-                (self.listened.add if kind == "subscribe" else self.listened.discard)(address)
-            self.respond(msg, 200, desc=f"{kind}d; calls and messages for {self.aor} go to {self.own_address}",
-                         value=addresses)
-            return
-        request = msg.get("id") is not None
-        uri = self.sip_uri_of(to)
-        if uri is None:
-            if request:
-                self.respond(msg, 404, desc=f"{to} is not a SIP address: use sip://{self.host}/<user>@<domain>")
-            return
-        if not request:
-            self.log(f"a {kind} without id to {to} was dropped: SIP requests need an answer", LOG_WARNING)
-            return
-        if not self.up:
-            self.unavailable(msg)
+    def on_runtime_response(self, msg: dict) -> None:
+        self.answer_inbound(msg)
+
+    def on_legacy_message(self, msg: dict, uri: str, is_request: bool) -> None:
+        kind = msg.get("type")
+        if not is_request:
+            self.log(f"a {kind} without id to {msg.get('to')} was dropped: SIP requests need an answer", LOG_WARNING)
             return
         if kind == "delete":
             self.bye(msg, uri)
@@ -440,8 +416,8 @@ class SipStub(NetworkStub):
                               sdp.encode() if isinstance(sdp, str) else b"",
                               "application/sdp" if isinstance(sdp, str) else None, key=key)
             return
-        text = value if isinstance(value, str) else (value.get("text") if isinstance(value, dict) else None)
-        if not isinstance(text, str):
+        text = text_of(value)
+        if text is None:
             self.respond(msg, 400, desc="body.value must be the text of a MESSAGE, {\"text\": ...}, or "
                                         "{\"call\": \"invite\"} to start a call")
             return

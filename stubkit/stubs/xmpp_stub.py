@@ -18,10 +18,10 @@ from __future__ import annotations
 import base64
 import sys
 import xml.etree.ElementTree as ET
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
-from rethink_stub import LOG_WARNING, NetworkStub, body_of, domain_key, parse_servers
+from rethink_stub import LOG_WARNING, InterworkingStub, body_of
 
 NS_STREAM = "http://etherx.jabber.org/streams"
 NS_CLIENT = "jabber:client"
@@ -42,12 +42,12 @@ def bare(jid: str) -> str:
     return jid.partition("/")[0]
 
 
-class XmppStub(NetworkStub):
+class XmppStub(InterworkingStub):
     protocol_name = "the XMPP server"
+    default_port = 5222
+    address_form = "xmpp://<host>/<jid>"
 
     def configure(self, config: dict, identity: dict) -> None:
-        self.host = self.domain.partition(".")[2]
-        self.servers = parse_servers(config, 5222, self.host)
         self.jid, self.password = identity.get("jid"), identity.get("password")
         if not isinstance(self.jid, str) or "@" not in self.jid or not isinstance(self.password, str):
             raise ValueError(f"no XMPP account: put {{\"jid\": \"user@{self.host}\", \"password\": ...}} in "
@@ -56,19 +56,12 @@ class XmppStub(NetworkStub):
         self.resource = str(identity.get("resource") or "rethink")
         self.request_timeout = float(config.get("requestTimeoutSeconds", 10))
         self.own_address = self.address_of(self.jid)
-        self.listened: set[str] = set()
         self.next_stanza = 0
         self.pending_stanzas: dict[str, str] = {}  # stanza id -> expectation key
         self.parser: ET.XMLPullParser | None = None
 
     def address_of(self, jid: str) -> str:
         return f"xmpp://{self.host}/{quote(bare(jid), safe='@')}"
-
-    def jid_of(self, address: object) -> str | None:
-        if not isinstance(address, str) or domain_key(address) != self.domain:
-            return None
-        jid = unquote(address.partition("://")[2].partition("/")[2])
-        return jid if jid and " " not in jid and "<" not in jid else None
 
     # MARK: the session
 
@@ -213,39 +206,23 @@ class XmppStub(NetworkStub):
 
     # MARK: from the runtime
 
-    def on_message(self, msg: dict) -> None:
-        kind, to = msg.get("type"), msg.get("to")
-        if kind == "response":
-            return
-        if kind in ("subscribe", "unsubscribe") and str(to).startswith("domain://"):
-            self.listen(msg, kind)
-            return
-        request = msg.get("id") is not None
-        jid = self.jid_of(to)
-        if jid is None:
-            if request:
-                self.respond(msg, 404, desc=f"{to} is not an XMPP address: use xmpp://{self.host}/<jid>")
-            return
-        stanza = self.stanza_for(jid, body_of(msg).get("value"))
+    def on_legacy_message(self, msg: dict, jid: str, is_request: bool) -> None:
+        self.next_stanza += 1
+        stanza = self.stanza_for(jid, body_of(msg).get("value"), quoteattr(f"s-{self.next_stanza}"))
         if stanza is None:
-            if request:
+            if is_request:
                 self.respond(msg, 400, desc="body.value must be text, {\"text\": ...}, {\"presence\": ...} or, to "
                                             "your own address, {\"show\": ..., \"status\": ...}")
             return
-        if not self.up:
-            if request:
-                self.unavailable(msg)
-            return
-        self.next_stanza += 1
         ident = f"rethink-{self.next_stanza}"
-        self.write(stanza.replace("{id}", quoteattr(f"s-{self.next_stanza}")))
-        if request:
+        self.write(stanza)
+        if is_request:
             self.pending_stanzas[f"s-{self.next_stanza}"] = ident
             self.expect(ident, msg, self.request_timeout)
             self.write(f"<iq type='get' id='{ident}' to={quoteattr(self.jid.partition('@')[2])}>"
                        f"<ping xmlns='urn:xmpp:ping'/></iq>")
 
-    def stanza_for(self, jid: str, value: object) -> str | None:
+    def stanza_for(self, jid: str, value: object, sid: str) -> str | None:
         if isinstance(value, str):
             value = {"text": value}
         if not isinstance(value, dict):
@@ -253,27 +230,15 @@ class XmppStub(NetworkStub):
         if isinstance(value.get("text"), str):
             kind = value.get("type") if value.get("type") in ("chat", "normal", "headline") else "chat"
             subject = f"<subject>{escape(value['subject'])}</subject>" if isinstance(value.get("subject"), str) else ""
-            return (f"<message to={quoteattr(jid)} type='{kind}' id={{id}}>{subject}<body>{escape(value['text'])}"
+            return (f"<message to={quoteattr(jid)} type='{kind}' id={sid}>{subject}<body>{escape(value['text'])}"
                     f"</body></message>")
         if value.get("presence") in PRESENCE_TYPES:
-            return f"<presence to={quoteattr(jid)} type='{value['presence']}' id={{id}}/>"
+            return f"<presence to={quoteattr(jid)} type='{value['presence']}' id={sid}/>"
         if bare(jid) == self.jid and ("show" in value or "status" in value):
             show = f"<show>{escape(str(value['show']))}</show>" if value.get("show") else ""
             status = f"<status>{escape(str(value['status']))}</status>" if value.get("status") else ""
-            return f"<presence id={{id}}>{show}{status}</presence>"
+            return f"<presence id={sid}>{show}{status}</presence>"
         return None
-
-    def listen(self, msg: dict, kind: str) -> None:
-        addresses = body_of(msg).get(kind)
-        addresses = [addresses] if isinstance(addresses, str) else addresses
-        if not isinstance(addresses, list) or not all(self.jid_of(a) for a in addresses):
-            self.respond(msg, 400, desc=f"body.{kind} must list xmpp://{self.host}/<jid> addresses")
-            return
-        for address in addresses:
-            (self.listened.add if kind == "subscribe" else self.listened.discard)(address)
-        note = "" if all(a == self.own_address for a in addresses) else \
-            f"; what comes in over XMPP is delivered to {self.own_address}"
-        self.respond(msg, 200, desc=f"{kind}d{note}", value=addresses)
 
 
 if __name__ == "__main__":

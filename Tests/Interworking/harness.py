@@ -146,6 +146,37 @@ class Workspace(unittest.TestCase):
         descriptor["configuration"] = configuration
         return descriptor
 
+    def iw_runtime(self, template: str, key: str, port: int, identity: dict | None) -> "Client":
+        """A daemon whose catalogue serves ``key`` with ``templates/<template>`` pointed at 127.0.0.1:``port``
+        (fast reconnects), ``identity`` in its credential store; a client watching stub status."""
+        catalogue = self.catalogue({key: self.bundled(f"templates/{template}", {
+            "servers": [f"127.0.0.1:{port}"], "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}})})
+        client = self.daemon("runtime", "runtime.test", catalogue,
+                             credentials={key: identity} if identity else None).client()
+        client.watch_status()
+        return client
+
+    def assert_outage_answered(self, client: "Client", key: str, server: Child, restart: Callable[[], Any],
+                               send: Callable[[], dict]) -> None:
+        """Kill ``server``: the stub reports ``disconnected`` and a request is answered 503 at once;
+        ``restart()`` it: the stub reports ``live`` again."""
+        server.kill()
+        client.status(key, "disconnected")
+        response = send()
+        self.assertEqual(response["body"]["code"], 503, response)
+        restart()
+        client.status(key, "live", timeout=15)
+
+    def assert_stub_failed(self, client: "Client", key: str, response: dict, *phrases: str) -> None:
+        """``response`` (to a request that deployed the stub) is 502, and the stub reports ``failed`` with a
+        ``desc`` holding every phrase."""
+        self.assertEqual(response["body"]["code"], 502, response)
+        # the broadcast comes once the registry applied it; then the listing shows it too
+        status = client.status(key, "failed")
+        self.assertEqual(client.stub(key)["status"], "failed")
+        for phrase in phrases:
+            self.assertIn(phrase, status.get("desc", ""))
+
     def daemon(self, name: str, domain: str, catalogue: str, credentials: dict[str, dict] | None = None,
                response_timeout: float = 15) -> "Daemon":
         if not DAEMON_BIN or not os.access(DAEMON_BIN, os.X_OK):

@@ -66,11 +66,7 @@ class IrcInterworking(Workspace):
         return child
 
     def runtime(self, identity: dict):
-        catalogue = self.catalogue({KEY: self.bundled("templates/irc", {
-            "servers": [f"127.0.0.1:{self.port}"], "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}})})
-        client = self.daemon("runtime", "runtime.test", catalogue, credentials={KEY: identity}).client()
-        client.watch_status()
-        return client
+        return self.iw_runtime("irc", KEY, self.port, identity)
 
     def native(self, nick: str = "bob", password: str | None = None) -> NativeIrc:
         native = NativeIrc(self.port, nick, password)
@@ -115,11 +111,8 @@ class IrcInterworking(Workspace):
         client = self.runtime({"nick": "alice"})
         client.listen(ROOM)
         client.status(KEY, "live")
-        server.kill()
-        client.status(KEY, "disconnected")
-        self.assertEqual(client.send(client.url, ROOM, "lost")["body"]["code"], 503)
-        self.server("ngircd-again")
-        client.status(KEY, "live")
+        self.assert_outage_answered(client, KEY, server, lambda: self.server("ngircd-again"),
+                                    lambda: client.send(client.url, ROOM, "lost"))
         bob = self.native()
         bob.write("JOIN #room")
         bob.expect(lambda line: "JOIN" in line)
@@ -129,12 +122,7 @@ class IrcInterworking(Workspace):
     def test_wrong_server_password_fails_with_an_actionable_reason(self) -> None:
         self.server(password="sesame")
         client = self.runtime({"nick": "alice", "password": "wrong"})
-        response = client.send(client.url, ROOM, "hi")
-        self.assertEqual(response["body"]["code"], 502, response)
-        # the broadcast comes once the registry applied it; then the listing shows it too
-        status = client.status(KEY, "failed")
-        self.assertEqual(client.stub(KEY)["status"], "failed")
-        self.assertIn("password", status["desc"])
+        self.assert_stub_failed(client, KEY, client.send(client.url, ROOM, "hi"), "password", f"{KEY}.json")
 
 
 if __name__ == "__main__":

@@ -37,12 +37,7 @@ class MqttInterworking(Workspace):
         return child
 
     def runtime(self, credentials: dict | None = None):
-        catalogue = self.catalogue({KEY: self.bundled("templates/mqtt", {
-            "servers": [f"127.0.0.1:{self.port}"], "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}})})
-        client = self.daemon("runtime", "runtime.test", catalogue,
-                             credentials={KEY: credentials} if credentials else None).client()
-        client.watch_status()
-        return client
+        return self.iw_runtime("mqtt", KEY, self.port, credentials)
 
     def native(self, *topics: str):
         import paho.mqtt.client as mqtt
@@ -89,11 +84,8 @@ class MqttInterworking(Workspace):
         client.listen(f"mqtt://{BROKER}/news")
         client.status(KEY, "live")
         self.assertEqual(client.send(client.url, f"mqtt://{BROKER}/news", "one")["body"]["code"], 200)
-        broker.kill()
-        self.assertIn(f"127.0.0.1:{self.port}", client.status(KEY, "disconnected").get("desc", ""))
-        self.assertEqual(client.send(client.url, f"mqtt://{BROKER}/news", "two")["body"]["code"], 503)
-        self.broker("mosquitto-again")
-        client.status(KEY, "live")
+        self.assert_outage_answered(client, KEY, broker, lambda: self.broker("mosquitto-again"),
+                                    lambda: client.send(client.url, f"mqtt://{BROKER}/news", "two"))
         _, received = self.native("news")
         time.sleep(0.2)
         self.assertEqual(client.send(client.url, f"mqtt://{BROKER}/news", "three")["body"]["code"], 200)
@@ -102,13 +94,8 @@ class MqttInterworking(Workspace):
     def test_bad_credentials_fail_with_an_actionable_reason(self) -> None:
         self.broker(password=("alice", "right"))
         client = self.runtime(credentials={"username": "alice", "password": "wrong"})
-        response = client.send(client.url, f"mqtt://{BROKER}/x", "hi")
-        self.assertEqual(response["body"]["code"], 502, response)
-        # the broadcast comes once the registry applied it; then the listing shows it too
-        status = client.status(KEY, "failed")
-        self.assertEqual(client.stub(KEY)["status"], "failed")
-        self.assertIn("alice", status["desc"])
-        self.assertIn(f"{KEY}.json", status["desc"])
+        self.assert_stub_failed(client, KEY, client.send(client.url, f"mqtt://{BROKER}/x", "hi"), "alice",
+                                f"{KEY}.json")
 
     def test_good_credentials_from_the_credential_store_log_in(self) -> None:
         self.broker(password=("alice", "right"))

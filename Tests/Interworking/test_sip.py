@@ -33,12 +33,7 @@ class SipInterworking(Workspace):
         return child
 
     def runtime(self, password: str = "secret"):
-        catalogue = self.catalogue({KEY: self.bundled("templates/sip", {
-            "servers": [f"127.0.0.1:{self.port}"], "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}})})
-        client = self.daemon("runtime", "runtime.test", catalogue,
-                             credentials={KEY: {"user": "alice", "password": password}}).client()
-        client.watch_status()
-        return client
+        return self.iw_runtime("sip", KEY, self.port, {"user": "alice", "password": password})
 
     def test_register_message_both_ways_and_a_call_against_sipp(self) -> None:
         # calls seen by sipp: the registration (with its MESSAGE to alice), our MESSAGE, our INVITE/BYE, the 404
@@ -76,22 +71,14 @@ class SipInterworking(Workspace):
         client = self.runtime()
         client.listen(ALICE)
         client.status(KEY, "live")
-        sipp.kill()
-        client.status(KEY, "disconnected")
-        self.assertEqual(client.send(client.url, BOB, "lost")["body"]["code"], 503)
-        self.peer("sipp-again")
-        client.status(KEY, "live")
+        self.assert_outage_answered(client, KEY, sipp, lambda: self.peer("sipp-again"),
+                                    lambda: client.send(client.url, BOB, "lost"))
         self.assertEqual(client.send(client.url, BOB, "back")["body"]["code"], 200)
 
     def test_bad_credentials_fail_with_an_actionable_reason(self) -> None:
         self.peer()
         client = self.runtime(password="wrong")
-        response = client.send(client.url, BOB, "hi")
-        self.assertEqual(response["body"]["code"], 502, response)
-        # the broadcast comes once the registry applied it; then the listing shows it too
-        status = client.status(KEY, "failed")
-        self.assertEqual(client.stub(KEY)["status"], "failed")
-        self.assertIn("credentials of alice", status["desc"])
+        self.assert_stub_failed(client, KEY, client.send(client.url, BOB, "hi"), "credentials of alice", f"{KEY}.json")
 
 
 if __name__ == "__main__":

@@ -114,12 +114,7 @@ VirtualHost "{HOST}"
         return child
 
     def runtime(self, password: str = "alice-secret"):
-        catalogue = self.catalogue({KEY: self.bundled("templates/xmpp", {
-            "servers": [f"127.0.0.1:{self.port}"], "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}})})
-        client = self.daemon("runtime", "runtime.test", catalogue,
-                             credentials={KEY: {"jid": f"alice@{HOST}", "password": password}}).client()
-        client.watch_status()
-        return client
+        return self.iw_runtime("xmpp", KEY, self.port, {"jid": f"alice@{HOST}", "password": password})
 
     def bob(self) -> NativeXmpp:
         bob = NativeXmpp(self.port, f"bob@{HOST}", "bob-secret")
@@ -172,11 +167,8 @@ VirtualHost "{HOST}"
         client = self.runtime()
         client.listen(ALICE)
         client.status(KEY, "live")
-        server.kill()
-        client.status(KEY, "disconnected")
-        self.assertEqual(client.send(client.url, BOB, "lost")["body"]["code"], 503)
-        self.server("prosody-again")
-        client.status(KEY, "live", timeout=15)
+        self.assert_outage_answered(client, KEY, server, lambda: self.server("prosody-again"),
+                                    lambda: client.send(client.url, BOB, "lost"))
         bob = self.bob()
         # until the server has bob's initial presence it answers service-unavailable: retry until delivered
         wait_for(lambda: client.send(client.url, BOB, "back")["body"]["code"] == 200, 5, "a message to bob")
@@ -185,12 +177,8 @@ VirtualHost "{HOST}"
     def test_wrong_password_fails_with_an_actionable_reason(self) -> None:
         self.server()
         client = self.runtime(password="wrong")
-        response = client.send(client.url, BOB, "hi")
-        self.assertEqual(response["body"]["code"], 502, response)
-        # the broadcast comes once the registry applied it; then the listing shows it too
-        status = client.status(KEY, "failed")
-        self.assertEqual(client.stub(KEY)["status"], "failed")
-        self.assertIn(f"password for alice@{HOST}", status["desc"])
+        self.assert_stub_failed(client, KEY, client.send(client.url, BOB, "hi"), f"password for alice@{HOST}",
+                                f"{KEY}.json")
 
 
 if __name__ == "__main__":

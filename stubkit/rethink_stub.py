@@ -805,6 +805,10 @@ class InterworkingStub(NetworkStub):
 
     default_port = 0
     address_form = "<scheme>://<host>/<target>"
+    identity_field = ""
+    """The field of an identity that names the legacy user (``jid``, ``nick``, ...). A message whose
+    ``body.identity`` names another user than the session's is answered 403: one stub holds one legacy
+    session, the credential store's, and never speaks for someone else."""
 
     def on_deploy(self, config: dict, identity: dict) -> None:
         self.listened: set[str] = set()
@@ -846,6 +850,15 @@ class InterworkingStub(NetworkStub):
             self.on_listen(msg, kind, addresses, targets)
             return
         is_request = msg.get("id") is not None
+        claimed = body_of(msg).get("identity")
+        if isinstance(claimed, dict) and self.identity_field in claimed \
+                and claimed[self.identity_field] != self.identity.get(self.identity_field):
+            if is_request:
+                self.respond(msg, 403, desc=f"this stub's session is {self.identity_field} "
+                                            f"{self.identity.get(self.identity_field)!r}, not "
+                                            f"{claimed[self.identity_field]!r}: one legacy identity per stub, from "
+                                            f"{self.domain}.json in the runtime's credentialsDirectories")
+            return
         target = self.target_of(to)
         if target is None:
             if is_request:

@@ -135,6 +135,23 @@ VirtualHost "{HOST}"
         self.assertEqual(inbound["from"], BOB)
         self.assertEqual(inbound["body"]["value"], "hello alice")
 
+    def test_a_message_claiming_another_legacy_identity_is_refused(self) -> None:
+        self.server()
+        client = self.runtime()
+        self.bob()
+        own = client.send(client.url, BOB, "as alice", identity={"jid": f"alice@{HOST}"})
+        self.assertEqual(own["body"]["code"], 200, own)
+        other = client.send(client.url, BOB, "as bob", identity={"jid": f"bob@{HOST}", "password": "bob-secret"})
+        self.assertEqual(other["body"]["code"], 403, other)
+        self.assertIn(f"xmpp.{HOST}.json", other["body"]["desc"])
+
+    def test_message_to_a_user_who_is_not_online_is_answered_404(self) -> None:
+        self.server()
+        client = self.runtime()
+        response = client.send(client.url, BOB, "are you there?")
+        self.assertEqual(response["body"]["code"], 404, response)
+        self.assertIn("service-unavailable", response["body"]["desc"])
+
     def test_presence_subscription_and_updates(self) -> None:
         self.server()
         bob = self.bob()

@@ -41,6 +41,7 @@ def parse_line(line: str) -> tuple[str, str, list[str]]:
 class IrcStub(InterworkingStub):
     protocol_name = "the IRC server"
     default_port = 6667
+    identity_field = "nick"
     address_form = "irc://<host>/#channel or irc://<host>/<nick>"
 
     def configure(self, config: dict, identity: dict) -> None:

@@ -61,6 +61,7 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
 class MqttStub(InterworkingStub):
     protocol_name = "the MQTT broker"
     default_port = 1883
+    identity_field = "username"
     address_form = "mqtt://<host>/<topic> (a topic filter to listen on: %2B for +, %23 for #)"
 
     def configure(self, config: dict, identity: dict) -> None:

@@ -82,6 +82,7 @@ def digest_params(challenge: str) -> dict[str, str]:
 class SipStub(InterworkingStub):
     protocol_name = "the SIP server"
     default_port = 5060
+    identity_field = "user"
     address_form = "sip://<host>/<user>@<domain>"
 
     def configure(self, config: dict, identity: dict) -> None:

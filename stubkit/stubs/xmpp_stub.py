@@ -45,6 +45,7 @@ def bare(jid: str) -> str:
 class XmppStub(InterworkingStub):
     protocol_name = "the XMPP server"
     default_port = 5222
+    identity_field = "jid"
     address_form = "xmpp://<host>/<jid>"
 
     def configure(self, config: dict, identity: dict) -> None:

@@ -15,6 +15,7 @@ packages=(
     sip-tester       # sipp, as the SIP peer
     python3-slixmpp  # the tests' native XMPP client
     python3-paho-mqtt # the tests' native MQTT client
+    openssl          # the tests' throwaway TLS certificates
 )
 missing=()
 for package in "${packages[@]}"; do

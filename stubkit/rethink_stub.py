@@ -42,6 +42,7 @@ import os
 import random
 import selectors
 import socket
+import ssl
 import sys
 import time
 import traceback
@@ -58,6 +59,7 @@ __all__ = [
     "domain_key",
     "body_of",
     "parse_servers",
+    "tls_context",
     "OMIT",
     "SANDBOX_EXTERNAL",
     "SANDBOX_INTERNAL",
@@ -508,13 +510,32 @@ def parse_servers(config: dict, default_port: int, default_host: str = "127.0.0.
     return servers
 
 
+def tls_context(setting: Any) -> ssl.SSLContext | None:
+    """The TLS context a descriptor's ``configuration.tls`` asks for: absent or false, None (no TLS);
+    true, the system's CAs; an object ``{"caFile": <PEM file>, "verify": true}`` (``verify: false``
+    turns certificate checks off, for tests only). Raises ValueError on anything else."""
+    if setting is None or setting is False:
+        return None
+    if setting is True:
+        setting = {}
+    if not isinstance(setting, dict):
+        raise ValueError("configuration.tls must be true, false or {\"caFile\": ..., \"verify\": ...}")
+    context = ssl.create_default_context(cafile=setting.get("caFile"))
+    if setting.get("verify") is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class StreamLink:
-    """A non-blocking TCP connection driven by a stub's loop: connect with a timeout, buffered writes,
-    and callbacks for data and for the end of the connection (called once, with a reason)."""
+    """A non-blocking TCP connection driven by a stub's loop: connect with a timeout, optional TLS (at
+    once, or later with ``start_tls`` for STARTTLS-style protocols), buffered writes, and callbacks for
+    data and for the end of the connection (called once, with a reason)."""
 
     def __init__(self, stub: "ProtoStub", host: str, port: int, on_connected: Callable[[], Any],
                  on_data: Callable[[bytes], Any], on_closed: Callable[[str], Any],
-                 connect_timeout: float = 5.0) -> None:
+                 connect_timeout: float = 5.0, tls: ssl.SSLContext | None = None,
+                 server_name: str | None = None, on_refused: Callable[[str], Any] | None = None) -> None:
         self.stub, self.host, self.port = stub, host, port
         self.on_connected, self.on_data, self.on_closed = on_connected, on_data, on_closed
         self.connect_timeout = connect_timeout
@@ -523,6 +544,9 @@ class StreamLink:
         self._out = bytearray()
         self._timer: Timer | None = None
         self._done = False
+        self.tls, self.server_name = tls, server_name or host
+        self.on_refused = on_refused or on_closed
+        self._handshake_done: Callable[[], Any] | None = None
 
     @property
     def name(self) -> str:
@@ -557,8 +581,58 @@ class StreamLink:
             self._closed(f"cannot connect to {self.name}: {os.strerror(code)}")
             return
         self.connected = True
+        if self.tls is not None:
+            self.start_tls(self.tls, self.server_name, self.on_connected)
+            return
         self.stub.add_reader(self.sock, self._readable)
         self.on_connected()
+        self._flush()
+
+    def start_tls(self, context: ssl.SSLContext, server_name: str, on_ready: Callable[[], Any]) -> None:
+        """Run a TLS handshake on the connection, then call ``on_ready``; writes wait until then."""
+        if self.sock is None:
+            return
+        self.stub.remove_reader(self.sock)
+        self.stub.remove_writer(self.sock)
+        try:
+            self.sock = context.wrap_socket(self.sock, server_hostname=server_name, do_handshake_on_connect=False)
+        except (ssl.SSLError, OSError, ValueError) as error:
+            self._closed(f"TLS with {self.name} failed: {error}")
+            return
+        self._handshake_done = on_ready
+        self._timer = self.stub.call_later(self.connect_timeout, self._closed,
+                                           f"TLS handshake with {self.name} timed out")
+        self._handshake()
+
+    def _handshake(self) -> None:
+        if self.sock is None:
+            return
+        try:
+            self.sock.do_handshake()  # type: ignore[union-attr]
+        except ssl.SSLWantReadError:
+            self.stub.remove_writer(self.sock)
+            self.stub.add_reader(self.sock, self._handshake)
+            return
+        except ssl.SSLWantWriteError:
+            self.stub.remove_reader(self.sock)
+            self.stub.add_writer(self.sock, self._handshake)
+            return
+        except ssl.SSLCertVerificationError as error:
+            # not transient: the operator must fix the trust (configuration.tls) or the server's certificate
+            self.close()
+            self.on_refused(f"the TLS certificate of {self.name} is not trusted ({error.verify_message}); check "
+                            f"configuration.tls (caFile, tlsServerName) or the server's certificate")
+            return
+        except (ssl.SSLError, OSError) as error:
+            self._closed(f"TLS with {self.name} failed: {error}")
+            return
+        if self._timer:
+            self._timer.cancel()
+        on_ready, self._handshake_done = self._handshake_done, None
+        self.stub.remove_writer(self.sock)
+        self.stub.add_reader(self.sock, self._readable)
+        if on_ready:
+            on_ready()
         self._flush()
 
     def send(self, data: bytes) -> None:
@@ -566,17 +640,17 @@ class StreamLink:
         if self.sock is None:
             return
         self._out += data
-        if self.connected:
+        if self.connected and self._handshake_done is None:
             self._flush()
 
     def _flush(self) -> None:
-        if self.sock is None:
+        if self.sock is None or self._handshake_done is not None:
             return
         try:
             while self._out:
                 sent = self.sock.send(self._out)
                 del self._out[:sent]
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             pass
         except OSError as error:
             self._closed(f"connection to {self.name} lost: {error.strerror or error}")
@@ -589,17 +663,21 @@ class StreamLink:
     def _readable(self) -> None:
         if self.sock is None:
             return
-        try:
-            data = self.sock.recv(1 << 16)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as error:
-            self._closed(f"connection to {self.name} lost: {error.strerror or error}")
-            return
-        if not data:
-            self._closed(f"{self.name} closed the connection")
-            return
-        self.on_data(data)
+        while self.sock is not None:
+            try:
+                data = self.sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            except OSError as error:
+                self._closed(f"connection to {self.name} lost: {error.strerror or error}")
+                return
+            if not data:
+                self._closed(f"{self.name} closed the connection")
+                return
+            self.on_data(data)
+            # TLS may hold decrypted bytes the socket will not signal again
+            if not isinstance(self.sock, ssl.SSLSocket) or not self.sock.pending():
+                return
 
     def close(self) -> None:
         """Close without calling ``on_closed``."""
@@ -645,6 +723,8 @@ class NetworkStub(ProtoStub):
         super().__init__(auto_live)
         self.servers: list[tuple[str, int]] = []
         self.link: StreamLink | None = None
+        self.tls: ssl.SSLContext | None = None
+        self.tls_server_name: str | None = None
         self.up = False
         self.given_up = False
         self._attempt = 0
@@ -669,6 +749,8 @@ class NetworkStub(ProtoStub):
         reconnect = config.get("reconnect") if isinstance(config.get("reconnect"), dict) else {}
         self.reconnect_initial = float(reconnect.get("initialSeconds", self.reconnect_initial))
         self.reconnect_max = float(reconnect.get("maxSeconds", self.reconnect_max))
+        self.tls = tls_context(config.get("tls"))
+        self.tls_server_name = config.get("tlsServerName")
         self.configure(config, identity)
         self.call_later(0, self._connect)
 
@@ -688,9 +770,10 @@ class NetworkStub(ProtoStub):
         self.open_session(host, port)
 
     def connect_tcp(self, host: str, port: int, on_connected: Callable[[], Any],
-                    on_data: Callable[[bytes], Any]) -> StreamLink:
-        """Open a StreamLink whose loss calls ``session_lost``."""
-        link = StreamLink(self, host, port, on_connected, on_data, self.session_lost)
+                    on_data: Callable[[bytes], Any], tls: ssl.SSLContext | None = None) -> StreamLink:
+        """Open a StreamLink (over TLS when ``tls`` is given) whose loss calls ``session_lost``."""
+        link = StreamLink(self, host, port, on_connected, on_data, self.session_lost, tls=tls,
+                          server_name=self.tls_server_name or host, on_refused=self.session_failed)
         link.open()
         return link
 

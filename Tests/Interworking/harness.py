@@ -131,6 +131,17 @@ class Workspace(unittest.TestCase):
     def path(self, *parts: str) -> str:
         return os.path.join(self.dir, *parts)
 
+    def certificate(self, name: str, directory: str | None = None) -> tuple[str, str]:
+        """A self-signed certificate (and its key) for ``name`` and 127.0.0.1; the certificate is its own CA file."""
+        directory = directory or self.dir
+        cert, key = os.path.join(directory, f"{name}.crt"), os.path.join(directory, f"{name}.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN={name}",
+                        "-addext", f"subjectAltName=DNS:{name},IP:127.0.0.1"], check=True, capture_output=True,
+                       timeout=20)
+        os.chmod(key, 0o644)  # a throwaway key; servers that drop root privileges must read it
+        return cert, key
+
     def catalogue(self, descriptors: dict[str, dict]) -> str:
         """A catalogue directory of ``<key>.json`` descriptors over the bundled packages."""
         directory = self.path(f"catalogue-{len(os.listdir(self.dir))}")
@@ -146,11 +157,13 @@ class Workspace(unittest.TestCase):
         descriptor["configuration"] = configuration
         return descriptor
 
-    def iw_runtime(self, template: str, key: str, port: int, identity: dict | None) -> "Client":
+    def iw_runtime(self, template: str, key: str, port: int, identity: dict | None, **configuration: Any) -> "Client":
         """A daemon whose catalogue serves ``key`` with ``templates/<template>`` pointed at 127.0.0.1:``port``
-        (fast reconnects), ``identity`` in its credential store; a client watching stub status."""
-        catalogue = self.catalogue({key: self.bundled(f"templates/{template}", {
-            "servers": [f"127.0.0.1:{port}"], "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}})})
+        (fast reconnects, more ``configuration``), ``identity`` in its credential store; a client watching
+        stub status."""
+        catalogue = self.catalogue({key: self.bundled(f"templates/{template}", dict({
+            "servers": [f"127.0.0.1:{port}"], "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}},
+            **configuration))})
         client = self.daemon("runtime", "runtime.test", catalogue,
                              credentials={key: identity} if identity else None).client()
         client.watch_status()

@@ -56,17 +56,22 @@ class IrcInterworking(Workspace):
         super().setUp()
         self.port = free_port()
 
-    def server(self, name: str = "ngircd", password: str | None = None):
+    def server(self, name: str = "ngircd", password: str | None = None, tls: bool = False):
+        ssl = ""
+        if tls:
+            cert, key = self.certificate(HOST)
+            ssl = f"[SSL]\nCertFile = {cert}\nKeyFile = {key}\nPorts = {self.port}\n"
         with open(self.path(f"{name}.conf"), "w") as f:
-            f.write(f"[Global]\nName = {HOST}\nInfo = test\nListen = 127.0.0.1\nPorts = {self.port}\n"
-                    f"MotdFile = /dev/null\n" + (f"Password = {password}\n" if password else "") +
-                    "[Options]\nPAM = no\nIdent = no\nDNS = no\n")
+            f.write(f"[Global]\nName = {HOST}\nInfo = test\nListen = 127.0.0.1\n"
+                    f"Ports = {free_port() if tls else self.port}\nMotdFile = /dev/null\n" +
+                    (f"Password = {password}\n" if password else "") +
+                    "[Options]\nPAM = no\nIdent = no\nDNS = no\n" + ssl)
         child = self.start(["ngircd", "-n", "-f", self.path(f"{name}.conf")], name)
         wait_for(lambda: port_open(self.port), 5, "ngircd")
         return child
 
-    def runtime(self, identity: dict):
-        return self.iw_runtime("irc", KEY, self.port, identity)
+    def runtime(self, identity: dict, **configuration):
+        return self.iw_runtime("irc", KEY, self.port, identity, **configuration)
 
     def native(self, nick: str = "bob", password: str | None = None) -> NativeIrc:
         native = NativeIrc(self.port, nick, password)
@@ -118,6 +123,12 @@ class IrcInterworking(Workspace):
         bob.expect(lambda line: "JOIN" in line)
         self.assertEqual(client.send(client.url, ROOM, "back")["body"]["code"], 200)
         bob.expect(lambda line: "PRIVMSG #room :back" in line)
+
+    def test_tls_to_the_server_with_a_private_ca(self) -> None:
+        self.server(tls=True)
+        client = self.runtime({"nick": "alice"}, tls={"caFile": self.path(f"{HOST}.crt")})
+        client.listen(ROOM)
+        client.status(KEY, "live")
 
     def test_wrong_server_password_fails_with_an_actionable_reason(self) -> None:
         self.server(password="sesame")

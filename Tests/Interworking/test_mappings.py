@@ -8,6 +8,7 @@ import unittest
 
 from harness import REPO
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the stubs
 sys.path[:0] = [str(REPO / "stubkit"), str(REPO / "stubkit" / "stubs")]
 
 from rethink_stub import domain_key, parse_servers  # noqa: E402

@@ -23,8 +23,11 @@ class MqttInterworking(Workspace):
         super().setUp()
         self.port = free_port()
 
-    def broker(self, name: str = "mosquitto", password: tuple[str, str] | None = None):
+    def broker(self, name: str = "mosquitto", password: tuple[str, str] | None = None, tls: bool = False):
         conf = [f"listener {self.port} 127.0.0.1", "persistence false"]
+        if tls:
+            cert, key = self.certificate("broker.test")
+            conf += [f"certfile {cert}", f"keyfile {key}"]
         if password:
             subprocess.run(["mosquitto_passwd", "-b", "-c", self.path("passwd"), *password], check=True)
             conf += ["allow_anonymous false", f"password_file {self.path('passwd')}"]
@@ -36,8 +39,8 @@ class MqttInterworking(Workspace):
         wait_for(lambda: port_open(self.port), 5, "mosquitto")
         return child
 
-    def runtime(self, credentials: dict | None = None):
-        return self.iw_runtime("mqtt", KEY, self.port, credentials)
+    def runtime(self, credentials: dict | None = None, **configuration):
+        return self.iw_runtime("mqtt", KEY, self.port, credentials, **configuration)
 
     def native(self, *topics: str):
         import paho.mqtt.client as mqtt
@@ -96,6 +99,11 @@ class MqttInterworking(Workspace):
         client = self.runtime(credentials={"username": "alice", "password": "wrong"})
         self.assert_stub_failed(client, KEY, client.send(client.url, f"mqtt://{BROKER}/x", "hi"), "alice",
                                 f"{KEY}.json")
+
+    def test_tls_to_the_broker_with_a_private_ca(self) -> None:
+        self.broker(tls=True)
+        client = self.runtime(tls={"caFile": self.path("broker.test.crt")})
+        self.assertEqual(client.send(client.url, f"mqtt://{BROKER}/secure", "over tls")["body"]["code"], 200)
 
     def test_good_credentials_from_the_credential_store_log_in(self) -> None:
         self.broker(password=("alice", "right"))

@@ -30,14 +30,15 @@ class NatsMessageNode(Workspace):
         wait_for(lambda: port_open(port), 5, f"{name} on port {port}")
         return child
 
-    def nats_catalogue(self, ports: list[int]) -> str:
-        return self.catalogue({"acme.example": self.bundled("templates/nats", {
+    def nats_catalogue(self, ports: list[int], **configuration) -> str:
+        return self.catalogue({"acme.example": self.bundled("templates/nats", dict({
             "servers": [f"nats://127.0.0.1:{p}" for p in ports],
-            "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}})})
+            "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}}, **configuration))})
 
-    def two_runtimes(self, ports_a: list[int], ports_b: list[int] | None = None):
-        a = self.daemon("runtime-a", "runtime-a.example", self.nats_catalogue(ports_a)).client()
-        b = self.daemon("runtime-b", "runtime-b.example", self.nats_catalogue(ports_b or ports_a)).client()
+    def two_runtimes(self, ports_a: list[int], ports_b: list[int] | None = None, **configuration):
+        a = self.daemon("runtime-a", "runtime-a.example", self.nats_catalogue(ports_a, **configuration)).client()
+        b = self.daemon("runtime-b", "runtime-b.example",
+                        self.nats_catalogue(ports_b or ports_a, **configuration)).client()
         for client in (a, b):
             client.watch_status()
         a.listen(ALICE)
@@ -71,6 +72,28 @@ class NatsMessageNode(Workspace):
         got = b.next(lambda m: m.get("id") == "a-1" and m.get("to") == BOB)
         b.answer(got, 200, "ok")
         self.assertEqual(a.next(lambda m: m.get("id") == "a-1" and m.get("type") == "response")["body"]["value"], "ok")
+
+    def test_tls_to_nats_with_a_private_ca(self) -> None:
+        cert, key = self.certificate("nats.test")
+        port = free_port()
+        self.start(["nats-server", "-a", "127.0.0.1", "-p", str(port), "--tls", "--tlscert", cert, "--tlskey", key],
+                   "nats-tls")
+        wait_for(lambda: port_open(port), 5, "nats-server with TLS")
+        a, b = self.two_runtimes([port], tls={"caFile": cert})
+        self.assertEqual(self.converse(a, b, "over tls")["body"]["code"], 200)
+
+    def test_an_untrusted_nats_certificate_is_not_accepted(self) -> None:
+        cert, key = self.certificate("nats.test")
+        port = free_port()
+        self.start(["nats-server", "-a", "127.0.0.1", "-p", str(port), "--tls", "--tlscert", cert, "--tlskey", key],
+                   "nats-tls")
+        wait_for(lambda: port_open(port), 5, "nats-server with TLS")
+        client = self.daemon("runtime-a", "runtime-a.example", self.nats_catalogue([port])).client()
+        client.watch_status()
+        client.listen(ALICE)
+        status = client.status("acme.example", "failed")
+        self.assertIn("certificate of 127.0.0.1", status.get("desc", ""))
+        self.assertIn("configuration.tls", status.get("desc", ""))
 
     def test_address_nobody_listens_on_is_answered_404(self) -> None:
         port = free_port()

@@ -1,5 +1,6 @@
 """The XMPP IWStub against a real prosody with two registered users: the runtime logs in as alice, a
-slixmpp client is bob; chat messages and presence in both directions."""
+slixmpp client is bob; chat messages and presence in both directions, over STARTTLS with a certificate
+made for the test (the stub and slixmpp trust it through a CA file)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ ROOT = os.geteuid() == 0
 class NativeXmpp:
     """bob on slixmpp, in a thread with its own asyncio loop."""
 
-    def __init__(self, port: int, jid: str, password: str) -> None:
+    def __init__(self, port: int, jid: str, password: str, ca_file: str) -> None:
         import slixmpp
         self.messages: queue.Queue = queue.Queue()
         self.presences: queue.Queue = queue.Queue()
@@ -35,13 +36,16 @@ class NativeXmpp:
         def run() -> None:
             self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)
+            # slixmpp's tasks can fail noisily while the test tears the connection down; nothing to check there
+            self.loop.set_exception_handler(lambda loop, context: None)
             self.client = slixmpp.ClientXMPP(jid, password)
+            self.client.ca_certs = ca_file
             self.client.register_plugin("xep_0199")
             self.client.add_event_handler("session_start", lambda _: (self.client.send_presence(),
                                                                       self.client.get_roster(), ready.set()))
             self.client.add_event_handler("message", lambda m: self.messages.put((str(m["from"].bare), m["body"])))
             self.client.add_event_handler("presence", lambda p: self.presences.put((str(p["from"].bare), p["type"])))
-            self.client.connect(("127.0.0.1", port), disable_starttls=True)
+            self.client.connect(("127.0.0.1", port))
             self.loop.run_forever()
             tasks = asyncio.all_tasks(self.loop)
             for task in tasks:
@@ -74,6 +78,23 @@ class XmppInterworking(Workspace):
         self.port = free_port()
         self.data = self.path("prosody")
         os.mkdir(self.data)
+        self.cert, _ = self.certificate(HOST, self.data)
+        self.write_config(tls=True)
+        if ROOT:
+            user = pwd.getpwnam(USER)
+            for root, dirs, files in os.walk(self.dir):
+                for name in dirs + files:
+                    os.lchown(os.path.join(root, name), user.pw_uid, user.pw_gid)
+            os.chown(self.dir, user.pw_uid, user.pw_gid)
+        for name, password in (("alice", "alice-secret"), ("bob", "bob-secret")):
+            subprocess.run(self.as_user("prosodyctl", "--config", self.path("prosody.cfg.lua"), "register", name,
+                                        HOST, password), check=True, capture_output=True, timeout=20)
+
+    def write_config(self, tls: bool) -> None:
+        """prosody requiring STARTTLS, or (tls False) a server offering none and taking PLAIN in clear."""
+        security = (f'ssl = {{ certificate = "{self.cert}", key = "{self.cert[:-4]}.key" }}\n'
+                    'c2s_require_encryption = true\n' if tls else
+                    'c2s_require_encryption = false\nallow_unencrypted_plain_auth = true\n')
         with open(self.path("prosody.cfg.lua"), "w") as f:
             f.write(f"""
 pidfile = "{self.data}/prosody.pid"
@@ -86,22 +107,11 @@ s2s_ports = {{ }}
 component_ports = {{ }}
 http_ports = {{ }}
 https_ports = {{ }}
-c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
-authentication = "internal_plain"
-modules_enabled = {{ "roster", "saslauth", "disco", "ping", "presence", "posix" }}
-modules_disabled = {{ "s2s", "offline", "c2s_tls" }}
+{security}authentication = "internal_plain"
+modules_enabled = {{ "roster", "saslauth", {'"tls", ' if tls else ''}"disco", "ping", "presence", "posix" }}
+modules_disabled = {{ "s2s", "offline" }}
 VirtualHost "{HOST}"
 """)
-        if ROOT:
-            user = pwd.getpwnam(USER)
-            for root, dirs, files in os.walk(self.dir):
-                for name in dirs + files:
-                    os.lchown(os.path.join(root, name), user.pw_uid, user.pw_gid)
-            os.chown(self.dir, user.pw_uid, user.pw_gid)
-        for name, password in (("alice", "alice-secret"), ("bob", "bob-secret")):
-            subprocess.run(self.as_user("prosodyctl", "--config", self.path("prosody.cfg.lua"), "register", name,
-                                        HOST, password), check=True, capture_output=True, timeout=20)
 
     def as_user(self, *argv: str) -> list[str]:
         if not ROOT:
@@ -113,11 +123,12 @@ VirtualHost "{HOST}"
         wait_for(lambda: port_open(self.port), 10, "prosody")
         return child
 
-    def runtime(self, password: str = "alice-secret"):
-        return self.iw_runtime("xmpp", KEY, self.port, {"jid": f"alice@{HOST}", "password": password})
+    def runtime(self, password: str = "alice-secret", tls: object = None):
+        return self.iw_runtime("xmpp", KEY, self.port, {"jid": f"alice@{HOST}", "password": password},
+                               tls={"caFile": self.cert} if tls is None else tls)
 
     def bob(self) -> NativeXmpp:
-        bob = NativeXmpp(self.port, f"bob@{HOST}", "bob-secret")
+        bob = NativeXmpp(self.port, f"bob@{HOST}", "bob-secret", self.cert)
         self.addCleanup(bob.close)
         return bob
 
@@ -190,6 +201,19 @@ VirtualHost "{HOST}"
         # until the server has bob's initial presence it answers service-unavailable: retry until delivered
         wait_for(lambda: client.send(client.url, BOB, "back")["body"]["code"] == 200, 5, "a message to bob")
         self.assertEqual(bob.messages.get(timeout=5), (f"alice@{HOST}", "back"))
+
+    def test_a_server_without_starttls_gets_no_password_in_clear(self) -> None:
+        self.write_config(tls=False)
+        self.server()
+        client = self.runtime()
+        self.assert_stub_failed(client, KEY, client.send(client.url, BOB, "hi"), "offers no STARTTLS")
+
+    def test_tls_false_logs_in_without_encryption_where_the_operator_allows_it(self) -> None:
+        self.write_config(tls=False)
+        self.server()
+        client = self.runtime(tls=False)
+        client.listen(ALICE)
+        client.status(KEY, "live")
 
     def test_wrong_password_fails_with_an_actionable_reason(self) -> None:
         self.server()

@@ -69,7 +69,7 @@ class IrcStub(InterworkingStub):
 
     def open_session(self, host: str, port: int) -> None:
         self.buffer = b""
-        self.link = self.connect_tcp(host, port, self.register, self.on_data)
+        self.link = self.connect_tcp(host, port, self.register, self.on_data, self.tls)
 
     def register(self) -> None:
         lines = [f"PASS {self.password}"] if self.password else []

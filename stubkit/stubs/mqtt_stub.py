@@ -87,7 +87,7 @@ class MqttStub(InterworkingStub):
 
     def open_session(self, host: str, port: int) -> None:
         self.buffer.clear()
-        self.link = self.connect_tcp(host, port, self.send_connect, self.on_data)
+        self.link = self.connect_tcp(host, port, self.send_connect, self.on_data, self.tls)
 
     def send_connect(self) -> None:
         flags = 0x02  # clean session

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from rethink_stub import LOG_WARNING, NetworkStub, body_of, domain_key, parse_servers
+from rethink_stub import LOG_WARNING, NetworkStub, body_of, domain_key, parse_servers, tls_context
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 _MAX_CONTROL_LINE = 4096
@@ -141,6 +141,18 @@ class NatsStub(NetworkStub):
                     self.log(f"learnt cluster node {server[0]}:{server[1]}")
         if self.handshake != "info":
             return
+        if (info.get("tls_required") or self.tls is not None) and self.link is not None:
+            if not (info.get("tls_required") or info.get("tls_available")):
+                self.session_failed(f"the NATS server at {self.link.name} does not offer TLS, which "
+                                    f"configuration.tls asks for")
+                return
+            self.handshake = "tls"
+            self.link.start_tls(self.tls or tls_context(True), self.tls_server_name or self.link.host,
+                                lambda: self.send_connect(info))
+            return
+        self.send_connect(info)
+
+    def send_connect(self, info: dict) -> None:
         options = {"verbose": False, "pedantic": False, "lang": "python-rethink", "version": "1.0",
                    "name": self.url, "protocol": 1, "headers": True, "no_responders": True, "echo": False}
         if info.get("auth_required") or self.credentials:

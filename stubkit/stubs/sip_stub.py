@@ -91,6 +91,7 @@ class SipStub(InterworkingStub):
             raise ValueError(f"no SIP account: put {{\"user\": ..., \"password\": ...}} in {self.domain}.json in "
                              f"the runtime's credentialsDirectories")
         self.auth_user = str(identity.get("authUser") or self.user)
+        self.transport = "TLS" if self.tls else "TCP"
         self.display = str(identity.get("displayName") or self.user)
         self.aor = f"sip:{self.user}@{self.host}"
         self.own_address = self.address_of(f"{self.user}@{self.host}")
@@ -120,7 +121,7 @@ class SipStub(InterworkingStub):
 
     def open_session(self, host: str, port: int) -> None:
         self.buffer = b""
-        self.link = self.connect_tcp(host, port, self.register, self.on_data)
+        self.link = self.connect_tcp(host, port, self.register, self.on_data, self.tls)
 
     def on_session_lost(self, reason: str) -> None:
         self.buffer = b""
@@ -134,7 +135,7 @@ class SipStub(InterworkingStub):
 
     def contact(self) -> str:
         ip, port = self.local()
-        return f"<sip:{self.user}@{ip}:{port};transport=tcp>"
+        return f"<sip:{self.user}@{ip}:{port};transport={self.transport.lower()}>"
 
     def write_message(self, start: str, headers: list[tuple[str, str]], body: bytes = b"") -> None:
         text = start + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
@@ -178,7 +179,7 @@ class SipStub(InterworkingStub):
                      auth: str | None = None, **state) -> str:
         ip, port = self.local()
         branch = "z9hG4bK" + random_token()
-        headers = [("Via", f"SIP/2.0/TCP {ip}:{port};branch={branch};rport"), ("Max-Forwards", "70"),
+        headers = [("Via", f"SIP/2.0/{self.transport} {ip}:{port};branch={branch};rport"), ("Max-Forwards", "70"),
                    ("From", f"\"{self.display}\" <{self.aor}>;tag={from_tag}"), ("To", to),
                    ("Call-ID", call_id), ("CSeq", f"{cseq} {method}"), ("Contact", self.contact()),
                    ("User-Agent", "rethink-sip-stub/1.0")]
@@ -322,7 +323,7 @@ class SipStub(InterworkingStub):
 
     def dialog_headers(self, dialog: dict, call_id: str, method: str) -> list[tuple[str, str]]:
         ip, port = self.local()
-        return [("Via", f"SIP/2.0/TCP {ip}:{port};branch=z9hG4bK{random_token()};rport"), ("Max-Forwards", "70"),
+        return [("Via", f"SIP/2.0/{self.transport} {ip}:{port};branch=z9hG4bK{random_token()};rport"), ("Max-Forwards", "70"),
                 ("From", dialog["local"]), ("To", dialog["remote"]), ("Call-ID", call_id),
                 ("CSeq", f"{dialog['cseq']} {method}")]
 

@@ -9,8 +9,9 @@ answered 200 once the server processed the stanza (an XEP-0199 ping to the serve
 back first), or with the code of the stanza error the server returned. Mapping: docs/stubs/xmpp.md.
 
 Configuration: ``servers`` (default ``<host>:5222``), ``requestTimeoutSeconds`` (10), ``reconnect``.
-Identity (credential store): ``jid``, ``password``, optional ``resource``. SASL PLAIN without TLS:
-use it on loopback or a trusted network only (STARTTLS is not implemented yet).
+Identity (credential store): ``jid``, ``password``, optional ``resource``. STARTTLS is required
+(``tls``: true by default, the system's CAs, or ``{"caFile": ...}``); ``"tls": false`` logs in with
+SASL PLAIN in clear, for loopback only.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import xml.etree.ElementTree as ET
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
-from rethink_stub import LOG_WARNING, InterworkingStub, body_of
+from rethink_stub import LOG_WARNING, InterworkingStub, body_of, tls_context
 
 NS_STREAM = "http://etherx.jabber.org/streams"
 NS_CLIENT = "jabber:client"
 NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
 NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
+NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 PRESENCE_TYPES = {"subscribe", "subscribed", "unsubscribe", "unsubscribed", "unavailable", "probe"}
 ERROR_CODES = {"item-not-found": 404, "service-unavailable": 404, "recipient-unavailable": 404,
@@ -55,6 +57,8 @@ class XmppStub(InterworkingStub):
                              f"{self.domain}.json in the runtime's credentialsDirectories")
         self.jid = bare(self.jid)
         self.resource = str(identity.get("resource") or "rethink")
+        if "tls" not in config:
+            self.tls = tls_context(True)  # STARTTLS with the system's CAs unless the descriptor says otherwise
         self.request_timeout = float(config.get("requestTimeoutSeconds", 10))
         self.own_address = self.address_of(self.jid)
         self.next_stanza = 0
@@ -68,6 +72,7 @@ class XmppStub(InterworkingStub):
 
     def open_session(self, host: str, port: int) -> None:
         self.state = "features"
+        self.secured = False
         self.link = self.connect_tcp(host, port, self.open_stream, self.on_data)
 
     def open_stream(self) -> None:
@@ -118,6 +123,12 @@ class XmppStub(InterworkingStub):
         tag = stanza.tag
         if tag == q("features", NS_STREAM):
             self.on_features(stanza)
+        elif tag == q("proceed", NS_TLS):
+            self.secured = True
+            self.state = "features"
+            self.link.start_tls(self.tls, self.tls_server_name or self.jid.partition("@")[2], self.open_stream)
+        elif tag == q("failure", NS_TLS):
+            self.session_lost("the XMPP server could not start TLS")
         elif tag == q("success", NS_SASL):
             self.state = "bind"
             self.open_stream()
@@ -136,7 +147,14 @@ class XmppStub(InterworkingStub):
             self.on_presence(stanza)
 
     def on_features(self, features: ET.Element) -> None:
-        if self.state == "features":
+        if self.state == "features" and self.tls is not None and not self.secured:
+            if features.find(q("starttls", NS_TLS)) is None:
+                self.session_failed(f"the XMPP server at {self.link.name} offers no STARTTLS; refusing to send the "
+                                    f"password in clear (set configuration.tls to false to allow it)")
+                return
+            self.write(f"<starttls xmlns='{NS_TLS}'/>")
+            self.state = "starttls"
+        elif self.state == "features":
             mechanisms = [m.text for m in features.iter(q("mechanism", NS_SASL))]
             if "PLAIN" not in mechanisms:
                 self.session_failed(f"the XMPP server offers no SASL PLAIN login (it offers {mechanisms}); "

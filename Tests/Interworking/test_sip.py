@@ -1,5 +1,5 @@
 """The SIP IWStub against sipp as UAS over TCP (scenario sip_peer.xml): REGISTER with digest
-authentication, MESSAGE both ways, an INVITE/ACK/BYE call, a restart and bad credentials."""
+authentication, MESSAGE both ways, INVITE/ACK/BYE calls both ways, a restart and bad credentials."""
 
 from __future__ import annotations
 
@@ -45,6 +45,13 @@ class SipInterworking(Workspace):
         self.assertEqual(inbound["from"], BOB)
         self.assertEqual(inbound["body"]["value"].strip(), "hello from sipp")
         client.answer(inbound, 200)
+        # then bob calls alice: the INVITE is a request to alice's address; answering it 200 accepts the call
+        call = client.next(lambda m: m.get("to") == ALICE and isinstance(m["body"].get("value"), dict)
+                           and m["body"]["value"].get("call") == "invite")
+        self.assertEqual(call["from"], BOB)
+        client.answer(call, 200)
+        hangup = client.next(lambda m: m.get("to") == ALICE and m.get("type") == "delete")
+        self.assertEqual(hangup["body"]["value"]["call"], call["body"]["value"]["callId"])
 
         message = client.send(client.url, BOB, "hello bob")
         self.assertEqual(message["body"]["code"], 200, message)

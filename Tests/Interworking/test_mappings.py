@@ -3,10 +3,11 @@ them, the NATS subject token, configuration parsing, MQTT topic filters, IRC lin
 
 from __future__ import annotations
 
+import json
 import sys
 import unittest
 
-from harness import REPO
+from harness import CATALOGUE, REPO
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the stubs
 sys.path[:0] = [str(REPO / "stubkit"), str(REPO / "stubkit" / "stubs")]
@@ -77,6 +78,20 @@ class ProtocolDetails(unittest.TestCase):
         self.assertEqual(params["realm"], "sip.test")
         self.assertEqual(params["qop"], "auth,auth-int")
         self.assertEqual(params["algorithm"], "MD5")
+
+
+class Templates(unittest.TestCase):
+    def test_templates_are_descriptors_whose_packages_resolve_once_copied_to_the_catalogue(self) -> None:
+        templates = sorted((CATALOGUE / "templates").glob("*.json"))
+        self.assertEqual([t.stem for t in templates], ["irc", "mqtt", "nats", "sip", "xmpp"])
+        for template in templates:
+            with self.subTest(template.stem):
+                descriptor = json.loads(template.read_text())
+                self.assertEqual(descriptor["language"], "python")
+                self.assertEqual(descriptor["interworking"], template.stem != "nats")
+                self.assertIn("network", descriptor["constraints"])
+                self.assertTrue((CATALOGUE / descriptor["sourcePackageURL"]).is_file())
+                self.assertIsInstance(descriptor["configuration"]["servers"], list)
 
 
 if __name__ == "__main__":

@@ -126,6 +126,7 @@ class SipStub(InterworkingStub):
     def on_session_lost(self, reason: str) -> None:
         self.buffer = b""
         self.transactions.clear()
+        self.server_transactions.clear()  # their answers could not reach the peer any more
         if self.refresh:
             self.refresh.cancel()
             self.refresh = None

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import deque
+from typing import Callable
 
 from rethink_stub import LOG_WARNING, NetworkStub, body_of, domain_key, parse_servers, tls_context
 
@@ -72,6 +74,7 @@ class NatsStub(NetworkStub):
         self.max_payload = 1 << 20
         self.buffer = bytearray()
         self.handshake = "info"
+        self.pongs: deque[Callable[[], None]] = deque()  # what each outstanding PING confirms, in order
 
     def subject(self, address: str) -> str:
         return f"{self.prefix}.{self.domain}.{address_token(address)}"
@@ -80,11 +83,18 @@ class NatsStub(NetworkStub):
 
     def open_session(self, host: str, port: int) -> None:
         self.buffer.clear()
+        self.pongs.clear()
         self.handshake = "info"
         self.link = self.connect_tcp(host, port, lambda: None, self.on_data)
 
     def on_session_lost(self, reason: str) -> None:
         self.buffer.clear()
+        self.pongs.clear()
+
+    def ping(self, then: Callable[[], None]) -> None:
+        """PING the server; ``then`` runs on its PONG, once everything written before was processed."""
+        self.pongs.append(then)
+        self.write(b"PING\r\n")
 
     def write(self, data: bytes) -> None:
         if self.link is not None:
@@ -117,9 +127,8 @@ class NatsStub(NetworkStub):
         if verb == "PING":
             self.write(b"PONG\r\n")
         elif verb == "PONG":
-            if self.handshake == "pong":
-                self.handshake = "up"
-                self.session_up(f"connected to NATS at {self.link.name if self.link else '?'}")
+            if self.pongs:
+                self.pongs.popleft()()
         elif verb == "INFO":
             self.on_info(json.loads(rest or "{}"))
         elif verb == "-ERR":
@@ -159,9 +168,9 @@ class NatsStub(NetworkStub):
             options.update(self.credentials)
         commands = [f"CONNECT {json.dumps(options, separators=(',', ':'))}\r\n", f"SUB {self.inbox}.* 1\r\n"]
         commands += [f"SUB {self.subject(address)} {sid}\r\n" for address, sid in self.subscriptions.items()]
-        commands.append("PING\r\n")
         self.handshake = "pong"
         self.write("".join(commands).encode("utf-8"))
+        self.ping(lambda: self.session_up(f"connected to NATS at {self.link.name if self.link else '?'}"))
 
     def publish(self, subject: str, msg: dict, reply: str | None = None) -> bool:
         payload = json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -203,8 +212,14 @@ class NatsStub(NetworkStub):
                 sid = self.subscriptions.pop(address)
                 if self.up:
                     self.write(f"UNSUB {sid}\r\n".encode("utf-8"))
-        state = "" if self.up else " (applied when the connection to NATS is back)"
-        self.respond(msg, 200, desc=f"{kind}d at the message node{state}", value=addresses)
+        if not self.up:
+            self.respond(msg, 200, desc=f"{kind} applied when the connection to NATS is back", value=addresses)
+            return
+        # answered once the server has processed it: then messages for these addresses reach this runtime
+        self.next_request += 1
+        key = f"sub-{self.next_request}"
+        self.expect(key, msg, self.request_timeout)
+        self.ping(lambda: self.settle(key, 200, value=addresses, desc=f"{kind}d at the message node"))
 
     def forward(self, msg: dict) -> None:
         """A message for an address of the domain: publish it on the address's subject."""

@@ -55,6 +55,7 @@ __all__ = [
     "InterworkingStub",
     "text_of",
     "StreamLink",
+    "DatagramLink",
     "Timer",
     "domain_key",
     "body_of",
@@ -698,6 +699,77 @@ class StreamLink:
         self.on_closed(reason)
 
 
+class DatagramLink:
+    """A connected UDP socket driven by a stub's loop, with StreamLink's interface: each ``on_data`` call is
+    one datagram. There is no connection to lose: ``on_closed`` comes when the kernel reports the peer's
+    port unreachable (ICMP, as ECONNREFUSED) or a send fails; protocols detect silence with timers.
+    The sandbox allows it: ``connect`` binds the socket implicitly, no ``bind`` needed."""
+
+    def __init__(self, stub: "ProtoStub", host: str, port: int, on_connected: Callable[[], Any],
+                 on_data: Callable[[bytes], Any], on_closed: Callable[[str], Any]) -> None:
+        self.stub, self.host, self.port = stub, host, port
+        self.on_connected, self.on_data, self.on_closed = on_connected, on_data, on_closed
+        self.sock: socket.socket | None = None
+        self.connected = False
+        self._done = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def open(self) -> None:
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)[0]
+            self.sock = socket.socket(family, kind, proto)
+            self.sock.setblocking(False)
+            self.sock.connect(address)
+        except OSError as error:
+            self.stub.call_later(0, self._closed, f"cannot reach {self.name}: {error.strerror or error}")
+            return
+        self.connected = True
+        self.stub.add_reader(self.sock, self._readable)
+        self.stub.call_later(0, self._opened)
+
+    def _opened(self) -> None:
+        if not self._done:
+            self.on_connected()
+
+    def send(self, data: bytes) -> None:
+        if self.sock is None:
+            return
+        try:
+            self.sock.send(data)
+        except BlockingIOError:
+            self.stub.log(f"UDP send buffer to {self.name} full: a datagram was dropped", LOG_WARNING)
+        except OSError as error:
+            self.stub.call_later(0, self._closed, f"{self.name} is unreachable: {error.strerror or error}")
+
+    def _readable(self) -> None:
+        while self.sock is not None:
+            try:
+                data = self.sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                self._closed(f"{self.name} is unreachable: {error.strerror or error}")
+                return
+            self.on_data(data)
+
+    def close(self) -> None:
+        self._done = True
+        if self.sock is not None:
+            self.stub.remove_reader(self.sock)
+            self.sock.close()
+            self.sock = None
+        self.connected = False
+
+    def _closed(self, reason: str) -> None:
+        if self._done:
+            return
+        self.close()
+        self.on_closed(reason)
+
+
 class NetworkStub(ProtoStub):
     """A stub that keeps one session with a network (a message node, a legacy server) and reports it
     honestly: ``in-progress`` while connecting, ``live`` once the session is really up (the subclass
@@ -722,7 +794,7 @@ class NetworkStub(ProtoStub):
     def __init__(self, auto_live: bool | None = None) -> None:
         super().__init__(auto_live)
         self.servers: list[tuple[str, int]] = []
-        self.link: StreamLink | None = None
+        self.link: StreamLink | DatagramLink | None = None
         self.tls: ssl.SSLContext | None = None
         self.tls_server_name: str | None = None
         self.up = False
@@ -774,6 +846,13 @@ class NetworkStub(ProtoStub):
         """Open a StreamLink (over TLS when ``tls`` is given) whose loss calls ``session_lost``."""
         link = StreamLink(self, host, port, on_connected, on_data, self.session_lost, tls=tls,
                           server_name=self.tls_server_name or host, on_refused=self.session_failed)
+        link.open()
+        return link
+
+    def connect_udp(self, host: str, port: int, on_connected: Callable[[], Any],
+                    on_data: Callable[[bytes], Any]) -> DatagramLink:
+        """Open a DatagramLink whose unreachable peer calls ``session_lost``."""
+        link = DatagramLink(self, host, port, on_connected, on_data, self.session_lost)
         link.open()
         return link
 

@@ -3,6 +3,7 @@ authentication, MESSAGE both ways, INVITE/ACK/BYE calls both ways, a restart and
 
 from __future__ import annotations
 
+import time
 import unittest
 from pathlib import Path
 
@@ -21,19 +22,20 @@ class SipInterworking(Workspace):
         super().setUp()
         self.port = free_port()
 
-    def peer(self, name: str = "sipp", calls: int | None = None):
+    def peer(self, name: str = "sipp", calls: int | None = None, transport: str = "t1"):
         scenario = self.path("peer.xml")
         Path(scenario).write_text(SCENARIO.read_text().replace("@USER@", "alice").replace("@PASSWORD@", "secret"))
-        argv = ["sipp", "-sf", scenario, "-t", "t1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(self.port),
+        argv = ["sipp", "-sf", scenario, "-t", transport, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(self.port),
                 "-nostdin", "-trace_err", "-error_file", self.path(f"{name}-errors.log")]
         if calls:
             argv += ["-m", str(calls)]
         child = self.start(argv, name)
-        wait_for(lambda: port_open(self.port), 5, "sipp")
+        if transport == "t1":
+            wait_for(lambda: port_open(self.port), 5, "sipp")  # over UDP there is nothing to probe: the stub retries
         return child
 
-    def runtime(self, password: str = "secret"):
-        return self.iw_runtime("sip", KEY, self.port, {"user": "alice", "password": password})
+    def runtime(self, password: str = "secret", **configuration):
+        return self.iw_runtime("sip", KEY, self.port, {"user": "alice", "password": password}, **configuration)
 
     def test_register_message_both_ways_and_a_call_against_sipp(self) -> None:
         # calls seen by sipp: the registration (with its MESSAGE to alice), our MESSAGE, our INVITE/BYE, the 404
@@ -79,6 +81,26 @@ class SipInterworking(Workspace):
         client.listen(ALICE)
         client.status(KEY, "live")
         self.assert_outage_answered(client, KEY, sipp, lambda: self.peer("sipp-again"),
+                                    lambda: client.send(client.url, BOB, "lost"))
+        self.assertEqual(client.send(client.url, BOB, "back")["body"]["code"], 200)
+
+    def test_over_udp_calls_messages_and_a_restart_noticed_by_keepalives(self) -> None:
+        sipp = self.peer(transport="u1")
+        client = self.runtime(transport="udp", keepAliveSeconds=0.3)
+        client.listen(ALICE)
+        client.status(KEY, "live")
+        # sipp retransmits its MESSAGE over UDP until answered: alice gets it once
+        inbound = client.next(lambda m: m.get("to") == ALICE and m.get("type") == "create"
+                              and m["body"]["value"].strip() == "hello from sipp")
+        time.sleep(1.2)
+        self.assertFalse([m for m in client.inbox if m.get("type") == "create"], "a retransmission was delivered")
+        client.answer(inbound, 200)
+        call = client.next(lambda m: m.get("to") == ALICE and isinstance(m["body"].get("value"), dict))
+        client.answer(call, 200)
+        client.next(lambda m: m.get("to") == ALICE and m.get("type") == "delete")
+        self.assertEqual(client.send(client.url, BOB, "over udp")["body"]["code"], 200)
+        # no connection to lose: the next keep-alive OPTIONS meets an unreachable port
+        self.assert_outage_answered(client, KEY, sipp, lambda: self.peer("sipp-again", transport="u1"),
                                     lambda: client.send(client.url, BOB, "lost"))
         self.assertEqual(client.send(client.url, BOB, "back")["body"]["code"], 200)
 

@@ -23,10 +23,11 @@ import re
 import sys
 from urllib.parse import quote
 
-from rethink_stub import LOG_WARNING, InterworkingStub, Timer, body_of, text_of
+from rethink_stub import LOG_WARNING, InterworkingStub, Timer, body_of, text_of, tls_context
 
 COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "l": "content-length", "m": "contact",
            "c": "content-type", "k": "supported"}
+T1, T2, TIMEOUT = 0.5, 4.0, 32.0  # RFC 3261 timers: first retransmission, cap for non-INVITE, give up
 REASONS = {100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
            408: "Request Timeout", 480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
            486: "Busy Here", 500: "Server Internal Error", 501: "Not Implemented", 503: "Service Unavailable",
@@ -64,6 +65,28 @@ class SipMessage:
         return match.group(1) if match else ""
 
 
+def parse_message(data: bytes, stream: bool) -> tuple[SipMessage, bytes] | None:
+    """The first SIP message in ``data`` and what follows it, or None when it is not complete (a stream) or
+    not a message (a datagram, whose body without Content-Length runs to its end)."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = data[:end].decode("utf-8", "replace").split("\r\n")
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and headers:
+            headers[-1] = (headers[-1][0], headers[-1][1] + " " + line.strip())
+            continue
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        headers.append((COMPACT.get(name, name), value.strip()))
+    declared = next((v for k, v in headers if k == "content-length"), None)
+    length = int(declared or 0) if declared is not None or stream else len(data) - end - 4
+    if len(data) < end + 4 + length or len(lines[0].split(" ", 2)) < 3:
+        return None
+    return SipMessage(lines[0], headers, data[end + 4:end + 4 + length]), data[end + 4 + length:]
+
+
 def tag_of(header: str) -> str:
     match = re.search(r";\s*tag=([^;>\s]+)", header)
     return match.group(1) if match else ""
@@ -91,7 +114,16 @@ class SipStub(InterworkingStub):
             raise ValueError(f"no SIP account: put {{\"user\": ..., \"password\": ...}} in {self.domain}.json in "
                              f"the runtime's credentialsDirectories")
         self.auth_user = str(identity.get("authUser") or self.user)
-        self.transport = "TLS" if self.tls else "TCP"
+        self.transport = str(config.get("transport", "tls" if self.tls else "tcp")).upper()
+        if self.transport not in ("TCP", "UDP", "TLS"):
+            raise ValueError(f"configuration.transport {self.transport!r} must be tcp, udp or tls")
+        if self.transport == "UDP" and self.tls:
+            raise ValueError("SIP over UDP cannot use TLS (DTLS is not supported): drop configuration.tls")
+        if self.transport == "TLS" and not self.tls:
+            self.tls = tls_context(True)
+        self.keep_alive = float(config.get("keepAliveSeconds", 30 if self.transport == "UDP" else 0))
+        self.keep_alive_timer: Timer | None = None
+        self.seen: dict[tuple[str, str], bytes | None] = {}  # server transactions (branch, method) -> last answer
         self.display = str(identity.get("displayName") or self.user)
         self.aor = f"sip:{self.user}@{self.host}"
         self.own_address = self.address_of(f"{self.user}@{self.host}")
@@ -121,15 +153,19 @@ class SipStub(InterworkingStub):
 
     def open_session(self, host: str, port: int) -> None:
         self.buffer = b""
-        self.link = self.connect_tcp(host, port, self.register, self.on_data, self.tls)
+        if self.transport == "UDP":
+            self.link = self.connect_udp(host, port, self.register, self.on_datagram)
+        else:
+            self.link = self.connect_tcp(host, port, self.register, self.on_data, self.tls)
 
     def on_session_lost(self, reason: str) -> None:
         self.buffer = b""
         self.transactions.clear()
         self.server_transactions.clear()  # their answers could not reach the peer any more
-        if self.refresh:
-            self.refresh.cancel()
-            self.refresh = None
+        for timer in (self.refresh, self.keep_alive_timer):
+            if timer:
+                timer.cancel()
+        self.refresh = self.keep_alive_timer = None
 
     def local(self) -> tuple[str, int]:
         return self.link.sock.getsockname()[:2] if self.link and self.link.sock else ("127.0.0.1", 0)
@@ -138,40 +174,38 @@ class SipStub(InterworkingStub):
         ip, port = self.local()
         return f"<sip:{self.user}@{ip}:{port};transport={self.transport.lower()}>"
 
-    def write_message(self, start: str, headers: list[tuple[str, str]], body: bytes = b"") -> None:
+    def write_message(self, start: str, headers: list[tuple[str, str]], body: bytes = b"") -> bytes:
         text = start + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
         text += f"Content-Length: {len(body)}\r\n\r\n"
+        raw = text.encode("utf-8") + body
         if self.link is not None:
-            self.link.send(text.encode("utf-8") + body)
+            self.link.send(raw)
+        return raw
 
     def on_data(self, data: bytes) -> None:
+        """TCP/TLS: messages framed by their Content-Length."""
         self.buffer += data
         while self.link is not None:
             self.buffer = self.buffer.lstrip(b"\r\n")
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
+            parsed = parse_message(self.buffer, stream=True)
+            if parsed is None:
                 if len(self.buffer) > 65536:
-                    self.session_lost("the SIP server sent an over-long header")
+                    self.session_lost("the SIP server sent an over-long message")
                 return
-            lines = self.buffer[:end].decode("utf-8", "replace").split("\r\n")
-            headers: list[tuple[str, str]] = []
-            for line in lines[1:]:
-                if line[:1] in (" ", "\t") and headers:
-                    headers[-1] = (headers[-1][0], headers[-1][1] + " " + line.strip())
-                    continue
-                name, _, value = line.partition(":")
-                name = name.strip().lower()
-                headers.append((COMPACT.get(name, name), value.strip()))
-            length = int(next((v for k, v in headers if k == "content-length"), "0") or 0)
-            if len(self.buffer) < end + 4 + length:
-                return
-            body = self.buffer[end + 4:end + 4 + length]
-            self.buffer = self.buffer[end + 4 + length:]
-            message = SipMessage(lines[0], headers, body)
-            if message.is_response:
-                self.on_response(message)
-            else:
-                self.on_request(message)
+            message, self.buffer = parsed
+            self.dispatch(message)
+
+    def on_datagram(self, data: bytes) -> None:
+        """UDP: one message per datagram."""
+        parsed = parse_message(data.lstrip(b"\r\n"), stream=False)
+        if parsed is not None:
+            self.dispatch(parsed[0])
+
+    def dispatch(self, message: SipMessage) -> None:
+        if message.is_response:
+            self.on_response(message)
+        else:
+            self.on_request(message)
 
     # MARK: client transactions
 
@@ -192,15 +226,41 @@ class SipStub(InterworkingStub):
             headers.append((name, value))
         if content_type:
             headers.append(("Content-Type", content_type))
-        self.write_message(f"{method} {uri} SIP/2.0", headers, body)
+        raw = self.write_message(f"{method} {uri} SIP/2.0", headers, body)
         self.transactions[branch] = dict(state, method=method, uri=uri, call_id=call_id, cseq=cseq,
                                          from_tag=from_tag, to=to, msg=msg, body=body, content_type=content_type,
                                          authenticated=auth is not None)
+        if self.transport == "UDP" and method != "ACK":
+            self.transactions[branch]["timer"] = self.call_later(T1, self.retransmit, branch, raw, T1, T1)
         return branch
+
+    def retransmit(self, branch: str, raw: bytes, interval: float, elapsed: float) -> None:
+        """UDP: resend until a response comes (timers A/E), give up after 32 s (timers B/F)."""
+        transaction = self.transactions.get(branch)
+        if transaction is None or self.link is None:
+            return
+        method = transaction["method"]
+        if elapsed >= TIMEOUT:
+            del self.transactions[branch]
+            if method in ("REGISTER", "OPTIONS"):
+                self.session_lost(f"{self.link.name} did not answer a {method} within {TIMEOUT:g} s")
+            elif transaction.get("key") is not None:
+                self.settle(transaction["key"], 408, desc=f"no answer to the {method} within {TIMEOUT:g} s")
+            return
+        self.link.send(raw)
+        interval = interval * 2 if method == "INVITE" else min(interval * 2, T2)
+        transaction["timer"] = self.call_later(interval, self.retransmit, branch, raw, interval, elapsed + interval)
 
     def on_response(self, response: SipMessage) -> None:
         transaction = self.transactions.get(response.branch)
         if transaction is None:
+            return
+        if transaction.get("timer"):
+            transaction["timer"].cancel()  # a provisional answer ends retransmissions too (simplified timer E)
+            transaction["timer"] = None
+        if transaction["method"] == "OPTIONS":
+            if response.code >= 200:
+                del self.transactions[response.branch]
             return
         if response.code < 200:
             if transaction["method"] == "INVITE" and transaction["msg"] and response.code > 100:
@@ -276,7 +336,10 @@ class SipStub(InterworkingStub):
     def registered(self, response: SipMessage) -> None:
         if 200 <= response.code < 300:
             if not self.up:
-                self.session_up(f"registered {self.aor} at {self.link.name if self.link else '?'}")
+                self.session_up(f"registered {self.aor} at {self.link.name if self.link else '?'} over "
+                                f"{self.transport}")
+                if self.keep_alive > 0:
+                    self.keep_alive_timer = self.call_later(self.keep_alive, self.send_keep_alive)
             self.register_cseq += 1
             self.refresh = self.call_later(max(5.0, self.expires * 0.8), self.send_register)
         elif response.code in (401, 403, 407):
@@ -285,6 +348,14 @@ class SipStub(InterworkingStub):
                                 f"and redeploy the stub")
         else:
             self.session_lost(f"REGISTER of {self.aor} failed: {response.code} {response.reason}")
+
+    def send_keep_alive(self) -> None:
+        """UDP has no connection to lose: an OPTIONS to the server shows it is still there (ICMP says when not)."""
+        if not self.up:
+            return
+        self.send_request("OPTIONS", f"sip:{self.host}", f"{random_token()}@rethink", 1, random_token(),
+                          f"<sip:{self.host}>")
+        self.keep_alive_timer = self.call_later(self.keep_alive, self.send_keep_alive)
 
     # MARK: INVITE / BYE
 
@@ -334,6 +405,13 @@ class SipStub(InterworkingStub):
         method = request.method
         if method == "ACK":
             return
+        key = (request.branch, method)
+        if key in self.seen:  # a retransmission: answer again what was answered, else wait for the answer
+            if self.seen[key] is not None and self.link is not None:
+                self.link.send(self.seen[key])
+            return
+        self.seen[key] = None
+        self.call_later(TIMEOUT, self.seen.pop, key, None)
         if method == "OPTIONS":
             self.reply(request, 200)
         elif method == "BYE":
@@ -371,7 +449,9 @@ class SipStub(InterworkingStub):
         headers = [("Via", via) for via in request.all("via")] + [
             ("From", request.get("from")), ("To", to), ("Call-ID", request.get("call-id")),
             ("CSeq", request.get("cseq"))] + (extra or [])
-        self.write_message(f"SIP/2.0 {code} {REASONS.get(code, 'Unknown')}", headers)
+        raw = self.write_message(f"SIP/2.0 {code} {REASONS.get(code, 'Unknown')}", headers)
+        if (request.branch, request.method) in self.seen:
+            self.seen[(request.branch, request.method)] = raw
 
     def answer_inbound(self, msg: dict) -> None:
         request = self.server_transactions.get(str(msg.get("id")))

@@ -528,7 +528,42 @@ def tls_context(setting: Any) -> ssl.SSLContext | None:
     return context
 
 
-class StreamLink:
+class _Link:
+    """What StreamLink and DatagramLink share: the peer, the callbacks, closing once."""
+
+    def __init__(self, stub: "ProtoStub", host: str, port: int, on_connected: Callable[[], Any],
+                 on_data: Callable[[bytes], Any], on_closed: Callable[[str], Any]) -> None:
+        self.stub, self.host, self.port = stub, host, port
+        self.on_connected, self.on_data, self.on_closed = on_connected, on_data, on_closed
+        self.sock: socket.socket | None = None
+        self.connected = False
+        self._timer: Timer | None = None
+        self._done = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def close(self) -> None:
+        """Close without calling ``on_closed``."""
+        self._done = True
+        if self._timer:
+            self._timer.cancel()
+        if self.sock is not None:
+            self.stub.remove_reader(self.sock)
+            self.stub.remove_writer(self.sock)
+            self.sock.close()
+            self.sock = None
+        self.connected = False
+
+    def _closed(self, reason: str) -> None:
+        if self._done:
+            return
+        self.close()
+        self.on_closed(reason)
+
+
+class StreamLink(_Link):
     """A non-blocking TCP connection driven by a stub's loop: connect with a timeout, optional TLS (at
     once, or later with ``start_tls`` for STARTTLS-style protocols), buffered writes, and callbacks for
     data and for the end of the connection (called once, with a reason)."""
@@ -537,21 +572,12 @@ class StreamLink:
                  on_data: Callable[[bytes], Any], on_closed: Callable[[str], Any],
                  connect_timeout: float = 5.0, tls: ssl.SSLContext | None = None,
                  server_name: str | None = None, on_refused: Callable[[str], Any] | None = None) -> None:
-        self.stub, self.host, self.port = stub, host, port
-        self.on_connected, self.on_data, self.on_closed = on_connected, on_data, on_closed
+        super().__init__(stub, host, port, on_connected, on_data, on_closed)
         self.connect_timeout = connect_timeout
-        self.sock: socket.socket | None = None
-        self.connected = False
         self._out = bytearray()
-        self._timer: Timer | None = None
-        self._done = False
         self.tls, self.server_name = tls, server_name or host
         self.on_refused = on_refused or on_closed
         self._handshake_done: Callable[[], Any] | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.host}:{self.port}"
 
     def open(self) -> None:
         """Start connecting; ``on_connected`` or ``on_closed`` follows from the loop."""
@@ -680,26 +706,7 @@ class StreamLink:
             if not isinstance(self.sock, ssl.SSLSocket) or not self.sock.pending():
                 return
 
-    def close(self) -> None:
-        """Close without calling ``on_closed``."""
-        self._done = True
-        if self._timer:
-            self._timer.cancel()
-        if self.sock is not None:
-            self.stub.remove_reader(self.sock)
-            self.stub.remove_writer(self.sock)
-            self.sock.close()
-            self.sock = None
-        self.connected = False
-
-    def _closed(self, reason: str) -> None:
-        if self._done:
-            return
-        self.close()
-        self.on_closed(reason)
-
-
-class DatagramLink:
+class DatagramLink(_Link):
     """A connected UDP socket driven by a stub's loop, with StreamLink's interface: each ``on_data`` call is
     one datagram. There is no connection to lose: ``on_closed`` comes when the kernel reports the peer's
     port unreachable (ICMP, as ECONNREFUSED) or a send fails; protocols detect silence with timers.
@@ -707,15 +714,7 @@ class DatagramLink:
 
     def __init__(self, stub: "ProtoStub", host: str, port: int, on_connected: Callable[[], Any],
                  on_data: Callable[[bytes], Any], on_closed: Callable[[str], Any]) -> None:
-        self.stub, self.host, self.port = stub, host, port
-        self.on_connected, self.on_data, self.on_closed = on_connected, on_data, on_closed
-        self.sock: socket.socket | None = None
-        self.connected = False
-        self._done = False
-
-    @property
-    def name(self) -> str:
-        return f"{self.host}:{self.port}"
+        super().__init__(stub, host, port, on_connected, on_data, on_closed)
 
     def open(self) -> None:
         try:
@@ -754,20 +753,6 @@ class DatagramLink:
                 self._closed(f"{self.name} is unreachable: {error.strerror or error}")
                 return
             self.on_data(data)
-
-    def close(self) -> None:
-        self._done = True
-        if self.sock is not None:
-            self.stub.remove_reader(self.sock)
-            self.sock.close()
-            self.sock = None
-        self.connected = False
-
-    def _closed(self, reason: str) -> None:
-        if self._done:
-            return
-        self.close()
-        self.on_closed(reason)
 
 
 class NetworkStub(ProtoStub):

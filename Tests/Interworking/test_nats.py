@@ -21,8 +21,11 @@ class NatsMessageNode(Workspace):
         require("nats-server")
         super().setUp()
 
-    def nats(self, name: str, port: int, cluster: int | None = None, routes: list[int] = ()):
+    def nats(self, name: str, port: int, cluster: int | None = None, routes: list[int] = (),
+             tls: tuple[str, str] | None = None):
         argv = ["nats-server", "-a", "127.0.0.1", "-p", str(port), "-n", name]
+        if tls:
+            argv += ["--tls", "--tlscert", tls[0], "--tlskey", tls[1]]
         if cluster:
             argv += ["--cluster_name", "rethink", "--cluster", f"nats://127.0.0.1:{cluster}",
                      "--routes", ",".join(f"nats://127.0.0.1:{r}" for r in routes)]
@@ -97,18 +100,14 @@ class NatsMessageNode(Workspace):
     def test_tls_to_nats_with_a_private_ca(self) -> None:
         cert, key = self.certificate("nats.test")
         port = free_port()
-        self.start(["nats-server", "-a", "127.0.0.1", "-p", str(port), "--tls", "--tlscert", cert, "--tlskey", key],
-                   "nats-tls")
-        wait_for(lambda: port_open(port), 5, "nats-server with TLS")
+        self.nats("nats-tls", port, tls=(cert, key))
         a, b = self.two_runtimes([port], tls={"caFile": cert})
         self.assertEqual(self.converse(a, b, "over tls")["body"]["code"], 200)
 
     def test_an_untrusted_nats_certificate_is_not_accepted(self) -> None:
         cert, key = self.certificate("nats.test")
         port = free_port()
-        self.start(["nats-server", "-a", "127.0.0.1", "-p", str(port), "--tls", "--tlscert", cert, "--tlskey", key],
-                   "nats-tls")
-        wait_for(lambda: port_open(port), 5, "nats-server with TLS")
+        self.nats("nats-tls", port, tls=(cert, key))
         client = self.daemon("runtime-a", "runtime-a.example", self.nats_catalogue([port])).client()
         client.watch_status()
         client.listen(ALICE)

@@ -70,7 +70,7 @@ class IrcInterworking(Workspace):
         wait_for(lambda: port_open(self.port), 5, "ngircd")
         return child
 
-    def runtime(self, identity: dict, **configuration):
+    def runtime(self, identity: dict | None, **configuration):
         return self.iw_runtime("irc", KEY, self.port, identity, **configuration)
 
     def native(self, nick: str = "bob", password: str | None = None) -> NativeIrc:
@@ -129,6 +129,14 @@ class IrcInterworking(Workspace):
         client = self.runtime({"nick": "alice"}, tls={"caFile": self.path(f"{HOST}.crt")})
         client.listen(ROOM)
         client.status(KEY, "live")
+
+    def test_without_an_identity_the_deployment_fails_saying_where_to_put_it(self) -> None:
+        client = self.runtime(None)
+        response = client.send(client.url, ROOM, "hi")
+        self.assertEqual(response["body"]["code"], 502, response)
+        self.assertIn(f"{KEY}.json", response["body"]["desc"])
+        self.assertIn("credentialsDirectories", response["body"]["desc"])
+        client.status(KEY, "deployment-failed")
 
     def test_wrong_server_password_fails_with_an_actionable_reason(self) -> None:
         self.server(password="sesame")

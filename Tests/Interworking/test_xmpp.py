@@ -31,6 +31,7 @@ class NativeXmpp:
         import slixmpp
         self.messages: queue.Queue = queue.Queue()
         self.presences: queue.Queue = queue.Queue()
+        self.errors: queue.Queue = queue.Queue()
         ready = threading.Event()
 
         def run() -> None:
@@ -44,6 +45,7 @@ class NativeXmpp:
             self.client.add_event_handler("session_start", lambda _: (self.client.send_presence(),
                                                                       self.client.get_roster(), ready.set()))
             self.client.add_event_handler("message", lambda m: self.messages.put((str(m["from"].bare), m["body"])))
+            self.client.add_event_handler("message_error", lambda m: self.errors.put(m["error"]["condition"]))
             self.client.add_event_handler("presence", lambda p: self.presences.put((str(p["from"].bare), p["type"])))
             self.client.connect(("127.0.0.1", port))
             self.loop.run_forever()
@@ -155,6 +157,15 @@ VirtualHost "{HOST}"
         other = client.send(client.url, BOB, "as bob", identity={"jid": f"bob@{HOST}", "password": "bob-secret"})
         self.assertEqual(other["body"]["code"], 403, other)
         self.assertIn(f"xmpp.{HOST}.json", other["body"]["desc"])
+
+    def test_a_message_nobody_listens_for_bounces_to_its_sender(self) -> None:
+        self.server()
+        client = self.runtime()
+        client.listen(f"xmpp://{HOST}/someone-else@{HOST}")  # deploys the stub, but nobody listens on alice
+        client.status(KEY, "live")
+        bob = self.bob()
+        bob.send(f"alice@{HOST}", "anyone?")
+        self.assertEqual(bob.errors.get(timeout=5), "service-unavailable")
 
     def test_message_to_a_user_who_is_not_online_is_answered_404(self) -> None:
         self.server()

@@ -192,11 +192,12 @@ class XmppStub(InterworkingStub):
         if key is not None:
             self.settle(key, ERROR_CODES.get(condition, 502), desc=f"XMPP error from {stanza.get('from')}: {condition}")
 
-    def deliver(self, kind: str, sender: str, body: dict) -> None:
+    def deliver(self, kind: str, sender: str, body: dict) -> bool:
         if self.own_address not in self.listened:
             self.log(f"nobody listens on {self.own_address}; a {kind} from {sender} was not delivered", LOG_WARNING)
-            return
+            return False
         self.send({"type": kind, "from": self.address_of(sender), "to": self.own_address, "body": body})
+        return True
 
     def on_xmpp_message(self, stanza: ET.Element) -> None:
         if stanza.get("type") == "error":
@@ -208,7 +209,11 @@ class XmppStub(InterworkingStub):
         body = {"value": text, "type": stanza.get("type", "normal"), "resource": stanza.get("from", "").partition("/")[2]}
         if stanza.findtext(q("subject")) is not None:
             body["subject"] = stanza.findtext(q("subject"))
-        self.deliver("create", stanza.get("from", self.host), body)
+        if not self.deliver("create", stanza.get("from", self.host), body) and stanza.get("from"):
+            # tell the sender, as a server does for a resource that is gone, rather than drop it silently
+            ident = f" id={quoteattr(stanza.get('id'))}" if stanza.get("id") else ""
+            self.write(f"<message type='error' to={quoteattr(stanza.get('from'))}{ident}><error type='cancel'>"
+                       f"<service-unavailable xmlns='{NS_STANZAS}'/></error></message>")
 
     def on_presence(self, stanza: ET.Element) -> None:
         if stanza.get("type") == "error":

@@ -75,6 +75,7 @@ class NatsStub(NetworkStub):
         self.buffer = bytearray()
         self.handshake = "info"
         self.pongs: deque[Callable[[], None]] = deque()  # what each outstanding PING confirms, in order
+        self.unconfirmed: set[str] = set()  # keys of subscribe requests waiting for their PONG
 
     def subject(self, address: str) -> str:
         return f"{self.prefix}.{self.domain}.{address_token(address)}"
@@ -90,6 +91,9 @@ class NatsStub(NetworkStub):
     def on_session_lost(self, reason: str) -> None:
         self.buffer.clear()
         self.pongs.clear()
+        for key in self.unconfirmed:  # kept: renewed with the connection, as the answer says
+            self.settle(key, 200, desc="subscribed when the connection to NATS is back")
+        self.unconfirmed.clear()
 
     def ping(self, then: Callable[[], None]) -> None:
         """PING the server; ``then`` runs on its PONG, once everything written before was processed."""
@@ -219,7 +223,9 @@ class NatsStub(NetworkStub):
         self.next_request += 1
         key = f"sub-{self.next_request}"
         self.expect(key, msg, self.request_timeout)
-        self.ping(lambda: self.settle(key, 200, value=addresses, desc=f"{kind}d at the message node"))
+        self.unconfirmed.add(key)
+        self.ping(lambda: (self.unconfirmed.discard(key),
+                           self.settle(key, 200, value=addresses, desc=f"{kind}d at the message node")))
 
     def forward(self, msg: dict) -> None:
         """A message for an address of the domain: publish it on the address's subject."""

@@ -91,7 +91,7 @@ class NatsStub(NetworkStub):
     def on_session_lost(self, reason: str) -> None:
         self.buffer.clear()
         self.pongs.clear()
-        for key in self.unconfirmed:  # kept: renewed with the connection, as the answer says
+        for key in self.unconfirmed if not self.given_up else ():  # renewed with the connection
             self.settle(key, 200, desc="subscribed when the connection to NATS is back")
         self.unconfirmed.clear()
 

@@ -22,8 +22,10 @@ class NatsMessageNode(Workspace):
         super().setUp()
 
     def nats(self, name: str, port: int, cluster: int | None = None, routes: list[int] = (),
-             tls: tuple[str, str] | None = None):
+             tls: tuple[str, str] | None = None, user: tuple[str, str] | None = None):
         argv = ["nats-server", "-a", "127.0.0.1", "-p", str(port), "-n", name]
+        if user:
+            argv += ["--user", user[0], "--pass", user[1]]
         if tls:
             argv += ["--tls", "--tlscert", tls[0], "--tlskey", tls[1]]
         if cluster:
@@ -114,6 +116,20 @@ class NatsMessageNode(Workspace):
         status = client.status("acme.example", "failed")
         self.assertIn("certificate of 127.0.0.1", status.get("desc", ""))
         self.assertIn("configuration.tls", status.get("desc", ""))
+
+    def test_credentials_from_the_store_log_in_and_bad_ones_fail_with_an_actionable_reason(self) -> None:
+        port = free_port()
+        self.nats("nats-auth", port, user=("acme", "s3cret"))
+        good = self.daemon("runtime-a", "runtime-a.example", self.nats_catalogue([port]),
+                           credentials={"acme.example": {"user": "acme", "password": "s3cret"}}).client()
+        good.watch_status()
+        good.listen(ALICE)
+        good.status("acme.example", "live")
+        bad = self.daemon("runtime-b", "runtime-b.example", self.nats_catalogue([port]),
+                          credentials={"acme.example": {"user": "acme", "password": "wrong"}}).client()
+        bad.watch_status()
+        self.assert_stub_failed(bad, "acme.example", bad.send(bad.url, ALICE, "hi"), "refused the credentials",
+                                "acme.example.json")
 
     def test_address_nobody_listens_on_is_answered_404(self) -> None:
         port = free_port()

@@ -12,7 +12,8 @@ from harness import CATALOGUE, REPO
 sys.dont_write_bytecode = True  # no __pycache__ beside the stubs
 sys.path[:0] = [str(REPO / "stubkit"), str(REPO / "stubkit" / "stubs")]
 
-from rethink_stub import domain_key, parse_servers  # noqa: E402
+from rethink_network import parse_servers  # noqa: E402
+from rethink_stub import domain_key  # noqa: E402
 from nats_stub import address_token, token_address  # noqa: E402
 from mqtt_stub import topic_matches  # noqa: E402
 from irc_stub import parse_line  # noqa: E402

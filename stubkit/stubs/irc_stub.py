@@ -16,7 +16,8 @@ Identity (credential store): ``nick`` (required), ``password`` (server password,
 from __future__ import annotations
 
 import sys
-from rethink_stub import LOG_WARNING, InterworkingStub, body_of, text_of
+from rethink_network import InterworkingStub
+from rethink_stub import LOG_WARNING, body_of, text_of
 
 # numeric replies that reject a message to a target, and the reTHINK code they map to
 TARGET_ERRORS = {"401": 404, "403": 404, "404": 403, "405": 403, "471": 403, "473": 403, "474": 403, "475": 403}

@@ -20,7 +20,8 @@ import struct
 import sys
 from urllib.parse import quote
 
-from rethink_stub import InterworkingStub, Timer, body_of
+from rethink_network import InterworkingStub
+from rethink_stub import Timer, body_of
 
 CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = 1, 2, 3, 4, 8, 9, 10, 11
 PINGREQ, PINGRESP, DISCONNECT = 12, 13, 14

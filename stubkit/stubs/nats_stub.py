@@ -21,7 +21,8 @@ import sys
 from collections import deque
 from typing import Callable
 
-from rethink_stub import LOG_WARNING, NetworkStub, body_of, domain_key, parse_servers, tls_context
+from rethink_network import NetworkStub, parse_servers, tls_context
+from rethink_stub import LOG_WARNING, body_of, domain_key
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 _MAX_CONTROL_LINE = 4096

@@ -23,7 +23,8 @@ import re
 import sys
 from urllib.parse import quote
 
-from rethink_stub import LOG_WARNING, InterworkingStub, Timer, body_of, text_of, tls_context
+from rethink_network import InterworkingStub, tls_context
+from rethink_stub import LOG_WARNING, Timer, body_of, text_of
 
 COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "l": "content-length", "m": "contact",
            "c": "content-type", "k": "supported"}

@@ -22,7 +22,8 @@ import xml.etree.ElementTree as ET
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
-from rethink_stub import LOG_WARNING, InterworkingStub, body_of, tls_context
+from rethink_network import InterworkingStub, tls_context
+from rethink_stub import LOG_WARNING, body_of
 
 NS_STREAM = "http://etherx.jabber.org/streams"
 NS_CLIENT = "jabber:client"

@@ -13,9 +13,10 @@ DOCDIR ?= $(PREFIX)/share/doc/rethink-runtimed
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 CONFIGURATION ?= release
+TEST_INSTALL_CONFIGURATION ?= debug
 INSTALL_BUILD_FLAGS = -c $(CONFIGURATION) $(if $(filter release,$(CONFIGURATION)),--static-swift-stdlib)
 
-.PHONY: all build deps test test-swift test-stubkit test-units test-systemd demo bench clean install uninstall
+.PHONY: all build deps test test-swift test-stubkit test-interworking test-units test-systemd demo bench clean install uninstall
 
 all: build
 
@@ -31,6 +32,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(MAKE) test-units
 	$(MAKE) test-stubkit
+	$(MAKE) test-interworking
 	$(MAKE) test-swift
 	$(MAKE) test-systemd
 
@@ -40,14 +42,29 @@ test-swift:
 test-stubkit:
 	cd Tests/Fixtures/stubs && RETHINK_ECHO_STUB_BIN="$(BIN)/rethink-echo-stub" $(PYTHON) -m unittest -q test_stubkit
 
+# The message-node and interworking stubs against real servers (nats-server, mosquitto, ngircd, prosody,
+# sipp) started on 127.0.0.1, driven through real daemons' client sockets. Test modules run in parallel.
+test-interworking:
+	@cd Tests/Interworking && status=0; pids=""; \
+	for module in test_*.py; do \
+		RETHINK_RUNTIMED_BIN="$(BIN)/rethink-runtimed" $(PYTHON) -m unittest -q "$${module%.py}" \
+			> "$${TMPDIR:-/tmp}/rethink-iw-$${module%.py}.$$$$.log" 2>&1 & pids="$$pids $$!:$${module%.py}"; \
+	done; \
+	for entry in $$pids; do \
+		log="$${TMPDIR:-/tmp}/rethink-iw-$${entry#*:}.$$$$.log"; \
+		if wait "$${entry%%:*}"; then echo "ok   $${entry#*:}: $$(grep -E "^(Ran|OK)" "$$log" | tr "\n" " ")"; \
+		else status=1; echo "FAIL $${entry#*:}:"; cat "$$log"; fi; rm -f "$$log"; \
+	done; exit $$status
+
 # The unit files as systemd reads them (installed into a scratch root, pointing at the built binary).
 test-units:
 	@bash scripts/verify-units.sh "$(BIN)"
 
 # Under a real systemd as PID 1 in a throwaway container: socket activation, STATUS, journal fields,
 # hardening score, stop and crash recovery (Tests/systemd/service-test.sh).
+# It installs the debug build the tests already made (TEST_INSTALL_CONFIGURATION=release: the optimised static one).
 test-systemd:
-	@CONFIGURATION=$(CONFIGURATION) bash Tests/systemd/service-test.sh "$(BIN)"
+	@CONFIGURATION=$(TEST_INSTALL_CONFIGURATION) bash Tests/systemd/service-test.sh "$(BIN)"
 
 install:
 	$(SWIFT) build $(INSTALL_BUILD_FLAGS) --product rethink-runtimed

@@ -9,6 +9,15 @@ packages=(
     jq               # make bench: the summary table
     systemd          # systemd-analyze verify, a standalone systemd-journald and journalctl for the tests
     systemd-container # systemd-nspawn: the service test boots a real systemd in a throwaway box
+    nats-server      # make test-interworking: the real peers the message-node and interworking stubs talk to
+    mosquitto
+    ngircd
+    prosody
+    lua-unbound      # prosody needs it
+    sip-tester       # sipp, as the SIP peer
+    python3-slixmpp  # the tests' native XMPP client
+    python3-paho-mqtt # the tests' native MQTT client
+    openssl          # the tests' throwaway TLS certificates
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -28,9 +28,12 @@ install)
     for binary in "${binaries[@]}"; do
         install -D -m 0755 "$products/$binary" "$DESTDIR$BINDIR/$binary"
     done
-    install -d -m 0755 "$DESTDIR$DATADIR/stubkit" "$DESTDIR$DATADIR/catalogue/packages" "$DESTDIR$DOCDIR"
-    install -m 0644 stubkit/rethink_stub.py "$DESTDIR$DATADIR/stubkit/"
+    install -d -m 0755 "$DESTDIR$DATADIR/stubkit" "$DESTDIR$DATADIR/catalogue/packages" \
+        "$DESTDIR$DATADIR/catalogue/templates" "$DESTDIR$DOCDIR/stubs"
+    install -m 0644 stubkit/*.py "$DESTDIR$DATADIR/stubkit/"
     install -m 0644 config/catalogue/*.json "$DESTDIR$DATADIR/catalogue/"
+    # Templates for the message-node and interworking stubs: copy one to ../<key>.json and set its servers.
+    install -m 0644 config/catalogue/templates/*.json "$DESTDIR$DATADIR/catalogue/templates/"
     # The catalogue's packages are links into the source tree's stub kit: install the files themselves.
     for package in config/catalogue/packages/*; do
         install -m 0644 "$(readlink -f "$package")" "$DESTDIR$DATADIR/catalogue/packages/$(basename "$package")"
@@ -48,6 +51,7 @@ install)
         echo "kept the existing $DESTDIR$config_dir/rethink-runtimed.json"
     fi
     for doc in "${docs[@]}"; do install -m 0644 "$doc" "$DESTDIR$DOCDIR/"; done
+    install -m 0644 docs/stubs/*.md "$DESTDIR$DOCDIR/stubs/"
     echo "installed under $DESTDIR$PREFIX; next: systemctl daemon-reload && systemctl enable --now rethink-runtimed.socket"
     ;;
 units)

@@ -29,7 +29,8 @@ What the kit does for you:
   stub wait on its sockets and timers together with the MiniBUS, in one thread;
 - ``print()`` goes to stderr (the log), so a stray print cannot corrupt the MiniBUS.
 
-Nothing here needs more than the standard library of Python 3.11, a fork, or a thread.
+Nothing here needs more than the standard library of Python 3.11, a fork, or a thread. Stubs that keep
+a session with a network build on ``rethink_network`` (NetworkStub, InterworkingStub), beside this file.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ from typing import Any, Callable
 __all__ = [
     "ProtoStub",
     "Timer",
+    "domain_key",
+    "body_of",
+    "text_of",
     "OMIT",
     "SANDBOX_EXTERNAL",
     "SANDBOX_INTERNAL",
@@ -211,13 +215,41 @@ class ProtoStub:
 
     def add_reader(self, fileobj: Any, callback: Callable[..., Any], *args: Any) -> None:
         """Call ``callback(*args)`` whenever ``fileobj`` (a socket or fd) is readable."""
-        self.selector.register(fileobj, selectors.EVENT_READ, (callback, args))
+        self._watch(fileobj, selectors.EVENT_READ, (callback, args))
 
     def remove_reader(self, fileobj: Any) -> None:
-        """Stop watching ``fileobj``; call it before closing the socket."""
+        """Stop watching ``fileobj`` for reading; call it before closing the socket."""
+        self._watch(fileobj, selectors.EVENT_READ, None)
+
+    def add_writer(self, fileobj: Any, callback: Callable[..., Any], *args: Any) -> None:
+        """Call ``callback(*args)`` whenever ``fileobj`` is writable (a connect finished, a send buffer drained)."""
+        self._watch(fileobj, selectors.EVENT_WRITE, (callback, args))
+
+    def remove_writer(self, fileobj: Any) -> None:
+        """Stop watching ``fileobj`` for writing."""
+        self._watch(fileobj, selectors.EVENT_WRITE, None)
+
+    def _watch(self, fileobj: Any, event: int, handler: tuple | None) -> None:
         try:
-            self.selector.unregister(fileobj)
+            key = self.selector.get_key(fileobj)
+            handlers = dict(key.data)
         except (KeyError, ValueError):
+            key, handlers = None, {}
+        if handler is None:
+            handlers.pop(event, None)
+        else:
+            handlers[event] = handler
+        mask = 0
+        for bit in handlers:
+            mask |= bit
+        try:
+            if key is None and mask:
+                self.selector.register(fileobj, mask, handlers)
+            elif key is not None and mask:
+                self.selector.modify(fileobj, mask, handlers)
+            elif key is not None:
+                self.selector.unregister(fileobj)
+        except (KeyError, ValueError, OSError):
             pass
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
@@ -236,15 +268,17 @@ class ProtoStub:
         Use as ``sys.exit(MyStub().run())``.
         """
         sys.stdout = sys.stderr
-        self.selector.register(_STDIN, selectors.EVENT_READ, (self._read_stdin, ()))
+        self.add_reader(_STDIN, self._read_stdin)
         try:
             while self._status is None:
                 self._run_due_timers()
                 if self._status is not None:
                     break
-                for key, _ in self.selector.select(self._next_timeout()):
-                    callback, args = key.data
-                    self._guarded(callback, *args)
+                for key, events in self.selector.select(self._next_timeout()):
+                    for event in (selectors.EVENT_WRITE, selectors.EVENT_READ):
+                        handler = key.data.get(event) if events & event else None
+                        if handler is not None and self._status is None:
+                            self._guarded(handler[0], *handler[1])
                     if self._status is not None:
                         break
         except _Stop as stop:
@@ -388,3 +422,62 @@ class ProtoStub:
                 self.log("on_undeploy failed:", LOG_ERR)
                 self.log(traceback.format_exc().rstrip(), LOG_ERR)
         self.stop(0)
+
+
+# MARK: helpers for stubs
+
+
+_RETHINK_SCHEMES = {"hyperty", "user", "domain", "hyperty-runtime", "runtime", "global", "comm", "context"}
+
+
+def _is_dns_name(name: str) -> bool:
+    if not name or len(name) > 253:
+        return False
+    for label in name.split("."):
+        if not label or len(label) > 63 or label[0] == "-" or label[-1] == "-":
+            return False
+        if any(not (c.isascii() and (c.isdigit() or c.islower() or c == "-")) for c in label):
+            return False
+    return True
+
+
+def domain_key(address: Any) -> str | None:
+    """The domain key of an address (SPEC section 3), as the runtime computes it.
+
+    reTHINK schemes give the host without a leading ``msg-node.`` or ``registry.``; any other
+    scheme is a legacy network, ``<scheme>.<host>``. None when the address has no valid key.
+    """
+    if not isinstance(address, str):
+        return None
+    scheme, sep, rest = address.partition("://")
+    if not sep or not scheme:
+        return None
+    authority = rest
+    for stop in "/?#":
+        authority = authority.split(stop, 1)[0]
+    host = authority.rpartition("@")[2]
+    if ":" in host:
+        host = host.rpartition(":")[0]
+    host, scheme = host.lower(), scheme.lower()
+    if scheme in _RETHINK_SCHEMES:
+        for prefix in ("msg-node.", "registry."):
+            if host.startswith(prefix) and len(host) > len(prefix):
+                host = host[len(prefix):]
+                break
+        key = host
+    else:
+        key = f"{scheme}.{host}"
+    return key if host and _is_dns_name(key) else None
+
+
+def body_of(msg: dict) -> dict:
+    """``msg["body"]`` when it is an object, else an empty dict."""
+    body = msg.get("body")
+    return body if isinstance(body, dict) else {}
+
+
+def text_of(value: Any) -> str | None:
+    """The text a message carries: ``body.value`` itself when a string, else its ``text``; None if neither."""
+    if isinstance(value, dict):
+        value = value.get("text")
+    return value if isinstance(value, str) and value else None

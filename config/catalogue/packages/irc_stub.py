@@ -1,0 +1,1 @@
+../../../stubkit/stubs/irc_stub.py

@@ -1,0 +1,1 @@
+../../../stubkit/stubs/mqtt_stub.py

@@ -1,0 +1,1 @@
+../../../stubkit/stubs/nats_stub.py

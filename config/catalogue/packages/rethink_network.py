@@ -1,0 +1,1 @@
+../../../stubkit/rethink_network.py

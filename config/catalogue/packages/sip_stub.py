@@ -1,0 +1,1 @@
+../../../stubkit/stubs/sip_stub.py

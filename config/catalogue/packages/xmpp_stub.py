@@ -1,0 +1,1 @@
+../../../stubkit/stubs/xmpp_stub.py

@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
     ],
     targets: [
         // MARK: C: libseccomp and the fork/exec shim
@@ -27,12 +29,20 @@ let package = Package(
             providers: [.apt(["libseccomp-dev"])]
         ),
         .target(name: "CRethinkSpawn"),
+        // zlib, for gzip stub archives.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: Core modules, one per part of the architecture
         .target(name: "RethinkMessages", swiftSettings: swiftSettings),
         .target(
             name: "RethinkSandbox",
             dependencies: ["CSeccomp", "CRethinkSpawn", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // Stub packages: tar.gz archives checked entry by entry, SHA-256, Ed25519 signatures. No I/O but unpacking.
+        .target(
+            name: "RethinkStubPackage",
+            dependencies: ["CZlib", "RethinkMessages", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -52,11 +62,13 @@ let package = Package(
         .target(
             name: "RethinkRuntimeUA",
             dependencies: [
-                "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkSandbox",
+                "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkSandbox", "RethinkStubPackage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -93,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "rethinkctl",
             dependencies: [
-                "RethinkClient", "RethinkMessages",
+                "RethinkClient", "RethinkMessages", "RethinkStubPackage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -117,9 +129,13 @@ let package = Package(
         .testTarget(name: "RethinkMessagesTests", dependencies: ["RethinkMessages"]),
         .testTarget(name: "RethinkSandboxTests", dependencies: ["RethinkSandbox"]),
         .testTarget(name: "RethinkRegistryTests", dependencies: ["RethinkRegistry", "RethinkMessages"]),
+        .testTarget(name: "RethinkStubPackageTests", dependencies: ["RethinkStubPackage"]),
         .testTarget(
             name: "RethinkDaemonTests",
-            dependencies: ["RethinkDaemon", "RethinkClient", "RethinkMessages", "RethinkSandbox"]
+            dependencies: [
+                "RethinkDaemon", "RethinkClient", "RethinkMessages", "RethinkSandbox", "RethinkStubPackage",
+                "RethinkRuntimeUA",
+            ]
         ),
     ]
 )

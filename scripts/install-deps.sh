@@ -7,6 +7,9 @@ packages=(
     python3          # Debian's /usr/bin/python3 runs the Python stubs and the stub kit's tests
     util-linux       # setpriv: tests connect as another Unix user
     jq               # make bench: the summary table
+    zlib1g-dev       # gzip stub archives (tar.gz) through zlib
+    nginx            # tests: the web server a domain publishes its .well-known stub tree with
+    openssl          # tests: a test CA and server certificate for that nginx
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -27,6 +27,7 @@ public final class Daemon: @unchecked Sendable {
     public let bus: MessageBus
     let registry: Registry
     let ua: RuntimeUA
+    private let network: NetworkCatalogue?
     private let sandbox: Sandbox
     private var services: RuntimeServices!
     private var server: Channel?
@@ -61,6 +62,8 @@ public final class Daemon: @unchecked Sendable {
         uaConfiguration.defaultAction = configuration.sandbox.defaultAction
         uaConfiguration.limits = configuration.sandbox.limits
         uaConfiguration.maxMessageBytes = configuration.maxMessageBytes
+        let network = try Daemon.makeNetworkCatalogue(configuration, logger: logger)
+        self.network = network
         ua = RuntimeUA(
             bus: bus, registry: registry, sandbox: sandbox,
             catalogue: LocalCatalogue(
@@ -69,7 +72,7 @@ public final class Daemon: @unchecked Sendable {
             packager: StubPackager(
                 stateDirectory: configuration.stateDirectory, interpreters: interpreters,
                 pythonPath: configuration.pythonPath),
-            configuration: uaConfiguration, logger: logger)
+            configuration: uaConfiguration, logger: logger, network: network)
         bus.delegate = ua
     }
 
@@ -85,6 +88,7 @@ public final class Daemon: @unchecked Sendable {
     /// configured path.
     public func start() async throws {
         await ua.start()
+        await ua.startVersionChecks(every: configuration.discovery.configuration.versionCheckInterval)
         let services = RuntimeServices(
             bus: bus, registry: registry, ua: ua, admin: AdminPolicy(adminGroup: configuration.adminGroup),
             logger: logger)
@@ -135,6 +139,7 @@ public final class Daemon: @unchecked Sendable {
         logger.info("stopping: undeploying stubs")
         try? await server?.close()
         await ua.shutdown()
+        await network?.shutdown()
         try? await bus.eventLoop.submit { [bus] in bus.stop() }.get()
         if let boundSocketPath { unlink(boundSocketPath) }
         sandbox.shutdown()

@@ -1,0 +1,86 @@
+import Foundation
+import RethinkClient
+import RethinkMessages
+import RethinkStubPackage
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    @preconcurrency import Glibc
+#endif
+
+/// A domain that publishes a newer stub version gets it deployed in every runtime without a restart, and
+/// not one request is lost on the way (SPEC section 7).
+@Suite(.timeLimit(.minutes(2)))
+struct LiveUpgradeTests {
+    static let testingSource = Array(try! Data(contentsOf: URL(fileURLWithPath: Paths.testingStub)))
+
+    static func publication(version: String, configuration: JSONValue = [:]) -> StubPublication {
+        var publication = StubPublication(objectName: "testing", version: version, language: "python")
+        publication.configuration = configuration
+        return publication
+    }
+
+    @Test func newerVersionRollsOverUnderContinuousTrafficAndEveryRequestIsAnswered() async throws {
+        let server = try WellKnownServer(hosts: ["remote.example"])
+        defer { server.stop() }
+        try server.publish(
+            Self.publication(version: "1.0"), host: "remote.example", package: Self.testingSource,
+            fileName: "testing_stub.py")
+        let runtime = try await TestRuntime(descriptors: [:]) {
+            $0.discovery.resolve = ["remote.example": "127.0.0.1:\(server.port)"]
+            $0.discovery.caBundle = server.caBundle
+            $0.discovery.versionCheckSeconds = 0.3
+        }
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        #expect(try await client.request(.read, to: "hyperty://remote.example/warmup").code == 200)
+        let first = try #require(try await runtime.stub("remote.example", via: client))
+        let oldPID = try #require(first["pid"]?.intValue)
+
+        let done = Mutex(false)
+        let traffic = Task {
+            var responses: [Message] = []
+            var index: Int64 = 0
+            while !done.withLock({ $0 }) {
+                let batch = try await withThrowingTaskGroup(of: Message.self) { group in
+                    for slot in 0..<4 {
+                        index += 1
+                        // Every fourth request takes 150 ms, so some are outstanding when the route switches.
+                        let value: JSONValue = slot == 0 ? ["action": "delay", "ms": 150] : .int(index)
+                        group.addTask {
+                            try await client.request(
+                                .execute, to: "hyperty://remote.example/load", body: ["value": value])
+                        }
+                    }
+                    return try await group.reduce(into: [Message]()) { $0.append($1) }
+                }
+                responses += batch
+            }
+            return responses
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        try server.publish(
+            Self.publication(version: "1.1", configuration: ["liveDelayMs": 300]), host: "remote.example",
+            package: Self.testingSource, fileName: "testing_stub.py")
+        let upgraded = try await runtime.waitFor("remote.example", status: "live", via: try await runtime.client()) {
+            $0["version"]?.stringValue == "1.1"
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        done.withLock { $0 = true }
+        let responses = try await traffic.value
+
+        #expect(responses.count >= 20)
+        let failures = responses.filter { $0.code != 200 }
+        #expect(
+            failures.isEmpty,
+            "every request answered 200; got \(failures.prefix(3).map { "\($0.code ?? 0) \($0.desc ?? "")" })")
+        #expect(upgraded["url"]?.stringValue == "hyperty-runtime://remote.example/protostub/2")
+        let deadline = ContinuousClock.now + .seconds(5)
+        while kill(Int32(oldPID), 0) == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(kill(Int32(oldPID), 0) != 0, "the old stub was undeployed after draining")
+        #expect(runtime.logs.all.contains { $0.message.contains("retired after the rollover") })
+    }
+}

@@ -178,7 +178,10 @@ struct StubCommand: ParsableCommand {
             }
             if Gzip.isGzip(bytes) {
                 let archive = try TarArchive.read(Gzip.decompress(bytes, limit: 64 << 20))
-                let entry = json["entryPoint"]?.stringValue ?? "main.py"
+                let language = json["language"]?.stringValue?.lowercased() ?? "python"
+                let defaultEntry =
+                    language.hasPrefix("javascript") ? "main.js" : language == "executable" ? "main" : "main.py"
+                let entry = json["entryPoint"]?.stringValue ?? defaultEntry
                 guard archive.entries.contains(where: { $0.path == entry }) else {
                     throw ValidationError("the archive has no entry point \(entry)")
                 }

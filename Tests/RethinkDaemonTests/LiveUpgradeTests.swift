@@ -83,4 +83,45 @@ struct LiveUpgradeTests {
         #expect(kill(Int32(oldPID), 0) != 0, "the old stub was undeployed after draining")
         #expect(runtime.logs.all.contains { $0.message.contains("retired after the rollover") })
     }
+
+    @Test func newerVersionThatIsRefusedLeavesTheRunningStubServing() async throws {
+        let server = try WellKnownServer(hosts: ["remote.example"])
+        defer { server.stop() }
+        try server.publish(
+            Self.publication(version: "1"), host: "remote.example", package: Self.testingSource,
+            fileName: "testing_stub.py")
+        let runtime = try await TestRuntime(descriptors: [:]) {
+            $0.discovery.resolve = ["remote.example": "127.0.0.1:\(server.port)"]
+            $0.discovery.caBundle = server.caBundle
+            $0.discovery.versionCheckSeconds = 0.3
+        }
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        #expect(try await client.request(.read, to: "hyperty://remote.example/a").code == 200)
+        let tampered = Self.testingSource + Array("\n# not what was signed\n".utf8)
+        let packagePath = try server.publish(
+            Self.publication(version: "2"), host: "remote.example", package: tampered, fileName: "testing_stub.py")
+        try Data(Self.testingSource).write(to: URL(fileURLWithPath: packagePath))
+
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !runtime.logs.all.contains(where: {
+            $0.message.contains("rollover of remote.example to version 2 failed")
+        }),
+            ContinuousClock.now < deadline
+        {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+
+        #expect(
+            runtime.logs.all.contains {
+                $0.message.contains("rollover of remote.example to version 2 failed") && $0.message.contains("sha256")
+            })
+        let stub = try #require(try await runtime.stub("remote.example", via: client))
+        #expect(stub["url"]?.stringValue == "hyperty-runtime://remote.example/protostub/1")
+        #expect(stub["version"]?.stringValue == "1")
+        #expect(stub["status"]?.stringValue == "live")
+        let response = try await client.request(.read, to: "hyperty://remote.example/b", body: ["value": 5])
+        #expect(response.code == 200)
+        #expect(response.bodyValue == 5)
+    }
 }

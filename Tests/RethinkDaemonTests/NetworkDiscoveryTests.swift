@@ -277,4 +277,36 @@ struct NetworkDiscoveryTests {
         #expect(response.code == 200, "served from the cache: \(response.desc ?? "")")
         #expect(response.bodyValue == 2)
     }
+
+    @Test func treeWrittenByRethinkctlStubPackIsServedAsItIsAndDeploys() async throws {
+        let server = try WellKnownServer(hosts: Self.hosts)
+        defer { server.stop() }
+        let keys = server.directory.path + "/publisher"
+        let rethinkctl = Paths.product("rethinkctl")
+        #expect(try ChildProcess(rethinkctl, ["stub", "keygen", keys]).exitCode == 0)
+        let pack = try ChildProcess(
+            rethinkctl,
+            [
+                "stub", "pack", Paths.echoStub, "--language", "python", "--version", "3", "--object-name", "echo",
+                "--key", keys + ".key", "--out", server.root("remote.example"),
+            ])
+        #expect(pack.exitCode == 0)
+        let verify = try ChildProcess(
+            rethinkctl,
+            [
+                "stub", "verify", server.descriptorPath("remote.example"), "--trusted-key", keys + ".pub",
+            ])
+        #expect(verify.exitCode == 0)
+        let publicKey = try String(contentsOfFile: keys + ".pub", encoding: .utf8)
+        let runtime = try await Self.runtime(
+            server, trustedKeys: [publicKey.trimmingCharacters(in: .whitespacesAndNewlines)])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+
+        let response = try await client.request(.read, to: "hyperty://remote.example/bob", body: ["value": "packed"])
+
+        #expect(response.code == 200, "\(response.desc ?? "")")
+        #expect(response.bodyValue == "packed")
+        #expect(try await runtime.stub("remote.example", via: client)?["version"]?.stringValue == "3")
+    }
 }

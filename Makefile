@@ -4,7 +4,7 @@ PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 BIN := $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 
-.PHONY: all build deps test test-swift test-stubkit demo bench clean
+.PHONY: all build deps test test-swift test-stubkit demo bench bench-network clean
 
 all: build
 
@@ -34,6 +34,10 @@ demo: build
 # Throughput and latency against a no-JSON relay baseline, in release mode (not part of `make test`).
 bench: deps
 	@bash scripts/bench.sh
+
+# First contact with stubs fetched over HTTPS from a real nginx, and the cached redeploy (docs/BENCHMARK.md).
+bench-network: deps
+	@bash scripts/bench-network.sh
 
 clean:
 	$(SWIFT) package clean

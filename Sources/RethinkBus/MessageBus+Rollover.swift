@@ -13,13 +13,7 @@ extension MessageBus {
     /// New traffic for `domain` goes to the successor from now on, and what waits in the queue is sent to it.
     /// The previous stub stays attached so that the requests it already has can still be answered.
     public func promote(_ port: BusPort, domain: DomainKey, url: String, status: StubStatus) {
-        let route =
-            routes[domain]
-            ?? {
-                let route = StubRoute(domain: domain)
-                routes[domain] = route
-                return route
-            }()
+        let route = existingOrNewRoute(for: domain)
         route.port = port
         route.stubURL = url
         route.status = status
@@ -27,6 +21,14 @@ extension MessageBus {
         route.violations.removeAll()
         drainQueue(of: route)
         flush()
+    }
+
+    /// The domain's route, made (without asking for a deploy) when it has none.
+    func existingOrNewRoute(for domain: DomainKey) -> StubRoute {
+        if let route = routes[domain] { return route }
+        let route = StubRoute(domain: domain)
+        routes[domain] = route
+        return route
     }
 
     /// How many requests sent to the stub at `url` still wait for its final response.

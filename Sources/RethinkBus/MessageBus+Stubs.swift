@@ -151,13 +151,7 @@ extension MessageBus {
 
     /// A new stub process for `domain` is attached and waits for its handshake.
     public func stubAttached(_ port: BusPort, domain: DomainKey, url: String) {
-        let route =
-            routes[domain]
-            ?? {
-                let route = StubRoute(domain: domain)
-                routes[domain] = route
-                return route
-            }()
+        let route = existingOrNewRoute(for: domain)
         if let old = route.port, old !== port { detach(old) }
         route.port = port
         route.stubURL = url

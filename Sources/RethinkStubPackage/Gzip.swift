@@ -14,22 +14,7 @@ public enum Gzip {
             throw PackageError(.malformed, "zlib could not start decompressing")
         }
         defer { inflateEnd(&stream) }
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        var input = bytes
-        var status: Int32 = Z_OK
-        input.withUnsafeMutableBufferPointer { source in
-            stream.next_in = source.baseAddress
-            stream.avail_in = uInt(source.count)
-            repeat {
-                chunk.withUnsafeMutableBufferPointer { target in
-                    stream.next_out = target.baseAddress
-                    stream.avail_out = uInt(target.count)
-                    status = inflate(&stream, Z_NO_FLUSH)
-                    output.append(contentsOf: target[0..<(target.count - Int(stream.avail_out))])
-                }
-            } while status == Z_OK && output.count <= limit && (stream.avail_in > 0 || stream.avail_out == 0)
-        }
+        let (output, status) = run(&stream, over: bytes, limit: limit) { inflate(&$0, Z_NO_FLUSH) }
         if output.count > limit {
             throw PackageError(.tooLarge, "the archive unpacks to more than \(limit) bytes")
         }
@@ -43,9 +28,17 @@ public enum Gzip {
         var stream = z_stream()
         guard rethink_deflate_init_gzip(&stream) == Z_OK else { return [] }
         defer { deflateEnd(&stream) }
+        return run(&stream, over: bytes, limit: .max) { deflate(&$0, Z_FINISH) }.output
+    }
+
+    /// Feeds `input` to `step` (inflate or deflate) in 64 KiB output chunks until it stops returning `Z_OK`,
+    /// the output passes `limit`, or the input is used up with room left in the last chunk.
+    private static func run(
+        _ stream: inout z_stream, over input: [UInt8], limit: Int, step: (inout z_stream) -> Int32
+    ) -> (output: [UInt8], status: Int32) {
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        var input = bytes
+        var input = input
         var status: Int32 = Z_OK
         input.withUnsafeMutableBufferPointer { source in
             stream.next_in = source.baseAddress
@@ -54,11 +47,11 @@ public enum Gzip {
                 chunk.withUnsafeMutableBufferPointer { target in
                     stream.next_out = target.baseAddress
                     stream.avail_out = uInt(target.count)
-                    status = deflate(&stream, Z_FINISH)
+                    status = step(&stream)
                     output.append(contentsOf: target[0..<(target.count - Int(stream.avail_out))])
                 }
-            } while status == Z_OK
+            } while status == Z_OK && output.count <= limit && (stream.avail_in > 0 || stream.avail_out == 0)
         }
-        return output
+        return (output, status)
     }
 }

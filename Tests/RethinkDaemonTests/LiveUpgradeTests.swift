@@ -21,17 +21,46 @@ struct LiveUpgradeTests {
         return publication
     }
 
+    /// A daemon that reaches remote.example at `server` and checks its version every 0.3 s.
+    static func runtime(_ server: WellKnownServer) async throws -> TestRuntime {
+        try await TestRuntime(descriptors: [:]) {
+            $0.discovery.resolve = ["remote.example": "127.0.0.1:\(server.port)"]
+            $0.discovery.caBundle = server.caBundle
+            $0.discovery.versionCheckSeconds = 0.3
+        }
+    }
+
+    @Test func undeployedStubComesBackAtTheNewerVersionOnItsNextDeploy() async throws {
+        let server = try WellKnownServer(hosts: ["remote.example"])
+        defer { server.stop() }
+        try server.publish(
+            Self.publication(version: "1"), host: "remote.example", package: Self.testingSource,
+            fileName: "testing_stub.py")
+        let runtime = try await Self.runtime(server)
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        #expect(try await client.request(.read, to: "hyperty://remote.example/a").code == 200)
+        let undeploy = try await client.request(
+            .delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "remote.example"]])
+        #expect(undeploy.code == 200)
+        try server.publish(
+            Self.publication(version: "2"), host: "remote.example", package: Self.testingSource,
+            fileName: "testing_stub.py")
+        try await Task.sleep(for: .milliseconds(400))
+
+        let response = try await client.request(.read, to: "hyperty://remote.example/b", body: ["value": 2])
+
+        #expect(response.code == 200)
+        #expect(try await runtime.stub("remote.example", via: client)?["version"]?.stringValue == "2")
+    }
+
     @Test func newerVersionRollsOverUnderContinuousTrafficAndEveryRequestIsAnswered() async throws {
         let server = try WellKnownServer(hosts: ["remote.example"])
         defer { server.stop() }
         try server.publish(
             Self.publication(version: "1.0"), host: "remote.example", package: Self.testingSource,
             fileName: "testing_stub.py")
-        let runtime = try await TestRuntime(descriptors: [:]) {
-            $0.discovery.resolve = ["remote.example": "127.0.0.1:\(server.port)"]
-            $0.discovery.caBundle = server.caBundle
-            $0.discovery.versionCheckSeconds = 0.3
-        }
+        let runtime = try await Self.runtime(server)
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         #expect(try await client.request(.read, to: "hyperty://remote.example/warmup").code == 200)
@@ -90,11 +119,7 @@ struct LiveUpgradeTests {
         try server.publish(
             Self.publication(version: "1"), host: "remote.example", package: Self.testingSource,
             fileName: "testing_stub.py")
-        let runtime = try await TestRuntime(descriptors: [:]) {
-            $0.discovery.resolve = ["remote.example": "127.0.0.1:\(server.port)"]
-            $0.discovery.caBundle = server.caBundle
-            $0.discovery.versionCheckSeconds = 0.3
-        }
+        let runtime = try await Self.runtime(server)
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         #expect(try await client.request(.read, to: "hyperty://remote.example/a").code == 200)

@@ -309,4 +309,20 @@ struct NetworkDiscoveryTests {
         #expect(response.bodyValue == "packed")
         #expect(try await runtime.stub("remote.example", via: client)?["version"]?.stringValue == "3")
     }
+
+    @Test func serverWhoseCertificateIsNotTrustedIsNotBelieved() async throws {
+        let server = try WellKnownServer(hosts: Self.hosts)
+        defer { server.stop() }
+        try server.publish(Self.echo(), host: "remote.example", package: Self.echoSource, fileName: "echo_stub.py")
+        let runtime = try await Self.runtime(server) { $0.discovery.caBundle = nil }
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+
+        let response = try await client.request(.read, to: "hyperty://remote.example/bob")
+
+        #expect(response.code == 404)
+        #expect(
+            response.desc?.contains("TLS with https://remote.example/.well-known/protocolstub/default failed") == true,
+            "\(response.desc ?? "")")
+    }
 }

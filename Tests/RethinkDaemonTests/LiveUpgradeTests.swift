@@ -15,10 +15,14 @@ import Testing
 struct LiveUpgradeTests {
     static let testingSource = Array(try! Data(contentsOf: URL(fileURLWithPath: Paths.testingStub)))
 
-    static func publication(version: String, configuration: JSONValue = [:]) -> StubPublication {
+    /// Publishes the testing stub for remote.example as `version`; returns the package's path on the server.
+    @discardableResult
+    static func publish(
+        _ version: String, on server: WellKnownServer, configuration: JSONValue = [:], package: [UInt8] = testingSource
+    ) throws -> String {
         var publication = StubPublication(objectName: "testing", version: version, language: "python")
         publication.configuration = configuration
-        return publication
+        return try server.publish(publication, host: "remote.example", package: package, fileName: "testing_stub.py")
     }
 
     /// A daemon that reaches remote.example at `server` and checks its version every 0.3 s.
@@ -33,9 +37,7 @@ struct LiveUpgradeTests {
     @Test func undeployedStubComesBackAtTheNewerVersionOnItsNextDeploy() async throws {
         let server = try WellKnownServer(hosts: ["remote.example"])
         defer { server.stop() }
-        try server.publish(
-            Self.publication(version: "1"), host: "remote.example", package: Self.testingSource,
-            fileName: "testing_stub.py")
+        try Self.publish("1", on: server)
         let runtime = try await Self.runtime(server)
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
@@ -43,9 +45,7 @@ struct LiveUpgradeTests {
         let undeploy = try await client.request(
             .delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "remote.example"]])
         #expect(undeploy.code == 200)
-        try server.publish(
-            Self.publication(version: "2"), host: "remote.example", package: Self.testingSource,
-            fileName: "testing_stub.py")
+        try Self.publish("2", on: server)
         try await Task.sleep(for: .milliseconds(400))
 
         let response = try await client.request(.read, to: "hyperty://remote.example/b", body: ["value": 2])
@@ -57,9 +57,7 @@ struct LiveUpgradeTests {
     @Test func newerVersionRollsOverUnderContinuousTrafficAndEveryRequestIsAnswered() async throws {
         let server = try WellKnownServer(hosts: ["remote.example"])
         defer { server.stop() }
-        try server.publish(
-            Self.publication(version: "1.0"), host: "remote.example", package: Self.testingSource,
-            fileName: "testing_stub.py")
+        try Self.publish("1.0", on: server)
         let runtime = try await Self.runtime(server)
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
@@ -89,9 +87,7 @@ struct LiveUpgradeTests {
             return responses
         }
         try await Task.sleep(for: .milliseconds(300))
-        try server.publish(
-            Self.publication(version: "1.1", configuration: ["liveDelayMs": 300]), host: "remote.example",
-            package: Self.testingSource, fileName: "testing_stub.py")
+        try Self.publish("1.1", on: server, configuration: ["liveDelayMs": 300])
         let upgraded = try await runtime.waitFor("remote.example", status: "live", via: try await runtime.client()) {
             $0["version"]?.stringValue == "1.1"
         }
@@ -116,16 +112,13 @@ struct LiveUpgradeTests {
     @Test func newerVersionThatIsRefusedLeavesTheRunningStubServing() async throws {
         let server = try WellKnownServer(hosts: ["remote.example"])
         defer { server.stop() }
-        try server.publish(
-            Self.publication(version: "1"), host: "remote.example", package: Self.testingSource,
-            fileName: "testing_stub.py")
+        try Self.publish("1", on: server)
         let runtime = try await Self.runtime(server)
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
         #expect(try await client.request(.read, to: "hyperty://remote.example/a").code == 200)
         let tampered = Self.testingSource + Array("\n# not what was signed\n".utf8)
-        let packagePath = try server.publish(
-            Self.publication(version: "2"), host: "remote.example", package: tampered, fileName: "testing_stub.py")
+        let packagePath = try Self.publish("2", on: server, package: tampered)
         try Data(Self.testingSource).write(to: URL(fileURLWithPath: packagePath))
 
         let deadline = ContinuousClock.now + .seconds(10)

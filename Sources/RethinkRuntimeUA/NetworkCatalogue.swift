@@ -28,8 +28,9 @@ public actor NetworkCatalogue {
 
     public init(configuration: DiscoveryConfiguration, stateDirectory: String, logger: Logger) throws(DeploymentError) {
         self.configuration = configuration
-        fetcher = try StubFetcher(configuration: configuration)
+        // The store first: once the fetcher's HTTP client exists, it must be shut down, so nothing may throw after.
         store = try PackageStore(stateDirectory: stateDirectory, configuration: configuration)
+        fetcher = try StubFetcher(configuration: configuration)
         descriptorDirectory = (stateDirectory as NSString).appendingPathComponent("descriptors")
         self.logger = logger
     }

@@ -325,4 +325,23 @@ struct NetworkDiscoveryTests {
             response.desc?.contains("TLS with https://remote.example/.well-known/protocolstub/default failed") == true,
             "\(response.desc ?? "")")
     }
+
+    @Test func oversizeDescriptorIsRefusedWithTheLimitInTheAnswer() async throws {
+        let server = try WellKnownServer(hosts: Self.hosts)
+        defer { server.stop() }
+        try server.publish(Self.echo(), host: "remote.example", package: Self.echoSource, fileName: "echo_stub.py")
+        let runtime = try await Self.runtime(server) { $0.discovery.maxDescriptorBytes = 100 }
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+
+        let responses = try await Self.requests(3, to: "hyperty://remote.example/bob", via: client)
+
+        #expect(responses.count == 3)
+        for response in responses {
+            #expect(response.code == 502)
+            #expect(
+                response.desc?.contains("descriptor for remote.example refused") == true
+                    && response.desc?.contains("more than the limit of 100") == true, "\(response.desc ?? "")")
+        }
+    }
 }

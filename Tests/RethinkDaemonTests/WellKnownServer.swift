@@ -51,7 +51,22 @@ final class WellKnownServer: @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: path + "/www/" + host, withIntermediateDirectories: true)
         }
         try FileManager.default.createDirectory(atPath: path + "/tmp", withIntermediateDirectories: true)
-        port = try WellKnownServer.freePort()
+        var started: (Int, ChildProcess)?
+        for _ in 0..<5 where started == nil {
+            let candidate = try WellKnownServer.freePort()
+            if let nginx = try WellKnownServer.startNginx(path: path, port: candidate) { started = (candidate, nginx) }
+        }
+        guard let (port, nginx) = started else {
+            let log = (try? String(contentsOfFile: path + "/error.log", encoding: .utf8)) ?? ""
+            throw TestSetupError("nginx did not start on 127.0.0.1 after 5 tries: \(log)")
+        }
+        self.port = port
+        self.nginx = nginx
+    }
+
+    /// Writes the configuration for `port` and starts nginx as a direct child; nil when it could not listen
+    /// there (another process took the port between our probe and nginx's bind).
+    private static func startNginx(path: String, port: Int) throws -> ChildProcess? {
         let configuration = """
             daemon off;
             worker_processes 1;
@@ -79,8 +94,15 @@ final class WellKnownServer: @unchecked Sendable {
             }
             """
         try configuration.write(toFile: path + "/nginx.conf", atomically: true, encoding: .utf8)
-        nginx = try ChildProcess("/usr/sbin/nginx", ["-p", path, "-c", path + "/nginx.conf"])
-        try WellKnownServer.waitForListener(port: port, process: nginx, errorLog: path + "/error.log")
+        let nginx = try ChildProcess("/usr/sbin/nginx", ["-p", path, "-c", path + "/nginx.conf"])
+        do {
+            try waitForListener(port: port, process: nginx, errorLog: path + "/error.log")
+            return nginx
+        } catch {
+            kill(nginx.pid, SIGTERM)
+            nginx.wait()
+            return nil
+        }
     }
 
     /// The document root of `host`.

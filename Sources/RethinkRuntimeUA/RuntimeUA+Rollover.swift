@@ -99,7 +99,10 @@ extension RuntimeUA {
             await registry.apply(.deploymentFailed, to: url, desc: error.message)
             if let successor { await stop(successor, code: 502, desc: reason, sendDelete: false, keepRoute: true) }
             await registry.reinstate(previous, replacedBy: url)
-            if instances[domain] == nil { _ = await deploy(domain) }
+            // The old stub crashed meanwhile (its record is back, so nobody undeployed the domain): start afresh.
+            if instances[domain] == nil, await registry.record(for: domain)?.url == previous.url {
+                _ = await deploy(domain)
+            }
             return
         }
         await drainAndRetire(old)

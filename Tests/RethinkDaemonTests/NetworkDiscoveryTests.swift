@@ -211,7 +211,7 @@ struct NetworkDiscoveryTests {
 
         try await Task.sleep(for: .milliseconds(2200))
         let remembered = try await client.request(.read, to: "hyperty://remote.example/bob")
-        try await Task.sleep(for: .milliseconds(2200))
+        try await Task.sleep(for: .milliseconds(2600))
         let fresh = try await client.request(.read, to: "hyperty://remote.example/bob")
 
         #expect(remembered.code == 404, "still within the negative cache time")

@@ -10,7 +10,9 @@ import Testing
 /// reason, and every request sent meanwhile gets its answer.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct NetworkDiscoveryTests {
-    static let hosts = ["remote.example", "archive.example", "slow.example", "catalogue.example", "xmpp.example"]
+    static let hosts = [
+        "remote.example", "archive.example", "slow.example", "catalogue.example", "xmpp.example", "loop.example",
+    ]
 
     /// A daemon with an empty local catalogue that reaches the test hosts at the nginx.
     static func runtime(
@@ -343,5 +345,18 @@ struct NetworkDiscoveryTests {
                 response.desc?.contains("descriptor for remote.example refused") == true
                     && response.desc?.contains("more than the limit of 100") == true, "\(response.desc ?? "")")
         }
+    }
+
+    @Test func endlessRedirectsStopAtTheCap() async throws {
+        let server = try WellKnownServer(hosts: Self.hosts)
+        defer { server.stop() }
+        let runtime = try await Self.runtime(server)
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+
+        let response = try await client.request(.read, to: "hyperty://loop.example/bob")
+
+        #expect(response.code == 404)
+        #expect(response.desc?.contains("more than 3 redirects") == true, "\(response.desc ?? "")")
     }
 }

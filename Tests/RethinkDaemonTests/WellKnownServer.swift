@@ -10,7 +10,8 @@ import RethinkStubPackage
 /// (`www/<host>`), with a certificate from a CA made for the test by the `openssl` CLI. It runs as a direct
 /// child of the test process and is stopped by its PID.
 ///
-/// The host `slow.example` is served at 1 KiB/s (nginx `limit_rate`), for fetch timeouts.
+/// The host `slow.example` is served at 1 KiB/s (nginx `limit_rate`), for fetch timeouts; `loop.example`
+/// redirects every request to itself, for the redirect cap.
 final class WellKnownServer: @unchecked Sendable {
     let directory: URL
     let port: Int
@@ -89,6 +90,7 @@ final class WellKnownServer: @unchecked Sendable {
                     ssl_certificate_key \(path)/server.key;
                     root \(path)/www/$host;
                     limit_rate $rethink_rate;
+                    if ($host = "loop.example") { return 302 $request_uri; }
                     sendfile off;
                 }
             }

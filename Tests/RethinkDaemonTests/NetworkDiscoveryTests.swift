@@ -12,6 +12,7 @@ import Testing
 struct NetworkDiscoveryTests {
     static let hosts = [
         "remote.example", "archive.example", "slow.example", "catalogue.example", "xmpp.example", "loop.example",
+        "chat.example",
     ]
 
     /// A daemon with an empty local catalogue that reaches the test hosts at the nginx.
@@ -358,5 +359,23 @@ struct NetworkDiscoveryTests {
 
         #expect(response.code == 404)
         #expect(response.desc?.contains("more than 3 redirects") == true, "\(response.desc ?? "")")
+    }
+
+    @Test func legacyNetworkKeyIsLookedUpAtItsHostUnderTheKeysName() async throws {
+        let server = try WellKnownServer(hosts: Self.hosts)
+        defer { server.stop() }
+        var publication = Self.echo()
+        publication.name = "xmpp.chat.example"
+        publication.interworking = true
+        try server.publish(publication, host: "chat.example", package: Self.echoSource, fileName: "echo_stub.py")
+        let runtime = try await Self.runtime(server)
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+
+        let response = try await client.request(.read, to: "xmpp://chat.example/alice@chat.example", body: ["value": 1])
+
+        #expect(response.code == 200, "\(response.desc ?? "")")
+        let stub = try #require(try await runtime.stub("xmpp.chat.example", via: client))
+        #expect(stub["interworking"]?.boolValue == true)
     }
 }

@@ -16,7 +16,7 @@ CONFIGURATION ?= release
 TEST_INSTALL_CONFIGURATION ?= debug
 INSTALL_BUILD_FLAGS = -c $(CONFIGURATION) $(if $(filter release,$(CONFIGURATION)),--static-swift-stdlib)
 
-.PHONY: all build deps test test-swift test-stubkit test-interworking test-units test-systemd demo bench clean install uninstall
+.PHONY: all build deps test test-swift test-stubkit test-interworking test-units test-systemd demo bench bench-network clean install uninstall
 
 all: build
 
@@ -85,6 +85,10 @@ demo: build
 # Throughput and latency against a no-JSON relay baseline, in release mode (not part of `make test`).
 bench: deps
 	@bash scripts/bench.sh
+
+# First contact with stubs fetched over HTTPS from a real nginx, and the cached redeploy (docs/BENCHMARK.md).
+bench-network: deps
+	@bash scripts/bench-network.sh
 
 clean:
 	$(SWIFT) package clean

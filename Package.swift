@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
     ],
     targets: [
         // MARK: C: libseccomp and the fork/exec shim
@@ -29,6 +31,8 @@ let package = Package(
         .target(name: "CRethinkSpawn"),
         // journald's native protocol: a sealed memfd and SCM_RIGHTS, which Swift's Glibc does not import.
         .target(name: "CRethinkJournal"),
+        // zlib, for gzip stub archives.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: Core modules, one per part of the architecture
         .target(name: "RethinkMessages", swiftSettings: swiftSettings),
@@ -40,6 +44,12 @@ let package = Package(
         .target(
             name: "RethinkSandbox",
             dependencies: ["CSeccomp", "CRethinkSpawn", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // Stub packages: tar.gz archives checked entry by entry, SHA-256, Ed25519 signatures. No I/O but unpacking.
+        .target(
+            name: "RethinkStubPackage",
+            dependencies: ["CZlib", "RethinkMessages", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -60,10 +70,13 @@ let package = Package(
             name: "RethinkRuntimeUA",
             dependencies: [
                 "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkSandbox", "RethinkJournal",
+                "RethinkStubPackage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -101,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "rethinkctl",
             dependencies: [
-                "RethinkClient", "RethinkMessages",
+                "RethinkClient", "RethinkMessages", "RethinkStubPackage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -126,9 +139,13 @@ let package = Package(
         .testTarget(name: "RethinkJournalTests", dependencies: ["RethinkJournal"]),
         .testTarget(name: "RethinkSandboxTests", dependencies: ["RethinkSandbox"]),
         .testTarget(name: "RethinkRegistryTests", dependencies: ["RethinkRegistry", "RethinkMessages"]),
+        .testTarget(name: "RethinkStubPackageTests", dependencies: ["RethinkStubPackage"]),
         .testTarget(
             name: "RethinkDaemonTests",
-            dependencies: ["RethinkDaemon", "RethinkClient", "RethinkMessages", "RethinkSandbox", "RethinkJournal"]
+            dependencies: [
+                "RethinkDaemon", "RethinkClient", "RethinkMessages", "RethinkSandbox", "RethinkStubPackage",
+                "RethinkRuntimeUA", "RethinkJournal",
+            ]
         ),
     ]
 )

@@ -17,7 +17,9 @@ packages=(
     sip-tester       # sipp, as the SIP peer
     python3-slixmpp  # the tests' native XMPP client
     python3-paho-mqtt # the tests' native MQTT client
-    openssl          # the tests' throwaway TLS certificates
+    openssl          # the tests' throwaway TLS certificates and test CAs
+    zlib1g-dev       # gzip stub archives (tar.gz) through zlib
+    nginx            # tests: the web server a domain publishes its .well-known stub tree with
 )
 missing=()
 for package in "${packages[@]}"; do

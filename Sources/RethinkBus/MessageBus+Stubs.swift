@@ -52,7 +52,7 @@ extension MessageBus {
 
     /// Sends what waits in the queue, in order, once the stub takes traffic. Requests that already got
     /// their final response (408) are not sent.
-    private func drainQueue(of route: StubRoute) {
+    func drainQueue(of route: StubRoute) {
         while route.canDeliver, let queued = route.queue.popFirst() {
             let request = queued.message.id.flatMap { id in
                 queued.message.from.flatMap { pending[PendingKey(address: $0, id: id)] }
@@ -73,7 +73,7 @@ extension MessageBus {
     }
 
     /// Answers every request sent to the stub at `url` and not yet answered.
-    private func failOutstanding(of url: String, code: Int, desc: String) {
+    func failOutstanding(of url: String, code: Int, desc: String) {
         for request in Array(pending.values) {
             if case .stub(_, let target) = request.target, target == url {
                 finish(request, code: code, desc: desc)
@@ -151,13 +151,7 @@ extension MessageBus {
 
     /// A new stub process for `domain` is attached and waits for its handshake.
     public func stubAttached(_ port: BusPort, domain: DomainKey, url: String) {
-        let route =
-            routes[domain]
-            ?? {
-                let route = StubRoute(domain: domain)
-                routes[domain] = route
-                return route
-            }()
+        let route = existingOrNewRoute(for: domain)
         if let old = route.port, old !== port { detach(old) }
         route.port = port
         route.stubURL = url

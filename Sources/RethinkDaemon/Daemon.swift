@@ -31,6 +31,8 @@ public final class Daemon: @unchecked Sendable {
     public let bus: MessageBus
     let registry: Registry
     let ua: RuntimeUA
+    /// Replaced by a reload that changes `discovery`.
+    private var network: NetworkCatalogue?
     private let sandbox: Sandbox
     private var services: RuntimeServices!
     private var server: Channel?
@@ -71,9 +73,11 @@ public final class Daemon: @unchecked Sendable {
         }
         sandbox = try Sandbox(logger: logger)
         let parts = Self.uaParts(configuration, credentialsDirectory: credentialsDirectory)
+        let network = try Daemon.makeNetworkCatalogue(configuration, logger: logger)
+        self.network = network
         ua = RuntimeUA(
             bus: bus, registry: registry, sandbox: sandbox, catalogue: parts.catalogue, identities: parts.identities,
-            packager: parts.packager, configuration: parts.configuration, logger: logger)
+            packager: parts.packager, configuration: parts.configuration, logger: logger, network: network)
         bus.delegate = ua
     }
 
@@ -119,6 +123,7 @@ public final class Daemon: @unchecked Sendable {
     /// configured path.
     public func start() async throws {
         await ua.start()
+        await ua.startVersionChecks(every: configuration.discovery.configuration.versionCheckInterval)
         let services = RuntimeServices(
             bus: bus, registry: registry, ua: ua, admin: AdminPolicy(adminGroup: configuration.adminGroup),
             logger: logger)
@@ -170,6 +175,7 @@ public final class Daemon: @unchecked Sendable {
         watchdog?.cancel()
         try? await server?.close()
         await ua.shutdown()
+        await network?.shutdown()
         try? await bus.eventLoop.submit { [bus] in bus.stop() }.get()
         if let boundSocketPath { unlink(boundSocketPath) }
         sandbox.shutdown()
@@ -202,9 +208,29 @@ public final class Daemon: @unchecked Sendable {
         applied.journalSocket = configuration.journalSocket
         notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(NIODeadline.now().uptimeNanoseconds / 1000)")
         let parts = Self.uaParts(applied, credentialsDirectory: credentialsDirectory)
+        let previous = (try? await bus.eventLoop.submit { [self] in live }.get()) ?? configuration
+        var network = self.network
+        var retired: NetworkCatalogue?
+        if applied.discovery != previous.discovery {
+            retired = network
+            do {
+                network = try Daemon.makeNetworkCatalogue(applied, logger: logger)
+            } catch {
+                throw error as? ConfigurationError ?? ConfigurationError("discovery: \(error)")
+            }
+        }
         await ua.reconfigure(
-            catalogue: parts.catalogue, identities: parts.identities, packager: parts.packager,
+            catalogue: parts.catalogue, network: network, identities: parts.identities, packager: parts.packager,
             configuration: parts.configuration)
+        self.network = network
+        if let retired {
+            // A deploy may still be fetching through the old one: let it finish first.
+            let grace = Duration.seconds(previous.discovery.fetchTimeoutSeconds + 5)
+            Task {
+                try? await Task.sleep(for: grace)
+                await retired.shutdown()
+            }
+        }
         let busConfiguration = Self.busConfiguration(applied)
         let admin = AdminPolicy(adminGroup: applied.adminGroup)
         try? await bus.eventLoop.submit { [self, applied] in

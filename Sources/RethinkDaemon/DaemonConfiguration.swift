@@ -27,6 +27,8 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     public var pythonPath: [String] = []
     public var handshakeTimeoutSeconds: Double = 10
     public var sandbox: SandboxSettings = SandboxSettings()
+    /// Finding stubs on the network: `.well-known` discovery, TLS, signing keys, limits.
+    public var discovery: DiscoverySettings = DiscoverySettings()
 
     /// The sandbox's knobs.
     public struct SandboxSettings: Sendable, Codable, Equatable {
@@ -74,6 +76,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             try container.decodeIfPresent(Double.self, forKey: .handshakeTimeoutSeconds)
             ?? defaults.handshakeTimeoutSeconds
         sandbox = try container.decodeIfPresent(SandboxSettings.self, forKey: .sandbox) ?? defaults.sandbox
+        discovery = try container.decodeIfPresent(DiscoverySettings.self, forKey: .discovery) ?? defaults.discovery
     }
 
     /// Reads a JSON configuration file; unknown keys are refused so that a typo does not go unnoticed.
@@ -113,12 +116,14 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         guard !runtimeDomain.isEmpty, !runtimeDomain.contains("/") else {
             throw ConfigurationError("runtimeDomain must be a host name")
         }
+        try discovery.validate()
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, logTarget,
             journalSocket, maxMessageBytes, queueLimit
         case adminGroup, credentialsDirectories, interpreters, pythonPath, handshakeTimeoutSeconds, sandbox
+        case discovery
     }
 }
 

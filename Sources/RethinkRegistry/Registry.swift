@@ -94,6 +94,17 @@ public actor Registry {
         records[domain]
     }
 
+    /// Puts back the record of a stub that a live upgrade meant to replace, when the newer version did not
+    /// come up: the previous stub serves on. Nothing happens if `replacedBy` is no longer the current stub.
+    public func reinstate(_ record: StubRecord, replacedBy url: String) {
+        guard records[record.domain]?.url == url else { return }
+        records[record.domain] = record
+        emit(
+            StatusChange(
+                stubURL: record.url, domain: record.domain, status: record.status, previous: nil, desc: record.desc,
+                expected: true))
+    }
+
     /// Every stub, sorted by domain.
     public func snapshot() -> [StubRecord] {
         records.values.sorted { $0.domain < $1.domain }

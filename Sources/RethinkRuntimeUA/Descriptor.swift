@@ -26,11 +26,19 @@ public struct Descriptor: Sendable {
     public let interworking: Bool
     /// Where the descriptor was read from, for messages.
     public let origin: String
+    /// For an archive package: the file to run, relative to the unpacked archive (`entryPoint`; a
+    /// rethink-runtimed extension of the reTHINK descriptor, defaulting to `main.py`, `main.js` or `main`).
+    public let entryPoint: String?
+    /// The descriptor's URL when it came from the network (`.well-known`), nil for a local catalogue.
+    public let remoteURL: String?
 
     /// Parses and checks a descriptor. `directory` resolves a relative `sourcePackageURL`; `binariesDirectory`
     /// resolves the bare name of an `executable` stub shipped with the daemon.
+    /// A descriptor fetched from `baseURL` resolves a relative `sourcePackageURL` against it and may only name
+    /// a network or inline package, never a file on this host.
     public static func parse(
-        _ bytes: [UInt8], domain: DomainKey, origin: String, directory: String, binariesDirectory: String?
+        _ bytes: [UInt8], domain: DomainKey, origin: String, directory: String, binariesDirectory: String?,
+        baseURL: String? = nil
     ) throws(DeploymentError) -> Descriptor {
         let json: JSONValue
         do {
@@ -50,8 +58,13 @@ public struct Descriptor: Sendable {
                 .badDescriptor,
                 "descriptor \(origin): language \"\(languageName)\" is not one of python, javascript, executable")
         }
-        let source = try resolveSource(
-            json, origin: origin, language: language, directory: directory, binariesDirectory: binariesDirectory)
+        let source: Source
+        if let baseURL {
+            source = try remoteSource(json, origin: origin, language: language, baseURL: baseURL)
+        } else {
+            source = try resolveSource(
+                json, origin: origin, language: language, directory: directory, binariesDirectory: binariesDirectory)
+        }
         let sha256 = json["sha256"]?.stringValue?.lowercased()
         if let sha256, sha256.count != 64 || !sha256.allSatisfy(\.isHexDigit) {
             throw DeploymentError(.badDescriptor, "descriptor \(origin): \"sha256\" must be 64 hex digits")
@@ -66,7 +79,27 @@ public struct Descriptor: Sendable {
             description: json["description"]?.stringValue, language: language, source: source, sha256: sha256,
             signature: json["signature"]?.stringValue, configuration: configuration,
             constraints: json["constraints"] ?? .object([]), interworking: json["interworking"]?.boolValue ?? false,
-            origin: origin)
+            origin: origin, entryPoint: json["entryPoint"]?.stringValue, remoteURL: baseURL)
+    }
+
+    private static func remoteSource(_ json: JSONValue, origin: String, language: StubLanguage, baseURL: String)
+        throws(DeploymentError) -> Source
+    {
+        guard let url = json["sourcePackageURL"]?.stringValue, !url.isEmpty else {
+            throw DeploymentError(.badDescriptor, "descriptor \(origin) has no \"sourcePackageURL\"")
+        }
+        if url == "/sourcePackage" {
+            return try inlineSource(json["sourcePackage"], origin: origin, language: language)
+        }
+        guard let resolved = URL(string: url, relativeTo: URL(string: baseURL))?.absoluteURL,
+            let scheme = resolved.scheme?.lowercased(), scheme == "https" || scheme == "http"
+        else {
+            throw DeploymentError(
+                .badDescriptor,
+                "descriptor \(origin): sourcePackageURL \"\(url)\" is not an http(s) URL; a descriptor from the network cannot name a file on this host"
+            )
+        }
+        return .remote(resolved.absoluteString)
     }
 
     private static func resolveSource(

@@ -15,6 +15,7 @@ extension RuntimeUA {
     /// requests get 503. Returns false when the domain had no stub.
     public func undeploy(_ domain: DomainKey, reason: String = "undeployed by an operator") async -> Bool {
         let record = await registry.record(for: domain)
+        await stopRolloverStubs(of: domain, desc: "\(domain)'s stub was \(reason)")
         guard let instance = instances[domain] else {
             await onLoop { $0.removeRoute(for: domain, code: 503, desc: "\(domain)'s stub was \(reason)") }
             await registry.remove(domain: domain)
@@ -28,7 +29,8 @@ extension RuntimeUA {
     /// Stops every stub (daemon shutdown), concurrently.
     public func shutdown() async {
         markShuttingDown()
-        let domains = Array(instances.keys)
+        stopVersionChecks()
+        let domains = Array(Set(instances.keys).union(successors.keys).union(retiring.values.map(\.domain)))
         await withTaskGroup(of: Void.self) { group in
             for domain in domains {
                 group.addTask { _ = await self.undeploy(domain, reason: "stopped: the runtime is shutting down") }

@@ -25,23 +25,30 @@ public actor RuntimeUA: BusDelegate {
     let bus: MessageBus
     let registry: Registry
     let sandbox: Sandbox
-    private var catalogue: LocalCatalogue
-    private var identities: IdentityStore
+    private(set) var catalogue: LocalCatalogue
+    /// The network catalogue; nil when discovery is off.
+    private(set) var network: NetworkCatalogue?
+    var identities: IdentityStore
     private var packager: StubPackager
-    private var configuration: UAConfiguration
+    private(set) var configuration: UAConfiguration
     let logger: Logger
-    private let events: AsyncStream<Event>.Continuation
+    let events: AsyncStream<Event>.Continuation
     private let eventStream: AsyncStream<Event>
     private var pump: Task<Void, Never>?
 
     var instances: [DomainKey: StubInstance] = [:]
-    private var inFlight: [DomainKey: Task<Result<String, DeploymentError>, Never>] = [:]
+    var inFlight: [DomainKey: Task<Result<String, DeploymentError>, Never>] = [:]
+    /// Newer versions being deployed beside the domain's current stub (live upgrade).
+    var successors: [DomainKey: StubInstance] = [:]
+    /// Stubs replaced by a newer version, draining their outstanding requests before they are stopped.
+    var retiring: [String: StubInstance] = [:]
+    var versionChecks: Task<Void, Never>?
     /// Stubs being stopped on purpose: their exit is not a crash.
     var stopping: Set<String> = []
     private var handshaking: Set<String> = []
     /// Exits of stubs that ended before their deploy got as far as recording them.
     private var earlyExits: [String: ExitStatus] = [:]
-    private var shuttingDown = false
+    var shuttingDown = false
 
     func markShuttingDown() {
         shuttingDown = true
@@ -49,8 +56,9 @@ public actor RuntimeUA: BusDelegate {
 
     public init(
         bus: MessageBus, registry: Registry, sandbox: Sandbox, catalogue: LocalCatalogue, identities: IdentityStore,
-        packager: StubPackager, configuration: UAConfiguration, logger: Logger
+        packager: StubPackager, configuration: UAConfiguration, logger: Logger, network: NetworkCatalogue? = nil
     ) {
+        self.network = network
         self.bus = bus
         self.registry = registry
         self.sandbox = sandbox
@@ -65,9 +73,11 @@ public actor RuntimeUA: BusDelegate {
     /// Applies a reloaded configuration (`SIGHUP`): the next deploy uses the new catalogue, credentials,
     /// interpreters and limits; running stubs are left as they are.
     public func reconfigure(
-        catalogue: LocalCatalogue, identities: IdentityStore, packager: StubPackager, configuration: UAConfiguration
+        catalogue: LocalCatalogue, network: NetworkCatalogue?, identities: IdentityStore, packager: StubPackager,
+        configuration: UAConfiguration
     ) {
         self.catalogue = catalogue
+        self.network = network
         self.identities = identities
         self.packager = packager
         self.configuration = configuration
@@ -144,7 +154,7 @@ public actor RuntimeUA: BusDelegate {
         let descriptor: Descriptor
         let identity: JSONValue?
         do {
-            descriptor = try catalogue.descriptor(for: domain)
+            descriptor = try await findDescriptor(domain)
             identity = try identities.identity(for: domain)
         } catch {
             logger.warning(
@@ -160,69 +170,9 @@ public actor RuntimeUA: BusDelegate {
             domain: domain, version: descriptor.version, interworking: descriptor.interworking)
         var instance: StubInstance?
         do {
-            let prepared = try packager.prepare(descriptor, stubURL: url, runtimeURL: bus.addresses.runtimeURL)
-            let policy = SandboxPolicy.forLanguage(
-                descriptor.language, defaultAction: configuration.defaultAction, limits: configuration.limits)
-            let request = SpawnRequest(
-                executable: prepared.executable, arguments: prepared.arguments, environment: prepared.environment,
-                workingDirectory: prepared.workingDirectory, policy: policy)
-            let events = self.events
-            let process: SandboxedProcess
-            handshaking.insert(url)
-            defer {
-                handshaking.remove(url)
-                earlyExits[url] = nil
-            }
-            do {
-                process = try await sandbox.spawn(request) { status in
-                    events.yield(.exited(url: url, domain: domain, status: status))
-                }
-            } catch {
-                throw DeploymentError(.spawn, "cannot start \(domain)'s stub: \(error.message)")
-            }
-            let started = try await attach(process, domain: domain, url: url)
-            instance = started
-            instances[domain] = started
-            if let status = earlyExits[url] {
-                started.exited.complete(status)
-                started.handshake.fail(
-                    DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
-            }
-            await registry.setPID(process.pid, of: url)
-            logger.info(
-                "stub \(url) started (pid \(process.pid)) from \(descriptor.origin)",
-                metadata: [
-                    "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)",
-                ])
-            let deployMessage = deployMessage(url: url, descriptor: descriptor, identity: identity)
-            let loop = bus.eventLoop
-            await onLoop { bus in
-                bus.stubAttached(started.port, domain: domain, url: url)
-                bus.send(deployMessage, to: started.port)
-                bus.flush()
-            }
-            let handshakeTimeout = configuration.handshakeTimeout
-            let timeout = loop.scheduleTask(in: handshakeTimeout) {
-                started.handshake.fail(
-                    DeploymentError(
-                        .handshake,
-                        "the stub did not answer the deploy message within \(handshakeTimeout.nanoseconds / 1_000_000) ms"
-                    ))
-            }
-            defer { timeout.cancel() }
-            let reply: Message
-            do {
-                reply = try await started.handshake.value.get()
-            } catch let error as DeploymentError {
-                throw error
-            } catch {
-                throw DeploymentError(.handshake, "\(error)")
-            }
-            guard reply.code == 200 else {
-                throw DeploymentError(
-                    .handshake,
-                    "the stub refused the deploy message with code \(reply.code.map(String.init) ?? "none")"
-                        + (reply.desc.map { ": \($0)" } ?? ""))
+            _ = try await launch(descriptor, identity: identity, domain: domain, url: url, successor: false) {
+                instance = $0
+                instances[domain] = $0
             }
             return .success(url)
         } catch {
@@ -240,6 +190,85 @@ public actor RuntimeUA: BusDelegate {
             }
             return .failure(error as? DeploymentError ?? DeploymentError(.spawn, error.message))
         }
+    }
+
+    /// Spawns `descriptor`'s stub at `url`, wraps its pipes, sends the deploy message and waits for the answer.
+    /// `attached` gets the instance as soon as it exists (to record it, and to stop it if the handshake fails).
+    /// A `successor` is attached beside the domain's current stub and gets no traffic until promoted.
+    func launch(
+        _ descriptor: Descriptor, identity: JSONValue?, domain: DomainKey, url: String, successor: Bool,
+        attached: (StubInstance) -> Void
+    ) async throws -> StubInstance {
+        let packagePath = try await fetchPackage(descriptor)
+        let prepared = try packager.prepare(
+            descriptor, packagePath: packagePath, stubURL: url, runtimeURL: bus.addresses.runtimeURL)
+        let policy = SandboxPolicy.forLanguage(
+            descriptor.language, defaultAction: configuration.defaultAction, limits: configuration.limits)
+        let request = SpawnRequest(
+            executable: prepared.executable, arguments: prepared.arguments, environment: prepared.environment,
+            workingDirectory: prepared.workingDirectory, policy: policy)
+        let events = self.events
+        let process: SandboxedProcess
+        handshaking.insert(url)
+        defer {
+            handshaking.remove(url)
+            earlyExits[url] = nil
+        }
+        do {
+            process = try await sandbox.spawn(request) { status in
+                events.yield(.exited(url: url, domain: domain, status: status))
+            }
+        } catch {
+            throw DeploymentError(.spawn, "cannot start \(domain)'s stub: \(error.message)")
+        }
+        let started = try await attach(process, domain: domain, url: url)
+        attached(started)
+        if let status = earlyExits[url] {
+            started.exited.complete(status)
+            started.handshake.fail(
+                DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
+        }
+        await registry.setPID(process.pid, of: url)
+        logger.info(
+            "stub \(url) started (pid \(process.pid)) from \(descriptor.origin)",
+            metadata: [
+                "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)",
+            ])
+        let deployMessage = deployMessage(url: url, descriptor: descriptor, identity: identity)
+        let loop = bus.eventLoop
+        await onLoop { bus in
+            if successor {
+                bus.successorAttached(started.port)
+            } else {
+                bus.stubAttached(started.port, domain: domain, url: url)
+            }
+            bus.send(deployMessage, to: started.port)
+            bus.flush()
+        }
+        let handshakeTimeout = configuration.handshakeTimeout
+        let timeout = loop.scheduleTask(in: handshakeTimeout) {
+            started.handshake.fail(
+                DeploymentError(
+                    .handshake,
+                    "the stub did not answer the deploy message within \(handshakeTimeout.nanoseconds / 1_000_000) ms"
+                ))
+        }
+        defer { timeout.cancel() }
+        let reply: Message
+        do {
+            reply = try await started.handshake.value.get()
+        } catch let error as DeploymentError {
+            throw error
+        } catch {
+            throw DeploymentError(.handshake, "\(error)")
+        }
+        guard reply.code == 200 else {
+            throw DeploymentError(
+                .handshake,
+                "the stub refused the deploy message with code \(reply.code.map(String.init) ?? "none")"
+                    + (reply.desc.map { ": \($0)" } ?? ""))
+        }
+        return started
     }
 
     private func deployMessage(url: String, descriptor: Descriptor, identity: JSONValue?) -> Message {
@@ -306,6 +335,18 @@ public actor RuntimeUA: BusDelegate {
     }
 
     private func processExited(url: String, domain: DomainKey, status: ExitStatus) async {
+        if let retired = retiring[url] {
+            retired.exited.complete(status)
+            let reason = "stub \(url) \(status.stubReason) with the request outstanding"
+            await onLoop { $0.retire(retired.port, url: url, code: 502, desc: reason) }
+            return
+        }
+        if let successor = successors[domain], successor.url == url {
+            successor.exited.complete(status)
+            successor.handshake.fail(
+                DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
+            return
+        }
         guard let instance = instances[domain], instance.url == url else {
             if handshaking.contains(url) { earlyExits[url] = status }
             return
@@ -354,7 +395,11 @@ public actor RuntimeUA: BusDelegate {
 
     /// Stops a stub on purpose: what it still owes gets `code`; it gets the undeploy message (unless
     /// `sendDelete` is false) and its stdin closed, then SIGTERM after the grace period, then SIGKILL.
-    func stop(_ instance: StubInstance, code: Int, desc: String, sendDelete: Bool = true) async {
+    /// With `keepRoute`, the domain's route is left alone (a successor or a retiring stub): only this stub's
+    /// own outstanding requests get `code`.
+    func stop(_ instance: StubInstance, code: Int, desc: String, sendDelete: Bool = true, keepRoute: Bool = false)
+        async
+    {
         stopping.insert(instance.url)
         defer { stopping.remove(instance.url) }
         let undeploy = Message.make(
@@ -366,7 +411,11 @@ public actor RuntimeUA: BusDelegate {
                 bus.send(undeploy, to: instance.port)
                 bus.flush()
             }
-            bus.removeRoute(for: instance.domain, code: code, desc: desc)
+            if keepRoute {
+                bus.retire(instance.port, url: instance.url, code: code, desc: desc)
+            } else {
+                bus.removeRoute(for: instance.domain, code: code, desc: desc)
+            }
             instance.dataChannel.close(mode: .output, promise: nil)
         }
         let process = instance.process
@@ -383,7 +432,7 @@ public actor RuntimeUA: BusDelegate {
             metadata: ["rethink_stub_url": "\(instance.url)", "rethink_domain": "\(instance.domain)"])
     }
 
-    private func closeChannels(of instance: StubInstance) {
+    func closeChannels(of instance: StubInstance) {
         instance.dataChannel.close(promise: nil)
         instance.logChannel.close(promise: nil)
     }

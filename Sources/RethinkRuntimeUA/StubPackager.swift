@@ -26,10 +26,18 @@ public struct StubPackager: Sendable {
         self.pythonPath = pythonPath
     }
 
-    public func prepare(_ descriptor: Descriptor, stubURL: String, runtimeURL: String) throws(DeploymentError)
-        -> PreparedStub
+    /// `packagePath` is the package already fetched and verified by the network catalogue, if any.
+    public func prepare(
+        _ descriptor: Descriptor, packagePath fetchedPackage: String? = nil, stubURL: String, runtimeURL: String
+    )
+        throws(DeploymentError) -> PreparedStub
     {
-        let packagePath = try packageFile(descriptor)
+        let packagePath: String
+        if let fetched = fetchedPackage {
+            packagePath = fetched
+        } else {
+            packagePath = try packageFile(descriptor)
+        }
         let workingDirectory = try makeWorkingDirectory(for: descriptor.domain)
         var environment = [
             "RETHINK_STUB_URL": stubURL, "RETHINK_RUNTIME_URL": runtimeURL, "RETHINK_DOMAIN": descriptor.domain.value,

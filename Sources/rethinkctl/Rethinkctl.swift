@@ -8,7 +8,9 @@ import RethinkMessages
 struct Rethinkctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Talk to rethink-runtimed: list stubs, send messages, listen, deploy and undeploy.",
-        subcommands: [Status.self, Stubs.self, Send.self, Listen.self, Deploy.self, Undeploy.self])
+        subcommands: [
+            Status.self, Stubs.self, Send.self, Listen.self, Deploy.self, Undeploy.self, StubCommand.self,
+        ])
 }
 
 /// Options every subcommand takes.

@@ -144,15 +144,16 @@ final class TestRuntime: Sendable {
         return listing.bodyValue?.arrayValue?.first { $0["domain"]?.stringValue == domain }
     }
 
-    /// Waits until the registry shows `status` for `domain`.
-    func waitFor(_ domain: String, status: String, via client: RuntimeClient, seconds: Double = 10) async throws
-        -> JSONValue
-    {
+    /// Waits until the registry shows `status` for `domain` (and an entry that `matches`).
+    func waitFor(
+        _ domain: String, status: String, via client: RuntimeClient, seconds: Double = 10,
+        matching matches: (JSONValue) -> Bool = { _ in true }
+    ) async throws -> JSONValue {
         let deadline = Date().addingTimeInterval(seconds)
         var last: JSONValue?
         while Date() < deadline {
             last = try await stub(domain, via: client)
-            if let last, last["status"]?.stringValue == status { return last }
+            if let last, last["status"]?.stringValue == status, matches(last) { return last }
             try await Task.sleep(for: .milliseconds(20))
         }
         Issue.record("\(domain) never reached \(status); last seen: \(last?.jsonString ?? "nothing")")

@@ -1,0 +1,143 @@
+import Crypto
+import Foundation
+import RethinkStubPackage
+
+/// Verified network packages, cached by hash in `<state-dir>/packages/<sha256>/`.
+///
+/// A package is checked before anything is written: its SHA-256 against the descriptor's `sha256`, then,
+/// when the operator trusts signing keys, its Ed25519 `signature`. A single file is stored as it is; a
+/// tar.gz archive is unpacked there, entry by entry checked (see `TarArchive`). The directory appears under
+/// its final name only once complete (written beside it, then renamed), so a later deploy of the same
+/// package finds it ready and needs no network, and two versions of a stub can run side by side during a
+/// rollover.
+struct PackageStore: Sendable {
+    let directory: String
+    /// The trusted keys' raw bytes (swift-crypto's key type is not `Sendable`).
+    private let trustedKeyBytes: [Data]
+    var trustedKeys: [Curve25519.Signing.PublicKey] {
+        trustedKeyBytes.compactMap { try? Curve25519.Signing.PublicKey(rawRepresentation: $0) }
+    }
+    let limits: TarArchive.Limits
+
+    init(stateDirectory: String, configuration: DiscoveryConfiguration) throws(DeploymentError) {
+        directory = (stateDirectory as NSString).appendingPathComponent("packages")
+        var keys: [Data] = []
+        for key in configuration.trustedKeys {
+            do {
+                keys.append(try PackageSignature.publicKey(key).rawRepresentation)
+            } catch {
+                throw DeploymentError(.unsupported, "discovery.trustedKeys: \(error.message)")
+            }
+        }
+        trustedKeyBytes = keys
+        limits = TarArchive.Limits(
+            maxFiles: configuration.maxArchiveFiles, maxTotalBytes: configuration.maxUnpackedBytes)
+    }
+
+    /// The runnable file of an already verified package, or nil when it is not cached. With trusted keys,
+    /// the descriptor's signature is checked against the package bytes kept beside the cache entry, so a
+    /// cached package is not run under a descriptor whose signature would not verify.
+    func cachedEntry(for descriptor: Descriptor) throws(DeploymentError) -> String? {
+        guard let sha256 = descriptor.sha256, let entry = existingEntry(for: descriptor, sha256: sha256) else {
+            return nil
+        }
+        if !trustedKeyBytes.isEmpty {
+            guard let bytes = FileManager.default.contents(atPath: rawPath(sha256)) else { return nil }
+            try checkSignature(Array(bytes), descriptor: descriptor, source: "the cached package \(sha256)")
+        }
+        return entry
+    }
+
+    private func existingEntry(for descriptor: Descriptor, sha256: String) -> String? {
+        let packageDirectory = (directory as NSString).appendingPathComponent(sha256)
+        let entry = (packageDirectory as NSString).appendingPathComponent(entryName(for: descriptor, sha256: sha256))
+        return FileManager.default.fileExists(atPath: entry) ? entry : nil
+    }
+
+    /// The package's bytes as fetched, kept for signature checks of later deploys.
+    private func rawPath(_ sha256: String) -> String {
+        (directory as NSString).appendingPathComponent(sha256 + ".package")
+    }
+
+    func checkSignature(_ bytes: [UInt8], descriptor: Descriptor, source: String) throws(DeploymentError) {
+        guard !trustedKeyBytes.isEmpty else { return }
+        do {
+            try PackageSignature.verify(bytes, signature: descriptor.signature, trustedKeys: trustedKeys)
+        } catch {
+            throw DeploymentError(.integrity, "package of \(descriptor.domain) refused: \(error.message) (\(source))")
+        }
+    }
+
+    /// Checks `bytes` against the descriptor and stores them; returns the file to run.
+    func store(_ bytes: [UInt8], for descriptor: Descriptor, from source: String) throws(DeploymentError) -> String {
+        let actual = PackageSignature.sha256Hex(bytes)
+        guard let expected = descriptor.sha256 else {
+            throw DeploymentError(
+                .integrity,
+                "package of \(descriptor.domain) refused: the descriptor \(descriptor.origin) gives no \"sha256\", which a package from the network needs"
+            )
+        }
+        guard actual == expected else {
+            throw DeploymentError(
+                .integrity,
+                "package of \(descriptor.domain) refused: sha256 of \(source) is \(actual), the descriptor says \(expected) (tampered or out of date)"
+            )
+        }
+        try checkSignature(bytes, descriptor: descriptor, source: source)
+        if let entry = existingEntry(for: descriptor, sha256: actual) { return entry }
+        let final = (directory as NSString).appendingPathComponent(actual)
+        let staging = final + ".partial-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            if Gzip.isGzip(bytes) {
+                let archive = try TarArchive.read(Gzip.decompress(bytes, limit: limits.maxTotalBytes), limits: limits)
+                try archive.unpack(into: staging)
+                let entry = entryName(for: descriptor, sha256: actual)
+                guard archive.entries.contains(where: { $0.path == entry && $0.kind == .file }) else {
+                    throw DeploymentError(
+                        .badPackage,
+                        "the archive of \(descriptor.domain) has no entry point \"\(entry)\" (set \"entryPoint\" in the descriptor)"
+                    )
+                }
+            } else {
+                try FileManager.default.createDirectory(
+                    atPath: staging, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+                let path = (staging as NSString).appendingPathComponent(entryName(for: descriptor, sha256: actual))
+                let mode = descriptor.language == .executable ? 0o700 : 0o600
+                guard
+                    FileManager.default.createFile(
+                        atPath: path, contents: Data(bytes), attributes: [.posixPermissions: mode])
+                else {
+                    throw DeploymentError(.badPackage, "cannot write \(path)")
+                }
+            }
+            _ = FileManager.default.createFile(
+                atPath: rawPath(actual), contents: Data(bytes), attributes: [.posixPermissions: 0o600])
+            if rename(staging, final) != 0, !FileManager.default.fileExists(atPath: final) {
+                throw DeploymentError(.badPackage, "cannot move the package into \(final): errno \(errno)")
+            }
+        } catch let error as PackageError {
+            throw DeploymentError(.badPackage, "package of \(descriptor.domain) refused (\(source)): \(error.message)")
+        } catch let error as DeploymentError {
+            throw error
+        } catch {
+            throw DeploymentError(.badPackage, "cannot store the package of \(descriptor.domain): \(error)")
+        }
+        guard let entry = existingEntry(for: descriptor, sha256: actual) else {
+            throw DeploymentError(.badPackage, "the package of \(descriptor.domain) vanished from \(final)")
+        }
+        return entry
+    }
+
+    /// The file to run inside the package directory: the archive's entry point, or the single file's name.
+    private func entryName(for descriptor: Descriptor, sha256: String) -> String {
+        if let entry = descriptor.entryPoint, let safe = try? TarArchive.safePath(entry) { return safe }
+        switch descriptor.language {
+        case .python: return "main.py"
+        case .javascript: return "main.js"
+        case .executable: return "main"
+        }
+    }
+}

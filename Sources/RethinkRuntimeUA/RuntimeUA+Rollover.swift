@@ -1,0 +1,148 @@
+import Foundation
+import Logging
+import NIOCore
+import RethinkMessages
+import RethinkRegistry
+
+extension RuntimeUA {
+    // MARK: Live upgrade (SPEC section 7: "a newer version is picked up without restarting the daemon")
+
+    /// Starts the periodic version check of live network stubs (reTHINK's `<descriptorURL>/version`).
+    public func startVersionChecks(every interval: TimeAmount) {
+        guard network != nil, interval > .zero, versionChecks == nil else { return }
+        versionChecks = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .nanoseconds(interval.nanoseconds))
+                guard let self, !Task.isCancelled else { return }
+                await self.checkVersions()
+            }
+        }
+    }
+
+    func stopVersionChecks() {
+        versionChecks?.cancel()
+        versionChecks = nil
+    }
+
+    /// Stops a successor still coming up and the stubs still draining (undeploy, shutdown).
+    func stopRolloverStubs(of domain: DomainKey, desc: String) async {
+        if let successor = successors.removeValue(forKey: domain) {
+            await stop(successor, code: 503, desc: desc, keepRoute: true)
+        }
+        for (url, instance) in retiring where instance.domain == domain {
+            await stop(instance, code: 503, desc: desc, keepRoute: true)
+            retiring[url] = nil
+        }
+    }
+
+    /// Asks each domain whose live stub came from the network whether it publishes a newer version, and
+    /// rolls those over, concurrently.
+    func checkVersions() async {
+        guard let network, !shuttingDown else { return }
+        var due: [(DomainKey, String?)] = []
+        for domain in instances.keys where successors[domain] == nil && inFlight[domain] == nil {
+            guard let record = await registry.record(for: domain), record.status == .live else { continue }
+            due.append((domain, record.version))
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for (domain, version) in due {
+                group.addTask {
+                    guard let descriptor = await network.newerDescriptor(of: domain, running: version) else { return }
+                    await self.rollOver(domain, to: descriptor)
+                }
+            }
+        }
+    }
+
+    /// Replaces `domain`'s stub by `descriptor`'s newer version without losing a request: the new stub is
+    /// deployed beside the old one; once it reports `live`, new traffic (and anything queued) goes to it; the
+    /// old one keeps answering what it already has, then is undeployed. If the new version does not come up,
+    /// it is stopped and the old one serves on.
+    func rollOver(_ domain: DomainKey, to descriptor: Descriptor) async {
+        guard !shuttingDown, let old = instances[domain], !stopping.contains(old.url), successors[domain] == nil,
+            inFlight[domain] == nil, let previous = await registry.record(for: domain)
+        else { return }
+        let metadata: Logger.Metadata = ["rethink_domain": "\(domain)"]
+        logger.notice(
+            "\(domain) publishes version \(descriptor.version ?? "?") (running \(previous.version ?? "?")): rolling over",
+            metadata: metadata)
+        let identity: JSONValue?
+        do {
+            identity = try identities.identity(for: domain)
+        } catch {
+            logger.error("rollover of \(domain) not started: \(error.message)", metadata: metadata)
+            return
+        }
+        let url = await registry.allocate(
+            domain: domain, version: descriptor.version, interworking: descriptor.interworking)
+        var successor: StubInstance?
+        do {
+            let started = try await launch(descriptor, identity: identity, domain: domain, url: url, successor: true) {
+                successor = $0
+                successors[domain] = $0
+            }
+            try await waitUntilLive(url, of: domain)
+            guard instances[domain]?.url == old.url || instances[domain] == nil else {
+                throw DeploymentError(.spawn, "the domain's stub changed meanwhile")
+            }
+            successors[domain] = nil
+            instances[domain] = started
+            retiring[old.url] = old
+            await onLoop { $0.promote(started.port, domain: domain, url: url, status: .live) }
+            logger.notice(
+                "\(domain): new traffic goes to \(url) (version \(descriptor.version ?? "?")); \(old.url) drains",
+                metadata: metadata)
+        } catch {
+            successors[domain] = nil
+            let reason = "rollover of \(domain) to version \(descriptor.version ?? "?") failed: \(error.message)"
+            logger.error("\(reason); \(old.url) serves on", metadata: metadata)
+            await registry.apply(.deploymentFailed, to: url, desc: error.message)
+            if let successor { await stop(successor, code: 502, desc: reason, sendDelete: false, keepRoute: true) }
+            await registry.reinstate(previous, replacedBy: url)
+            // The old stub crashed meanwhile (its record is back, so nobody undeployed the domain): start afresh.
+            if instances[domain] == nil, await registry.record(for: domain)?.url == previous.url {
+                _ = await deploy(domain)
+            }
+            return
+        }
+        await drainAndRetire(old)
+    }
+
+    /// Waits (polling the Registry, which applies the stub's reports in order) until the stub at `url` is
+    /// `live`; fails when it reports `failed` or takes longer than three handshake timeouts.
+    private func waitUntilLive(_ url: String, of domain: DomainKey) async throws {
+        let deadline = ContinuousClock.now + .nanoseconds(configuration.handshakeTimeout.nanoseconds * 3)
+        while ContinuousClock.now < deadline {
+            guard let record = await registry.record(for: domain), record.url == url
+            else { throw DeploymentError(.handshake, "the new stub was replaced") }
+            switch record.status {
+            case .live: return
+            case .failed, .deploymentFailed, .dead, .disconnected:
+                throw DeploymentError(
+                    .handshake,
+                    "the new stub reported \(record.status.rawValue)" + (record.desc.map { ": \($0)" } ?? ""))
+            default:
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        throw DeploymentError(
+            .handshake,
+            "the new stub was not live within \(configuration.handshakeTimeout.nanoseconds * 3 / 1_000_000) ms")
+    }
+
+    /// Lets the replaced stub answer what it already has (up to the response timeout), then undeploys it.
+    private func drainAndRetire(_ old: StubInstance) async {
+        let bus = self.bus
+        let limit = ContinuousClock.now + .nanoseconds(bus.configuration.responseTimeout.nanoseconds) + .seconds(1)
+        while ContinuousClock.now < limit {
+            let left = try? await bus.eventLoop.submit { bus.outstandingRequests(of: old.url) }.get()
+            if left ?? 0 == 0 { break }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        await stop(
+            old, code: 502, desc: "stub \(old.url) was replaced by a newer version before it answered",
+            keepRoute: true)
+        retiring[old.url] = nil
+        logger.info("stub \(old.url) retired after the rollover", metadata: ["rethink_domain": "\(old.domain)"])
+    }
+}

@@ -202,7 +202,10 @@ class Workspace(unittest.TestCase):
             creds = self.path(f"{name}-credentials")
             os.mkdir(creds, 0o700)
             for key, value in credentials.items():
-                Path(creds, f"{key}.json").write_text(json.dumps(value))
+                # Credentials files must be 0600: the daemon refuses one that others can read.
+                secret = Path(creds, f"{key}.json")
+                secret.touch(0o600)
+                secret.write_text(json.dumps(value))
             config["credentialsDirectories"] = [creds]
         Path(self.path(f"{name}.json")).write_text(json.dumps(config))
         sock = self.path(f"{name}.sock")

@@ -69,6 +69,31 @@ struct NetworkDiscoveryTests {
         #expect(FileManager.default.fileExists(atPath: runtime.directory.path + "/state/packages/\(sha256)/main.py"))
     }
 
+    @Test func aReloadThatAddsATrustedKeyRefusesUnsignedPackagesFromThenOn() async throws {
+        let server = try WellKnownServer(hosts: Self.hosts)
+        defer { server.stop() }
+        try server.publish(
+            Self.echo(version: "1.0.0"), host: "remote.example", package: Self.echoSource, fileName: "echo_stub.py",
+            privateKey: nil)
+        try server.publish(
+            Self.echo(version: "1.0.0"), host: "archive.example", package: Self.echoSource, fileName: "echo_stub.py",
+            privateKey: nil)
+        let runtime = try await Self.runtime(server)
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        #expect(try await client.request(.create, to: "hyperty://remote.example/bob", body: ["value": "1"]).code == 200)
+
+        var reloaded = runtime.daemon.configuration
+        reloaded.discovery.trustedKeys = [PackageSignature.makeKeyPair().publicKey]
+        _ = try await runtime.daemon.reload(reloaded)
+
+        let refused = try await client.request(.create, to: "hyperty://archive.example/bob", body: ["value": "2"])
+        #expect(refused.code == 502)
+        #expect(refused.desc?.contains("only runs signed packages") == true, "\(refused.desc ?? "")")
+        let running = try await client.request(.create, to: "hyperty://remote.example/bob", body: ["value": "3"])
+        #expect(running.code == 200, "the stub deployed before the reload keeps running")
+    }
+
     @Test func archiveCarryingItsOwnKitIsUnpackedAndRuns() async throws {
         let server = try WellKnownServer(hosts: Self.hosts)
         defer { server.stop() }

@@ -124,7 +124,9 @@ public actor NetworkCatalogue {
         if let response = try? await fetcher.get(url + "/version", limit: 1024), response.status == 200 {
             let text = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if let json = try? JSONValue.parse(text) {
-                return json.stringValue ?? json.intValue.map { String($0) } ?? json.doubleValue.map { "\($0)" }
+                let version: String? =
+                    json.stringValue ?? json.intValue.map { String($0) } ?? json.doubleValue.map { "\($0)" }
+                return .some(version)
             }
             return text
         }

@@ -27,18 +27,7 @@ bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rethink-bench-net.XXXXXX")
 chmod 755 "$work"
-pids=()
-cleanup() {
-    local status=$?
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [ "$status" -ne 0 ]; then
-        echo "bench-network.sh: failed; last lines of the logs:" >&2
-        tail -n 20 "$work"/*.log >&2 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/lib/bench-cleanup.sh
 
 hosts=()
 for ((i = 0; i < domains; i++)); do hosts+=("net-$i.example"); done

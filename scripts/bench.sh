@@ -24,18 +24,7 @@ done
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rethink-bench.XXXXXX")
-pids=()
-cleanup() {
-    local status=$?
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [ "$status" -ne 0 ]; then
-        echo "bench.sh: failed; last lines of the servers' logs:" >&2
-        tail -n 20 "$work"/*.log >&2 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/lib/bench-cleanup.sh
 
 # The catalogue: bench-0.example for the round trips, one never-used domain per first contact.
 mkdir -p "$work/catalogue" "$work/state"

@@ -1,13 +1,15 @@
 """The pure mappings the network stubs rely on, without servers: domain keys as the runtime computes
-them, the NATS subject token, configuration parsing, MQTT topic filters, IRC lines, SIP digests."""
+them, the NATS subject token, configuration parsing, MQTT topic filters, IRC lines, SIP digests; and the
+templates' constraints against their own servers."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import unittest
 
-from harness import CATALOGUE, REPO
+from harness import CATALOGUE, REPO, constraints_for
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the stubs
 sys.path[:0] = [str(REPO / "stubkit"), str(REPO / "stubkit" / "stubs")]
@@ -81,6 +83,29 @@ class ProtocolDetails(unittest.TestCase):
         self.assertEqual(params["algorithm"], "MD5")
 
 
+DESTINATION = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|\*\.[a-z0-9.-]+|[A-Za-z0-9.-]+):(?P<lo>\d+)(?:-(?P<hi>\d+))?$")
+"""A constraints entry as SPEC section 7 writes it: a DNS name, an IP literal (IPv6 in brackets) or
+``*.suffix``, then a port or a ``lo-hi`` range."""
+
+
+def covers(entries: list[str], host: str, port: int) -> bool:
+    """Whether one of the constraints ``entries`` grants ``host``:``port`` (host as ``parse_servers`` gives it)."""
+    for entry in entries:
+        match = DESTINATION.match(entry)
+        if not match:
+            continue
+        pattern, lo = match["host"].strip("[]").lower(), int(match["lo"])
+        hi = int(match["hi"] or lo)
+        wanted = host.lower()
+        if pattern.startswith("*."):
+            named = wanted == pattern[2:] or wanted.endswith(pattern[1:])  # as the daemon matches a suffix
+        else:
+            named = wanted == pattern
+        if named and lo <= port <= hi:
+            return True
+    return False
+
+
 class Templates(unittest.TestCase):
     def test_templates_are_descriptors_whose_packages_resolve_once_copied_to_the_catalogue(self) -> None:
         templates = sorted((CATALOGUE / "templates").glob("*.json"))
@@ -90,9 +115,38 @@ class Templates(unittest.TestCase):
                 descriptor = json.loads(template.read_text())
                 self.assertEqual(descriptor["language"], "python")
                 self.assertEqual(descriptor["interworking"], template.stem != "nats")
-                self.assertIn("network", descriptor["constraints"])
                 self.assertTrue((CATALOGUE / descriptor["sourcePackageURL"]).is_file())
                 self.assertIsInstance(descriptor["configuration"]["servers"], list)
+
+    def test_template_constraints_grant_the_servers_of_their_own_configuration(self) -> None:
+        # the daemon enforces constraints: a template whose servers are not granted has no network
+        for template in sorted((CATALOGUE / "templates").glob("*.json")):
+            with self.subTest(template.stem):
+                descriptor = json.loads(template.read_text())
+                constraints, configuration = descriptor["constraints"], descriptor["configuration"]
+                self.assertLessEqual(set(constraints), {"connect", "datagram"}, "keys the daemon would ignore")
+                for kind, entries in constraints.items():
+                    self.assertIsInstance(entries, list, kind)
+                    for entry in entries:
+                        self.assertRegex(entry, DESTINATION, f"constraints.{kind}")
+                transport = str(configuration.get("transport", "tcp")).lower()
+                kind = "datagram" if transport == "udp" else "connect"
+                for host, port in parse_servers(configuration, 1):
+                    self.assertTrue(covers(constraints.get(kind, []), host, port),
+                                    f"constraints.{kind} does not grant {host}:{port} of configuration.servers")
+                if template.stem == "sip":
+                    # the template's transport is TCP, but a copy switched to UDP must work as well
+                    for host, port in parse_servers(configuration, 1):
+                        self.assertTrue(covers(constraints.get("datagram", []), host, port), f"{host}:{port}")
+
+    def test_the_harness_grants_a_test_exactly_its_servers(self) -> None:
+        self.assertEqual(constraints_for({"servers": ["nats://127.0.0.1:4001", "127.0.0.1:4002", "[::1]:4003"]},
+                                         ["127.0.0.1:4002", "127.0.0.1:4004"]),
+                         {"connect": ["127.0.0.1:4001", "127.0.0.1:4002", "[::1]:4003", "127.0.0.1:4004"]})
+        self.assertEqual(constraints_for({"servers": ["127.0.0.1:5070"], "transport": "udp"}),
+                         {"datagram": ["127.0.0.1:5070"]})
+        self.assertEqual(constraints_for({"servers": ["127.0.0.1:5070"], "transport": "tls"}),
+                         {"connect": ["127.0.0.1:5070"]})
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import tempfile
 import time
 import unittest
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = REPO / "config" / "catalogue"
@@ -30,6 +30,27 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def destination(server: str) -> str:
+    """The ``host:port`` constraint entry (SPEC section 7) for one ``configuration.servers`` entry, which may
+    carry a scheme (``nats://127.0.0.1:4222``) and must carry a port; an IPv6 host keeps its brackets."""
+    text = server.partition("://")[2] or server
+    host, colon, port = text.rstrip("/").rpartition(":")
+    if not colon or not host or not port.isdigit():
+        raise ValueError(f"server {server!r} is not host:port")
+    return f"{host}:{int(port)}"
+
+
+def constraints_for(configuration: dict, also: Iterable[str] = ()) -> dict:
+    """The descriptor ``constraints`` that let a stub reach exactly the servers of its ``configuration`` (and
+    the servers in ``also``, e.g. the cluster nodes a NATS server announces): TCP destinations in ``connect``,
+    UDP ones in ``datagram`` when ``configuration.transport`` is ``udp`` (the SIP stub). The daemon enforces
+    them: a server missing here is refused."""
+    servers = configuration.get("servers", [])
+    destinations = list(dict.fromkeys(destination(s) for s in [*servers, *also]))
+    kind = "datagram" if str(configuration.get("transport", "")).lower() == "udp" else "connect"
+    return {kind: destinations}
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
@@ -151,16 +172,18 @@ class Workspace(unittest.TestCase):
             Path(directory, f"{key}.json").write_text(json.dumps(descriptor))
         return directory
 
-    def bundled(self, key: str, configuration: dict) -> dict:
-        """The bundled descriptor ``key`` (a template) with ``configuration`` replaced."""
+    def bundled(self, key: str, configuration: dict, also: Iterable[str] = ()) -> dict:
+        """The bundled descriptor ``key`` (a template) with ``configuration`` replaced and ``constraints``
+        granting exactly its servers (and ``also``), as ``constraints_for`` derives them."""
         descriptor = json.loads((CATALOGUE / f"{key}.json").read_text())
         descriptor["configuration"] = configuration
+        descriptor["constraints"] = constraints_for(configuration, also)
         return descriptor
 
     def iw_runtime(self, template: str, key: str, port: int, identity: dict | None, **configuration: Any) -> "Client":
         """A daemon whose catalogue serves ``key`` with ``templates/<template>`` pointed at 127.0.0.1:``port``
-        (fast reconnects, more ``configuration``), ``identity`` in its credential store; a client watching
-        stub status."""
+        (fast reconnects, more ``configuration``; constraints granting that server only), ``identity`` in its
+        credential store; a client watching stub status."""
         catalogue = self.catalogue({key: self.bundled(f"templates/{template}", dict({
             "servers": [f"127.0.0.1:{port}"], "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}},
             **configuration))})

@@ -35,15 +35,20 @@ class NatsMessageNode(Workspace):
         wait_for(lambda: port_open(port), 5, f"{name} on port {port}")
         return child
 
-    def nats_catalogue(self, ports: list[int], **configuration) -> str:
+    def nats_catalogue(self, ports: list[int], announced: list[int] = (), **configuration) -> str:
+        """acme.example's stub on the servers at ``ports``, allowed to reach those and the client ports in
+        ``announced`` (cluster nodes the servers announce, which the stub fails over to)."""
         return self.catalogue({"acme.example": self.bundled("templates/nats", dict({
             "servers": [f"nats://127.0.0.1:{p}" for p in ports],
-            "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}}, **configuration))})
+            "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}}, **configuration),
+            also=[f"127.0.0.1:{p}" for p in announced])})
 
-    def two_runtimes(self, ports_a: list[int], ports_b: list[int] | None = None, **configuration):
-        a = self.daemon("runtime-a", "runtime-a.example", self.nats_catalogue(ports_a, **configuration)).client()
+    def two_runtimes(self, ports_a: list[int], ports_b: list[int] | None = None, announced: list[int] = (),
+                     **configuration):
+        a = self.daemon("runtime-a", "runtime-a.example",
+                        self.nats_catalogue(ports_a, announced, **configuration)).client()
         b = self.daemon("runtime-b", "runtime-b.example",
-                        self.nats_catalogue(ports_b or ports_a, **configuration)).client()
+                        self.nats_catalogue(ports_b or ports_a, announced, **configuration)).client()
         for client in (a, b):
             client.watch_status()
         a.listen(ALICE)
@@ -175,8 +180,9 @@ class NatsMessageNode(Workspace):
         ports, cluster = [free_port() for _ in range(3)], [free_port() for _ in range(3)]
         nodes = [self.nats(f"nats-{i}", ports[i], cluster[i], [c for c in cluster if c != cluster[i]])
                  for i in range(3)]
-        # both start on node 0; A fails over to node 1, B to node 2: the cluster routes between them
-        a, b = self.two_runtimes([ports[0], ports[1]], [ports[0], ports[2]])
+        # both start on node 0; A fails over to node 1, B to node 2: the cluster routes between them. Each stub
+        # also learns every node from the servers' announcements, so both may reach all three client ports.
+        a, b = self.two_runtimes([ports[0], ports[1]], [ports[0], ports[2]], announced=ports)
         wait_for(lambda: self.try_converse(a, b, "cluster"), 10, "a conversation through the cluster")
         nodes[0].kill()
         a.status("acme.example", "disconnected")

@@ -40,7 +40,7 @@ test-swift:
 	$(SWIFT) test --skip-build
 
 test-stubkit:
-	cd Tests/Fixtures/stubs && RETHINK_ECHO_STUB_BIN="$(BIN)/rethink-echo-stub" $(PYTHON) -m unittest -q test_stubkit
+	cd Tests/Fixtures/stubs && RETHINK_ECHO_STUB_BIN="$(BIN)/rethink-echo-stub" $(PYTHON) -m unittest -q test_stubkit test_hostile_probe
 
 # The message-node and interworking stubs against real servers (nats-server, mosquitto, ngircd, prosody,
 # sipp) started on 127.0.0.1, driven through real daemons' client sockets. Test modules run in parallel.

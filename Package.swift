@@ -2,6 +2,7 @@
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = []
+let cStubLinking: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
 
 let package = Package(
     name: "rethink-runtimed",
@@ -130,9 +131,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The native echo stub (C, no dependencies): the benchmark's stub and a model for authors.
-        .executableTarget(name: "rethink-echo-stub"),
+        // -static-stdlib: SwiftPM links every executable against libswiftCore, which a C stub never uses; shared,
+        // the stub would need the toolchain's library directory, which the sandbox does not grant.
+        .executableTarget(name: "rethink-echo-stub", linkerSettings: cStubLinking),
         // Test fixture: a stub that tries every system call the sandbox must refuse.
-        .executableTarget(name: "rethink-hostile-stub", path: "Tests/Fixtures/hostile-stub"),
+        .executableTarget(
+            name: "rethink-hostile-stub", path: "Tests/Fixtures/hostile-stub", linkerSettings: cStubLinking),
 
         // MARK: Tests, one target per module
         .testTarget(name: "RethinkMessagesTests", dependencies: ["RethinkMessages"]),

@@ -7,9 +7,12 @@
 #include <linux/filter.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +22,47 @@
 #endif
 
 #define RT_BPF_MAX_INSNS 4096
+#define RT_PACKAGE_TARGET_MAX 320
+
+#ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER (1UL << 3)
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+#ifndef SYS_landlock_restrict_self
+#define SYS_landlock_restrict_self 446
+#endif
+#ifndef SYS_landlock_add_rule
+#define SYS_landlock_add_rule 445
+#endif
+
+/* securebits (linux/securebits.h): no root privileges from uid 0, no keeping capabilities across a
+ * uid change, no ambient raise; each with its lock, so the stub cannot undo them. The "no setuid
+ * fixup" bit is locked off, so the uid change does clear the capabilities. */
+#define RT_SECBIT_NOROOT (1 << 0)
+#define RT_SECBIT_NOROOT_LOCKED (1 << 1)
+#define RT_SECBIT_NO_SETUID_FIXUP_LOCKED (1 << 3)
+#define RT_SECBIT_KEEP_CAPS_LOCKED (1 << 5)
+#define RT_SECBIT_NO_CAP_AMBIENT_RAISE (1 << 6)
+#define RT_SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (1 << 7)
+
+#define RT_LANDLOCK_RULE_PATH_BENEATH 1
+struct rt_landlock_path_beneath_attr {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} __attribute__((packed));
+
+struct rt_cap_header {
+    uint32_t version;
+    int pid;
+};
+struct rt_cap_data {
+    uint32_t effective;
+    uint32_t permitted;
+    uint32_t inheritable;
+};
 
 /* struct sigaction as the rt_sigaction system call takes it on x86_64. */
 struct rt_kernel_sigaction {
@@ -38,9 +82,136 @@ static void rt_child_fail(int pipe_fd, int step) {
     _exit(127);
 }
 
+/* Writes the whole string to path (a /proc or cgroup file); 0 or -1 with errno. */
+static int rt_write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t length = 0;
+    while (text[length] != 0) length++;
+    ssize_t written;
+    do {
+        written = write(fd, text, length);
+    } while (written < 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return written == (ssize_t)length ? 0 : -1;
+}
+
+/* "<inner> <outer> 1\n" into buffer (at least 40 bytes), without stdio. */
+static void rt_format_map(char *buffer, uint32_t inner, uint32_t outer) {
+    char digits[12];
+    char *out = buffer;
+    uint32_t values[2] = {inner, outer};
+    for (int v = 0; v < 2; v++) {
+        int count = 0;
+        uint32_t value = values[v];
+        do {
+            digits[count++] = (char)('0' + value % 10);
+            value /= 10;
+        } while (value != 0);
+        while (count > 0) *out++ = digits[--count];
+        *out++ = ' ';
+    }
+    *out++ = '1';
+    *out++ = '\n';
+    *out = 0;
+}
+
+/* Its own user namespace (the stub's ids inside map onto the daemon's) and mount namespace. */
+static int rt_child_namespaces(const rt_spawn_config *config) {
+    if (config->namespaces & RT_NS_USER) {
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return -1;
+        char map[40];
+        if (rt_write_file("/proc/self/setgroups", "deny") != 0) return -1;
+        rt_format_map(map, config->inner_uid, config->outer_uid);
+        if (rt_write_file("/proc/self/uid_map", map) != 0) return -1;
+        rt_format_map(map, config->inner_gid, config->outer_gid);
+        if (rt_write_file("/proc/self/gid_map", map) != 0) return -1;
+        return 0;
+    }
+    if (config->namespaces & RT_NS_MOUNT) return unshare(CLONE_NEWNS);
+    return 0;
+}
+
+/* The stub's own view under RT_STUB_ROOT, in its mount namespace: a read-only tmpfs holding the package
+ * (a read-only bind mount of package_dir) and the scratch (a size-bounded tmpfs of its own). Every path
+ * the stub is given lies below it, so it reaches them whatever the modes of the directories the daemon
+ * keeps them in; the host's own RT_STUB_ROOT is hidden from it. */
+static int rt_child_stub_root(const rt_spawn_config *config) {
+    const unsigned long quiet = MS_NOSUID | MS_NODEV;
+    /* Held open across the mount over RT_STUB_ROOT, which may hide it (a state directory under /tmp). */
+    int package = -1;
+    char source[32] = "/proc/self/fd/";
+    if (config->package_dir != NULL) {
+        package = open(config->package_dir, O_PATH | O_CLOEXEC | (config->package_name ? 0 : O_DIRECTORY));
+        if (package < 0) return -1;
+        char digits[12];
+        int count = 0, value = package;
+        do {
+            digits[count++] = (char)('0' + value % 10);
+            value /= 10;
+        } while (value != 0);
+        char *out = source + 14;
+        while (count > 0) *out++ = digits[--count];
+        *out = 0;
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -1;
+    if (mount("tmpfs", RT_STUB_ROOT, "tmpfs", quiet | MS_NOEXEC, "size=65536,nr_inodes=16,mode=0755") != 0) return -1;
+    if (mkdir(RT_STUB_ROOT "/package", 0755) != 0 || mkdir(RT_STUB_ROOT "/scratch", 0700) != 0) return -1;
+    if (config->package_dir != NULL) {
+        /* A directory goes on package/ itself; a single file on package/<package_name>. */
+        char target[RT_PACKAGE_TARGET_MAX] = RT_STUB_ROOT "/package";
+        if (config->package_name != NULL) {
+            size_t used = sizeof(RT_STUB_ROOT "/package") - 1, length = 0;
+            while (config->package_name[length] != 0) length++;
+            if (length == 0 || used + 1 + length >= sizeof target) {
+                errno = ENAMETOOLONG;
+                return -1;
+            }
+            target[used] = '/';
+            for (size_t i = 0; i <= length; i++) target[used + 1 + i] = config->package_name[i];
+            int placeholder = open(target, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+            if (placeholder < 0) return -1;
+            close(placeholder);
+        }
+        if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
+        close(package);
+        if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | quiet, NULL) != 0) return -1;
+    }
+    if (mount("tmpfs", RT_STUB_ROOT "/scratch", "tmpfs", quiet | MS_NOEXEC, config->scratch_options) != 0) return -1;
+    return mount(NULL, RT_STUB_ROOT, NULL, MS_REMOUNT | MS_RDONLY | quiet | MS_NOEXEC, "size=65536,nr_inodes=16,mode=0755");
+}
+
+/* Capabilities gone for good: locked securebits, empty bounding and ambient sets; then the uid and
+ * gid switch (raw calls: glibc's setresuid would try to signal threads this child does not have). */
+static int rt_child_identity(const rt_spawn_config *config) {
+    if (config->drop_capabilities) {
+        int bits = RT_SECBIT_NOROOT | RT_SECBIT_NOROOT_LOCKED | RT_SECBIT_NO_SETUID_FIXUP_LOCKED |
+                   RT_SECBIT_KEEP_CAPS_LOCKED | RT_SECBIT_NO_CAP_AMBIENT_RAISE |
+                   RT_SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+        if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) != 0) return -1;
+        for (int cap = 0; cap < 64; cap++) {
+            if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+        }
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) return -1;
+    }
+    if (config->uid != RT_ID_KEEP) {
+        if (syscall(SYS_setgroups, 0, NULL) != 0) return -1;
+        if (syscall(SYS_setresgid, config->gid, config->gid, config->gid) != 0) return -1;
+        if (syscall(SYS_setresuid, config->uid, config->uid, config->uid) != 0) return -1;
+    }
+    if (config->drop_capabilities) {
+        struct rt_cap_header header = {0x20080522, 0}; /* _LINUX_CAPABILITY_VERSION_3 */
+        struct rt_cap_data data[2] = {{0, 0, 0}, {0, 0, 0}};
+        if (syscall(SYS_capset, &header, data) != 0) return -1;
+    }
+    return 0;
+}
+
 /* The child side: runs between clone and execve, async-signal-safe calls only. */
 static void rt_child(const rt_spawn_config *config, const struct sock_fprog *prog, int pipe_fd,
-                     pid_t parent) {
+                     int go_fd, pid_t parent) {
     /* The raw system call: glibc's sigaction refuses signals 32 and 33, which a parent may
      * have ignored, and an ignored signal survives execve. */
     struct rt_kernel_sigaction default_action = {0};
@@ -80,6 +251,17 @@ static void rt_child(const rt_spawn_config *config, const struct sock_fprog *pro
         rt_child_fail(pipe_fd, RT_STEP_CLOSE_RANGE);
     }
 
+    for (size_t i = 0; i < config->cgroup_fd_count; i++) {
+        ssize_t written;
+        do {
+            written = write(config->cgroup_fds[i], "0", 1);
+        } while (written < 0 && errno == EINTR);
+        if (written != 1) rt_child_fail(pipe_fd, RT_STEP_CGROUP);
+    }
+
+    if (rt_child_namespaces(config) != 0) rt_child_fail(pipe_fd, RT_STEP_NAMESPACES);
+    if (config->scratch_options != NULL && rt_child_stub_root(config) != 0) rt_child_fail(pipe_fd, RT_STEP_SCRATCH);
+
     if (chdir(config->cwd) != 0) rt_child_fail(pipe_fd, RT_STEP_CHDIR);
 
     struct rlimit no_core = {0, 0};
@@ -88,11 +270,52 @@ static void rt_child(const rt_spawn_config *config, const struct sock_fprog *pro
         struct rlimit limit = {config->limits[i].soft, config->limits[i].hard};
         if (setrlimit(config->limits[i].resource, &limit) != 0) rt_child_fail(pipe_fd, RT_STEP_RLIMIT);
     }
+    if (config->nice != 0) {
+        /* Best effort: its own autogroup (setsid made one) and its own priority. */
+        (void)rt_write_file("/proc/self/autogroup", config->nice > 0 ? "10" : "0");
+        (void)setpriority(PRIO_PROCESS, 0, config->nice);
+    }
 
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) rt_child_fail(pipe_fd, RT_STEP_NO_NEW_PRIVS);
 
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) != 0) {
-        rt_child_fail(pipe_fd, RT_STEP_SECCOMP);
+    if (config->ruleset_fd >= 0) {
+        if (config->scratch_access != 0) {
+            struct rt_landlock_path_beneath_attr rule = {config->scratch_access, -1};
+            rule.parent_fd = open(".", O_PATH | O_CLOEXEC | O_DIRECTORY);
+            if (rule.parent_fd < 0) rt_child_fail(pipe_fd, RT_STEP_LANDLOCK);
+            if (syscall(SYS_landlock_add_rule, config->ruleset_fd, RT_LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0) {
+                rt_child_fail(pipe_fd, RT_STEP_LANDLOCK);
+            }
+            close(rule.parent_fd);
+        }
+        if (syscall(SYS_landlock_restrict_self, config->ruleset_fd, 0) != 0) rt_child_fail(pipe_fd, RT_STEP_LANDLOCK);
+    }
+
+    if (rt_child_identity(config) != 0) rt_child_fail(pipe_fd, RT_STEP_IDENTITY);
+    /* A uid change clears the death signal: arm it again, and check the parent once more. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) rt_child_fail(pipe_fd, RT_STEP_PDEATHSIG);
+    if (getppid() != parent) {
+        errno = ESRCH;
+        rt_child_fail(pipe_fd, RT_STEP_PARENT_GONE);
+    }
+
+    unsigned long flags = config->notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+    long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, prog);
+    if (listener < 0) rt_child_fail(pipe_fd, RT_STEP_SECCOMP);
+    if (config->notify) {
+        /* The listener is close-on-exec: the parent takes a copy with pidfd_getfd, then lets us go.
+         * Only read and write from here on: they are in every stub's filter. */
+        rt_spawn_failure ready = {RT_REPORT_LISTENER, (int)listener};
+        ssize_t io;
+        do {
+            io = write(pipe_fd, &ready, sizeof ready);
+        } while (io < 0 && errno == EINTR);
+        if (io != (ssize_t)sizeof ready) rt_child_fail(pipe_fd, RT_STEP_LISTENER);
+        char go;
+        do {
+            io = read(go_fd, &go, 1);
+        } while (io < 0 && errno == EINTR);
+        if (io != 1) rt_child_fail(pipe_fd, RT_STEP_LISTENER);
     }
 
     execve(config->path, config->argv, config->envp);
@@ -138,14 +361,17 @@ static pid_t rt_clone(int *pidfd, rt_spawn_failure *failure) {
     return (pid_t)pid;
 }
 
-int rt_spawn(const rt_spawn_config *config, pid_t *pid_out, int *pidfd_out, rt_spawn_failure *failure) {
+int rt_spawn(const rt_spawn_config *config, pid_t *pid_out, int *pidfd_out, int *listener_out,
+             rt_spawn_failure *failure) {
     failure->step = RT_STEP_NONE;
     failure->error = 0;
+    *listener_out = -1;
     if (config == NULL || config->path == NULL || config->argv == NULL || config->envp == NULL ||
         config->cwd == NULL || config->bpf == NULL || config->bpf_len == 0 ||
         config->bpf_len % sizeof(struct sock_filter) != 0 ||
         config->bpf_len / sizeof(struct sock_filter) > RT_BPF_MAX_INSNS ||
-        (config->limit_count > 0 && config->limits == NULL)) {
+        (config->limit_count > 0 && config->limits == NULL) ||
+        (config->cgroup_fd_count > 0 && config->cgroup_fds == NULL)) {
         failure->step = RT_STEP_INVALID_ARGUMENT;
         failure->error = EINVAL;
         return -1;
@@ -161,6 +387,14 @@ int rt_spawn(const rt_spawn_config *config, pid_t *pid_out, int *pidfd_out, rt_s
         failure->error = errno;
         return -1;
     }
+    int go_pipe[2] = {-1, -1};
+    if (config->notify && pipe2(go_pipe, O_CLOEXEC) != 0) {
+        failure->step = RT_STEP_PIPE;
+        failure->error = errno;
+        close(error_pipe[0]);
+        close(error_pipe[1]);
+        return -1;
+    }
 
     /* Block every signal across clone so no parent handler runs in the child before it
      * has reset the dispositions; the child clears its mask, the parent restores its own. */
@@ -173,26 +407,55 @@ int rt_spawn(const rt_spawn_config *config, pid_t *pid_out, int *pidfd_out, rt_s
     pid_t pid = rt_clone(&pidfd, failure);
     if (pid == 0) {
         close(error_pipe[0]);
-        rt_child(config, &prog, error_pipe[1], parent);
+        if (go_pipe[1] >= 0) close(go_pipe[1]);
+        rt_child(config, &prog, error_pipe[1], go_pipe[0], parent);
     }
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     close(error_pipe[1]);
+    if (go_pipe[0] >= 0) close(go_pipe[0]);
     if (pid < 0) {
         close(error_pipe[0]);
+        if (go_pipe[1] >= 0) close(go_pipe[1]);
         return -1;
     }
 
-    /* EOF means execve closed the pipe: the child runs the new program. */
+    /* EOF means execve closed the pipe: the child runs the new program. Before that, a child with
+     * a listener reports its fd number and waits until the parent has its copy. */
     rt_spawn_failure report;
     ssize_t got;
-    do {
-        got = read(error_pipe[0], &report, sizeof report);
-    } while (got < 0 && errno == EINTR);
+    int listener = -1;
+    for (;;) {
+        do {
+            got = read(error_pipe[0], &report, sizeof report);
+        } while (got < 0 && errno == EINTR);
+        if (got != (ssize_t)sizeof report || report.step != RT_REPORT_LISTENER || listener >= 0) break;
+        listener = (int)syscall(SYS_pidfd_getfd, pidfd, report.error, 0);
+        if (listener < 0) {
+            report.step = RT_STEP_LISTENER;
+            report.error = errno;
+            kill(pid, SIGKILL);
+            got = (ssize_t)sizeof report;
+            break;
+        }
+        char go = 1;
+        ssize_t sent;
+        do {
+            sent = write(go_pipe[1], &go, 1);
+        } while (sent < 0 && errno == EINTR);
+    }
     close(error_pipe[0]);
-    if (got == 0) {
+    if (go_pipe[1] >= 0) close(go_pipe[1]);
+    if (got == 0 && (!config->notify || listener >= 0)) {
         *pid_out = pid;
         *pidfd_out = pidfd;
+        *listener_out = listener;
         return 0;
+    }
+    if (listener >= 0) close(listener);
+    if (got == 0) {
+        report.step = RT_STEP_LISTENER;
+        report.error = EPROTO;
+        got = (ssize_t)sizeof report;
     }
 
     if (got == (ssize_t)sizeof report) {

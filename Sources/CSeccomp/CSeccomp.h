@@ -21,6 +21,9 @@ static inline uint32_t rt_scmp_act_kill_process(void) { return SCMP_ACT_KILL_PRO
 /* Kill only the calling thread with SIGSYS. */
 static inline uint32_t rt_scmp_act_kill_thread(void) { return SCMP_ACT_KILL_THREAD; }
 
+/* Hand the call to the filter's user-notification listener (the daemon's supervisor). */
+static inline uint32_t rt_scmp_act_notify(void) { return SCMP_ACT_NOTIFY; }
+
 /* Run the call. */
 static inline uint32_t rt_scmp_act_allow(void) { return SCMP_ACT_ALLOW; }
 

@@ -21,12 +21,16 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     private(set) var port: BusPort!
     private let logger: Logger
     private let status: ServiceStatus?
+    /// Whether a peer with these credentials is one of the runtime's stubs: "a stub is never a client".
+    private let isStub: @Sendable (_ pid: Int32, _ uid: UInt32) -> Bool
 
     init(
-        bus: MessageBus, number: Int, maxMessageBytes: Int, version: String, status: ServiceStatus?, logger: Logger
+        bus: MessageBus, number: Int, maxMessageBytes: Int, version: String, status: ServiceStatus?, logger: Logger,
+        isStub: @escaping @Sendable (_ pid: Int32, _ uid: UInt32) -> Bool = { _, _ in false }
     ) {
         self.bus = bus
         self.status = status
+        self.isStub = isStub
         self.number = number
         self.version = version
         self.framer = LineFramer(maxLineBytes: maxMessageBytes)
@@ -51,8 +55,15 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         if let provider = context.channel as? SocketOptionProvider {
             let credentials: EventLoopFuture<PeerCredentialsLayout> = provider.unsafeGetSocketOption(
                 level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
-            credentials.whenSuccess { [port] raw in
+            // On the channel's own loop the option is read at once, before any line is.
+            credentials.whenSuccess { [port, isStub, logger] raw in
                 port?.credentials = PeerCredentials(pid: raw.pid, uid: raw.uid, gid: raw.gid)
+                if isStub(raw.pid, raw.uid) {
+                    logger.warning(
+                        "refused a client connection from a stub (pid \(raw.pid), uid \(raw.uid)): a stub is never a client",
+                        metadata: ["rethink_stub_pid": "\(raw.pid)"])
+                    context.close(promise: nil)
+                }
             }
         }
         bus.attach(port)

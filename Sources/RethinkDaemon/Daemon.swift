@@ -71,7 +71,12 @@ public final class Daemon: @unchecked Sendable {
                 status.stubChanged(change.domain, to: change.status)
             }
         }
-        sandbox = try Sandbox(logger: logger)
+        // No process of the daemon's uid (a stub in a user namespace is one) may read or write its memory.
+        if !Sandbox.markNonDumpable() {
+            logger.warning("could not mark the daemon non-dumpable (PR_SET_DUMPABLE)")
+        }
+        sandbox = try Sandbox(
+            logger: logger, identities: IdentityPool(range: configuration.sandbox.uidRange))
         let parts = Self.uaParts(configuration, credentialsDirectory: credentialsDirectory)
         let network = try Daemon.makeNetworkCatalogue(configuration, logger: logger)
         self.network = network
@@ -99,6 +104,8 @@ public final class Daemon: @unchecked Sendable {
         uaConfiguration.handshakeTimeout = .nanoseconds(Int64(configuration.handshakeTimeoutSeconds * 1e9))
         uaConfiguration.defaultAction = configuration.sandbox.defaultAction
         uaConfiguration.limits = configuration.sandbox.limits
+        uaConfiguration.isolation = configuration.sandbox.isolation
+        uaConfiguration.isolation.domains = configuration.domains
         uaConfiguration.maxMessageBytes = configuration.maxMessageBytes
         return (
             LocalCatalogue(directories: configuration.catalogues, binariesDirectory: Daemon.binariesDirectory),
@@ -148,12 +155,15 @@ public final class Daemon: @unchecked Sendable {
                 .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144)
             )
             .childChannelOption(.maxMessagesPerRead, value: 8)
-            .childChannelInitializer { [bus, status, logger] channel in
+            .childChannelInitializer { [bus, status, logger, sandbox] channel in
                 channel.eventLoop.makeCompletedFuture {
                     self.nextClient += 1
                     let handler = ClientConnectionHandler(
                         bus: bus, number: self.nextClient, maxMessageBytes: self.live.maxMessageBytes,
-                        version: Daemon.version, status: status, logger: logger)
+                        version: Daemon.version, status: status, logger: logger
+                    ) { pid, uid in
+                        sandbox.isStub(pid: pid) || (uid != 0 && sandbox.identities.contains(uid))
+                    }
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }

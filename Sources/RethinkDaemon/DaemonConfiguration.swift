@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RethinkJournal
+import RethinkRuntimeUA
 import RethinkSandbox
 
 /// The daemon's settings: a JSON file (`--config`), overridden by command-line flags (SPEC section 8).
@@ -30,22 +31,95 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// Finding stubs on the network: `.well-known` discovery, TLS, signing keys, limits.
     public var discovery: DiscoverySettings = DiscoverySettings()
 
-    /// The sandbox's knobs.
+    /// The sandbox's knobs (docs/CONFIGURATION.md, docs/SANDBOX.md). Every key is optional; an unknown
+    /// one is refused with its path.
     public struct SandboxSettings: Sendable, Codable, Equatable {
         public var defaultAction: SandboxPolicy.DefaultAction = .errno
-        public var openFiles: UInt64 = ResourceLimits.default.openFiles
-        public var addressSpaceBytes: UInt64? = ResourceLimits.default.addressSpaceBytes
-        public var fileSizeBytes: UInt64? = ResourceLimits.default.fileSizeBytes
-        public var cpuSeconds: UInt64? = ResourceLimits.default.cpuSeconds
+        public var openFiles: UInt64 = ResourceLimits.stubDefault.openFiles
+        public var addressSpaceBytes: UInt64? = ResourceLimits.stubDefault.addressSpaceBytes
+        public var fileSizeBytes: UInt64? = ResourceLimits.stubDefault.fileSizeBytes
+        public var cpuSeconds: UInt64? = ResourceLimits.stubDefault.cpuSeconds
+        public var memoryBytes: UInt64? = ResourceLimits.stubDefault.memoryBytes
+        public var tasks: UInt64? = ResourceLimits.stubDefault.tasks
+        /// `"full"` (the default: identity, Landlock, scratch, network by declaration) or `"seccomp"`
+        /// (seccomp and rlimits only, as before; for measuring what the isolation costs).
+        public var confinement: String = "full"
+        public var landlock: Bool = true
+        /// The uids (gid = uid) a root daemon gives its stubs, `"first-last"`.
+        public var uids: String = "\(IdentityPool.defaultRange.lowerBound)-\(IdentityPool.defaultRange.upperBound)"
+        public var scratchBytes: UInt64 = IsolationSettings().scratchBytes
+        public var nice: Int32 = IsolationSettings().nice
 
         public init() {}
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            let defaults = SandboxSettings()
+            defaultAction = try container.decodeIfPresent(SandboxPolicy.DefaultAction.self, forKey: .defaultAction)
+                ?? defaults.defaultAction
+            openFiles = try container.decodeIfPresent(UInt64.self, forKey: .openFiles) ?? defaults.openFiles
+            addressSpaceBytes = try Self.optional(container, .addressSpaceBytes, defaults.addressSpaceBytes)
+            fileSizeBytes = try Self.optional(container, .fileSizeBytes, defaults.fileSizeBytes)
+            cpuSeconds = try Self.optional(container, .cpuSeconds, defaults.cpuSeconds)
+            memoryBytes = try Self.optional(container, .memoryBytes, defaults.memoryBytes)
+            tasks = try Self.optional(container, .tasks, defaults.tasks)
+            confinement = try container.decodeIfPresent(String.self, forKey: .confinement) ?? defaults.confinement
+            landlock = try container.decodeIfPresent(Bool.self, forKey: .landlock) ?? defaults.landlock
+            uids = try container.decodeIfPresent(String.self, forKey: .uids) ?? defaults.uids
+            scratchBytes = try container.decodeIfPresent(UInt64.self, forKey: .scratchBytes) ?? defaults.scratchBytes
+            nice = try container.decodeIfPresent(Int32.self, forKey: .nice) ?? defaults.nice
+        }
+
+        /// A limit left out keeps its default; `null` turns it off.
+        private static func optional(
+            _ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys, _ fallback: UInt64?
+        ) throws -> UInt64? {
+            guard container.contains(key) else { return fallback }
+            return try container.decodeNil(forKey: key) ? nil : container.decode(UInt64.self, forKey: key)
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case defaultAction, openFiles, addressSpaceBytes, fileSizeBytes, cpuSeconds, memoryBytes, tasks
+            case confinement, landlock, uids, scratchBytes, nice
+        }
 
         var limits: ResourceLimits {
             ResourceLimits(
                 openFiles: openFiles, addressSpaceBytes: addressSpaceBytes, fileSizeBytes: fileSizeBytes,
-                cpuSeconds: cpuSeconds)
+                cpuSeconds: cpuSeconds, memoryBytes: memoryBytes, tasks: tasks)
+        }
+
+        /// `uids` as a range; validated by ``validate()``.
+        public var uidRange: ClosedRange<UInt32> {
+            let bounds = uids.split(separator: "-").compactMap { UInt32($0) }
+            guard bounds.count == 2, bounds[0] <= bounds[1] else { return IdentityPool.defaultRange }
+            return bounds[0]...bounds[1]
+        }
+
+        func validate() throws(ConfigurationError) {
+            let bounds = uids.split(separator: "-").compactMap { UInt32($0) }
+            guard bounds.count == 2, bounds[0] >= 1000, bounds[0] <= bounds[1], bounds[1] < UInt32.max else {
+                throw ConfigurationError(
+                    "sandbox.uids \"\(uids)\" must be \"first-last\" with 1000 <= first <= last (ids no user or service has)")
+            }
+            guard confinement == "full" || confinement == "seccomp" else {
+                throw ConfigurationError("sandbox.confinement must be \"full\" or \"seccomp\", not \"\(confinement)\"")
+            }
+            guard scratchBytes >= 1 << 20 else { throw ConfigurationError("sandbox.scratchBytes must be at least 1 MiB") }
+        }
+
+        var isolation: IsolationSettings {
+            var settings = IsolationSettings()
+            settings.enabled = confinement == "full"
+            settings.landlock = landlock
+            settings.scratchBytes = scratchBytes
+            settings.nice = nice
+            return settings
         }
     }
+
+    /// Per-domain sandbox settings: destinations added to (or replacing) a descriptor's constraints, limits.
+    public var domains: [String: DomainSandbox] = [:]
 
     public init() {}
 
@@ -77,6 +151,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             ?? defaults.handshakeTimeoutSeconds
         sandbox = try container.decodeIfPresent(SandboxSettings.self, forKey: .sandbox) ?? defaults.sandbox
         discovery = try container.decodeIfPresent(DiscoverySettings.self, forKey: .discovery) ?? defaults.discovery
+        domains = try container.decodeIfPresent([String: DomainSandbox].self, forKey: .domains) ?? defaults.domains
     }
 
     /// Reads a JSON configuration file; unknown keys are refused so that a typo does not go unnoticed.
@@ -92,6 +167,14 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
                     "\(path): unknown setting(s) \(unknown.joined(separator: ", ")); known: \(known.sorted().joined(separator: ", "))"
                 )
             }
+            try refuseUnknown(
+                in: object["sandbox"], at: "sandbox", known: SandboxSettings.CodingKeys.allCases.map(\.stringValue),
+                path: path)
+            for (domain, settings) in object["domains"] as? [String: Any] ?? [:] {
+                try refuseUnknown(
+                    in: settings, at: "domains.\(domain)", known: DomainSandbox.CodingKeys.allCases.map(\.stringValue),
+                    path: path)
+            }
         }
         do {
             let configuration = try JSONDecoder().decode(DaemonConfiguration.self, from: data)
@@ -101,6 +184,18 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             throw error
         } catch {
             throw ConfigurationError("\(path) is not a valid configuration: \(error)")
+        }
+    }
+
+    private static func refuseUnknown(in section: Any?, at name: String, known: [String], path: String)
+        throws(ConfigurationError)
+    {
+        guard let section = section as? [String: Any] else { return }
+        let unknown = section.keys.filter { !known.contains($0) }.sorted()
+        guard unknown.isEmpty else {
+            throw ConfigurationError(
+                "\(path): unknown setting(s) \(unknown.map { "\(name).\($0)" }.joined(separator: ", ")); known in \(name): \(known.sorted().joined(separator: ", "))"
+            )
         }
     }
 
@@ -117,13 +212,23 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             throw ConfigurationError("runtimeDomain must be a host name")
         }
         try discovery.validate()
+        try sandbox.validate()
+        for (domain, settings) in domains {
+            for entry in (settings.connect ?? []) + (settings.datagram ?? []) {
+                do {
+                    _ = try NetworkDestination(parsing: entry)
+                } catch {
+                    throw ConfigurationError("domains.\(domain): \(error.message)")
+                }
+            }
+        }
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, logTarget,
             journalSocket, maxMessageBytes, queueLimit
         case adminGroup, credentialsDirectories, interpreters, pythonPath, handshakeTimeoutSeconds, sandbox
-        case discovery
+        case discovery, domains
     }
 }
 

@@ -161,6 +161,7 @@ final class RuntimeServices: @unchecked Sendable {
             ("interworking", .bool(record.interworking)),
             ("since", .string(ISO8601DateFormatter().string(from: record.since))),
             ("restarts", .int(Int64(record.restarts))),
+            ("confinement", record.confinement ?? .null),
         ]
         if let desc = record.desc { fields.append(("desc", .string(desc))) }
         if let counters = bus.counters(for: record.domain) {

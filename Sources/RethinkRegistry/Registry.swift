@@ -65,9 +65,10 @@ public actor Registry {
         return change
     }
 
-    public func setPID(_ pid: Int32?, of url: String) {
+    public func setPID(_ pid: Int32?, of url: String, confinement: JSONValue? = nil) {
         guard let domain = domain(ofStub: url), records[domain]?.url == url else { return }
         records[domain]?.pid = pid
+        if let confinement { records[domain]?.confinement = confinement }
     }
 
     /// Records a crash of the stub at `url` and decides: redeploy after a backoff, or give up.

@@ -14,6 +14,8 @@ public struct StubRecord: Sendable {
     public var since: Date
     /// How many times the stub was deployed again after the first time.
     public var restarts: Int
+    /// What confines the running stub (SPEC section 9): `summary` and each mechanism's figure.
+    public var confinement: JSONValue?
     /// Crash times inside the probation window.
     var crashes: [Date] = []
 }

@@ -37,15 +37,70 @@ struct PackageStore: Sendable {
     /// The runnable file of an already verified package, or nil when it is not cached. With trusted keys,
     /// the descriptor's signature is checked against the package bytes kept beside the cache entry, so a
     /// cached package is not run under a descriptor whose signature would not verify.
+    ///
+    /// Checked at every deploy, over what will run: the raw package kept beside the entry must hash to the
+    /// descriptor's `sha256` (and carry its signature), and the entry's directory must hold exactly the
+    /// package's files with exactly its bytes. An entry that does not (altered, or planted by someone other
+    /// than the daemon) is removed, and the package fetched again.
     func cachedEntry(for descriptor: Descriptor) throws(DeploymentError) -> String? {
         guard let sha256 = descriptor.sha256, let entry = existingEntry(for: descriptor, sha256: sha256) else {
             return nil
         }
-        if !trustedKeyBytes.isEmpty {
-            guard let bytes = FileManager.default.contents(atPath: rawPath(sha256)) else { return nil }
-            try checkSignature(Array(bytes), descriptor: descriptor, source: "the cached package \(sha256)")
+        guard let raw = FileManager.default.contents(atPath: rawPath(sha256)).map(Array.init),
+            PackageSignature.sha256Hex(raw) == sha256, treeMatches(raw, descriptor: descriptor, sha256: sha256)
+        else {
+            discard(sha256)
+            return nil
         }
+        try checkSignature(raw, descriptor: descriptor, source: "the cached package \(sha256)")
         return entry
+    }
+
+    /// Whether `<packages>/<sha256>/` holds exactly the files of `raw` (an archive's entries, or the one
+    /// file), byte for byte, and nothing else.
+    func treeMatches(_ raw: [UInt8], descriptor: Descriptor, sha256: String) -> Bool {
+        let root = (directory as NSString).appendingPathComponent(sha256)
+        var expected: [String: [UInt8]] = [:]
+        if Gzip.isGzip(raw) {
+            guard let tar = try? Gzip.decompress(raw, limit: limits.maxTotalBytes),
+                let archive = try? TarArchive.read(tar, limits: limits)
+            else { return false }
+            for entry in archive.entries where entry.kind == .file {
+                guard let path = try? TarArchive.safePath(entry.path) else { return false }
+                expected[path] = entry.bytes
+            }
+        } else {
+            expected[entryName(for: descriptor, sha256: sha256)] = raw
+        }
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return false }
+        var seen = 0
+        while let relative = enumerator.nextObject() as? String {
+            let path = (root as NSString).appendingPathComponent(relative)
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return false }
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR: continue
+            case S_IFREG:
+                guard let bytes = expected[relative], FileManager.default.contents(atPath: path).map(Array.init) == bytes
+                else { return false }
+                seen += 1
+            default: return false
+            }
+        }
+        return seen == expected.count
+    }
+
+    /// Removes a cache entry that failed its check (and the raw package beside it).
+    private func discard(_ sha256: String) {
+        let root = (directory as NSString).appendingPathComponent(sha256)
+        if let enumerator = FileManager.default.enumerator(atPath: root) {
+            while let relative = enumerator.nextObject() as? String {
+                _ = chmod((root as NSString).appendingPathComponent(relative), 0o755)
+            }
+        }
+        _ = chmod(root, 0o755)
+        try? FileManager.default.removeItem(atPath: root)
+        try? FileManager.default.removeItem(atPath: rawPath(sha256))
     }
 
     private func existingEntry(for descriptor: Descriptor, sha256: String) -> String? {
@@ -84,13 +139,17 @@ struct PackageStore: Sendable {
             )
         }
         try checkSignature(bytes, descriptor: descriptor, source: source)
-        if let entry = existingEntry(for: descriptor, sha256: actual) { return entry }
+        if let entry = existingEntry(for: descriptor, sha256: actual) {
+            if treeMatches(bytes, descriptor: descriptor, sha256: actual) { return entry }
+            discard(actual)
+        }
         let final = (directory as NSString).appendingPathComponent(actual)
         let staging = final + ".partial-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: staging) }
         do {
             try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+            _ = chmod(directory, StubPackager.traversableMode(of: directory))
             if Gzip.isGzip(bytes) {
                 let archive = try TarArchive.read(Gzip.decompress(bytes, limit: limits.maxTotalBytes), limits: limits)
                 try archive.unpack(into: staging)
@@ -103,9 +162,9 @@ struct PackageStore: Sendable {
                 }
             } else {
                 try FileManager.default.createDirectory(
-                    atPath: staging, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+                    atPath: staging, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
                 let path = (staging as NSString).appendingPathComponent(entryName(for: descriptor, sha256: actual))
-                let mode = descriptor.language == .executable ? 0o700 : 0o600
+                let mode = descriptor.language == .executable ? 0o555 : 0o444
                 guard
                     FileManager.default.createFile(
                         atPath: path, contents: Data(bytes), attributes: [.posixPermissions: mode])
@@ -115,6 +174,7 @@ struct PackageStore: Sendable {
             }
             _ = FileManager.default.createFile(
                 atPath: rawPath(actual), contents: Data(bytes), attributes: [.posixPermissions: 0o600])
+            _ = chmod((directory as NSString).appendingPathComponent(actual + ".package"), 0o600)
             if rename(staging, final) != 0, !FileManager.default.fileExists(atPath: final) {
                 throw DeploymentError(.badPackage, "cannot move the package into \(final): errno \(errno)")
             }

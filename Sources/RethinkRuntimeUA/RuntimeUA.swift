@@ -202,8 +202,13 @@ public actor RuntimeUA: BusDelegate {
         let packagePath = try await fetchPackage(descriptor)
         let prepared = try packager.prepare(
             descriptor, packagePath: packagePath, stubURL: url, runtimeURL: bus.addresses.runtimeURL)
+        let isolation = try StubIsolation.make(
+            for: descriptor, prepared: prepared, pythonPath: packager.pythonPath, settings: configuration.isolation,
+            logger: logger)
         let policy = SandboxPolicy.forLanguage(
-            descriptor.language, defaultAction: configuration.defaultAction, limits: configuration.limits)
+            descriptor.language, defaultAction: configuration.defaultAction,
+            limits: StubIsolation.limits(configuration.limits, for: domain, settings: configuration.isolation),
+            isolation: isolation)
         let request = SpawnRequest(
             executable: prepared.executable, arguments: prepared.arguments, environment: prepared.environment,
             workingDirectory: prepared.workingDirectory, policy: policy)
@@ -215,7 +220,9 @@ public actor RuntimeUA: BusDelegate {
             earlyExits[url] = nil
         }
         do {
-            process = try await sandbox.spawn(request) { status in
+            process = try await sandbox.spawn(
+                request, metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)"]
+            ) { status in
                 events.yield(.exited(url: url, domain: domain, status: status))
             }
         } catch {
@@ -228,9 +235,9 @@ public actor RuntimeUA: BusDelegate {
             started.handshake.fail(
                 DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
         }
-        await registry.setPID(process.pid, of: url)
+        await registry.setPID(process.pid, of: url, confinement: process.confinement.map(\.json))
         logger.info(
-            "stub \(url) started (pid \(process.pid)) from \(descriptor.origin)",
+            "stub \(url) started (pid \(process.pid)) from \(descriptor.origin); \(process.confinement.map { "confined: \($0.summary)" } ?? "seccomp and rlimits only")",
             metadata: [
                 "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)",
             ])

@@ -9,10 +9,17 @@ public struct PreparedStub: Sendable {
     public let arguments: [String]
     public let workingDirectory: String
     public let environment: [String: String]
+    /// The daemon-written, verified directory the package runs from (the stub may read and execute it).
+    public let packageDirectory: String
+    /// A single-file package from a local catalogue: only this file is given to the stub (its directory
+    /// holds other domains' descriptors), bound read-only into its view.
+    public var packageFile: String? = nil
 }
 
-/// Turns a descriptor's package into something runnable: reads it, checks its `sha256`, writes inline
-/// packages to the state directory (cached by hash), and picks the interpreter for its language.
+/// Turns a descriptor's package into something runnable: reads it, checks its `sha256`, copies it into the
+/// daemon's own cache (`<state>/packages/copies/<sha256>/`, written only by the daemon, read-only, checked
+/// again at every deploy), and picks the interpreter for its language. A stub never runs from a catalogue
+/// directory or a file the daemon did not write and verify.
 public struct StubPackager: Sendable {
     public let stateDirectory: String
     /// Interpreter per language (`python` -> `/usr/bin/python3`, `javascript` -> `/usr/bin/node`).
@@ -33,15 +40,21 @@ public struct StubPackager: Sendable {
         throws(DeploymentError) -> PreparedStub
     {
         let packagePath: String
+        let packageDirectory: String
         if let fetched = fetchedPackage {
             packagePath = fetched
+            packageDirectory = packageRoot(of: fetched)
         } else {
             packagePath = try packageFile(descriptor)
+            packageDirectory = (packagePath as NSString).deletingLastPathComponent
         }
+        let singleFile: String?
+        if case .file = descriptor.source, fetchedPackage == nil { singleFile = packagePath } else { singleFile = nil }
         let workingDirectory = try makeWorkingDirectory(for: descriptor.domain)
         var environment = [
             "RETHINK_STUB_URL": stubURL, "RETHINK_RUNTIME_URL": runtimeURL, "RETHINK_DOMAIN": descriptor.domain.value,
             "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workingDirectory, "LANG": "C.UTF-8",
+            "TMPDIR": workingDirectory,
         ]
         switch descriptor.language {
         case .executable:
@@ -51,7 +64,7 @@ public struct StubPackager: Sendable {
             }
             return PreparedStub(
                 executable: packagePath, arguments: [packagePath], workingDirectory: workingDirectory,
-                environment: environment)
+                environment: environment, packageDirectory: packageDirectory, packageFile: singleFile)
         case .python, .javascript:
             guard let interpreter = interpreters[descriptor.language],
                 FileManager.default.isExecutableFile(atPath: interpreter)
@@ -69,15 +82,16 @@ public struct StubPackager: Sendable {
                 return PreparedStub(
                     executable: interpreter, arguments: [interpreter, "-B", "-s", packagePath],
                     workingDirectory: workingDirectory,
-                    environment: environment)
+                    environment: environment, packageDirectory: packageDirectory, packageFile: singleFile)
             }
             return PreparedStub(
                 executable: interpreter, arguments: [interpreter, packagePath], workingDirectory: workingDirectory,
-                environment: environment)
+                environment: environment, packageDirectory: packageDirectory, packageFile: singleFile)
         }
     }
 
-    /// The package's path on disk, after its hash was checked when the descriptor gives one.
+    /// The package's verified copy in the daemon's cache, after its hash was checked when the descriptor
+    /// gives one.
     private func packageFile(_ descriptor: Descriptor) throws(DeploymentError) -> String {
         switch descriptor.source {
         case .remote(let url):
@@ -91,29 +105,79 @@ public struct StubPackager: Sendable {
                     .badPackage,
                     "stub package \(path) for \(descriptor.domain) cannot be read (named by \(descriptor.origin))")
             }
+            // A local catalogue is the operator's: its file is bound read-only into the stub's view (no stub
+            // can write it), so it runs in place, without a copy of what may be a large binary.
             try verify(Array(data), descriptor: descriptor, name: path)
             return path
         case .inline(let bytes, let name):
             try verify(bytes, descriptor: descriptor, name: "the inline package")
-            let digest = StubPackager.hex(SHA256.hash(data: bytes))
-            let directory = (stateDirectory as NSString).appendingPathComponent("packages/\(digest)")
-            let path = (directory as NSString).appendingPathComponent(name)
-            if FileManager.default.fileExists(atPath: path) { return path }
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                let mode = descriptor.language == .executable ? 0o700 : 0o600
-                guard
-                    FileManager.default.createFile(
-                        atPath: path, contents: Data(bytes), attributes: [.posixPermissions: mode])
-                else {
-                    throw CocoaError(.fileWriteUnknown)
-                }
-            } catch {
-                throw DeploymentError(
-                    .badPackage, "cannot write \(descriptor.domain)'s inline package to \(path): \(error)")
-            }
+            return try cachedCopy(bytes, name: name, descriptor: descriptor)
+        }
+    }
+
+    /// `<state>/packages/copies/<sha256>/<name>`: written by the daemon (read-only, in a directory only it
+    /// writes), and used only while its bytes still hash to `bytes`' digest; anything else found there
+    /// (planted, altered) is replaced.
+    private func cachedCopy(_ bytes: [UInt8], name: String, descriptor: Descriptor) throws(DeploymentError) -> String {
+        let digest = StubPackager.hex(SHA256.hash(data: bytes))
+        let packages = (stateDirectory as NSString).appendingPathComponent("packages")
+        let copies = (packages as NSString).appendingPathComponent("copies")
+        let directory = (copies as NSString).appendingPathComponent(digest)
+        let safeName = name.isEmpty || name.hasPrefix(".") || name.contains("/") ? "package" : name
+        let path = (directory as NSString).appendingPathComponent(safeName)
+        let executable = descriptor.language == .executable
+        if let existing = FileManager.default.contents(atPath: path),
+            StubPackager.hex(SHA256.hash(data: existing)) == digest,
+            (try? FileManager.default.contentsOfDirectory(atPath: directory)) == [safeName]
+        {
             return path
         }
+        do {
+            for traversable in [stateDirectory, packages, copies] {
+                try FileManager.default.createDirectory(
+                    atPath: traversable, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+                _ = chmod(traversable, StubPackager.traversableMode(of: traversable))
+            }
+            let staging = directory + ".partial-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: staging) }
+            try FileManager.default.createDirectory(
+                atPath: staging, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+            let staged = (staging as NSString).appendingPathComponent(safeName)
+            guard
+                FileManager.default.createFile(
+                    atPath: staged, contents: Data(bytes), attributes: [.posixPermissions: executable ? 0o555 : 0o444])
+            else {
+                throw CocoaError(.fileWriteUnknown)
+            }
+            _ = chmod(staging, 0o555)
+            if FileManager.default.fileExists(atPath: directory) {
+                _ = chmod(directory, 0o755)
+                try FileManager.default.removeItem(atPath: directory)
+            }
+            try FileManager.default.moveItem(atPath: staging, toPath: directory)
+        } catch {
+            throw DeploymentError(
+                .badPackage, "cannot write \(descriptor.domain)'s package to the cache \(directory): \(error)")
+        }
+        return path
+    }
+
+    /// The package directory of a network package (`<state>/packages/<sha256>/...`): its first component
+    /// under `packages/`.
+    private func packageRoot(of entry: String) -> String {
+        let packages = (stateDirectory as NSString).appendingPathComponent("packages") + "/"
+        guard entry.hasPrefix(packages), let first = entry.dropFirst(packages.count).split(separator: "/").first else {
+            return (entry as NSString).deletingLastPathComponent
+        }
+        return packages + first
+    }
+
+    /// The mode that lets stub uids pass through a directory on the way to their package (but not list it):
+    /// o+x added to what it has.
+    static func traversableMode(of path: String) -> mode_t {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return 0o711 }
+        return (info.st_mode & 0o7777) | 0o011
     }
 
     private func verify(_ bytes: [UInt8], descriptor: Descriptor, name: String) throws(DeploymentError) {
@@ -128,8 +192,13 @@ public struct StubPackager: Sendable {
     }
 
     private func makeWorkingDirectory(for domain: DomainKey) throws(DeploymentError) -> String {
-        let path = (stateDirectory as NSString).appendingPathComponent("stubs/\(domain.value)")
+        let stubs = (stateDirectory as NSString).appendingPathComponent("stubs")
+        let path = (stubs as NSString).appendingPathComponent(domain.value)
         do {
+            try FileManager.default.createDirectory(
+                atPath: stubs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+            _ = chmod(stateDirectory, StubPackager.traversableMode(of: stateDirectory))
+            _ = chmod(stubs, StubPackager.traversableMode(of: stubs))
             try FileManager.default.createDirectory(
                 atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {

@@ -10,7 +10,9 @@ public struct UAConfiguration: Sendable {
     public var killGrace: TimeAmount = .seconds(1)
     /// The sandbox's answer to a system call outside the allowlist.
     public var defaultAction: SandboxPolicy.DefaultAction = .errno
-    public var limits: ResourceLimits = .default
+    public var limits: ResourceLimits = .stubDefault
+    /// Identity, Landlock, scratch, network destinations and per-domain overrides.
+    public var isolation = IsolationSettings()
     /// Largest MiniBUS line a stub may write.
     public var maxMessageBytes: Int = 1 << 20
 

@@ -15,6 +15,12 @@ extension ResourceLimits {
         if let cpuSeconds {
             limits.append(rt_rlimit(resource: CInt(RLIMIT_CPU.rawValue), soft: cpuSeconds, hard: cpuSeconds))
         }
+        if let memoryBytes {
+            limits.append(rt_rlimit(resource: CInt(RLIMIT_DATA.rawValue), soft: memoryBytes, hard: memoryBytes))
+        }
+        if let tasks {
+            limits.append(rt_rlimit(resource: 6 /* RLIMIT_NPROC, which Glibc does not import */, soft: tasks, hard: tasks))
+        }
         return limits
     }
 }

@@ -2,6 +2,7 @@ import CRethinkSpawn
 import Dispatch
 import Glibc
 import Logging
+import Synchronization
 
 /// Starts stubs as confined children: own session, only fds 0-2, a complete environment of the
 /// caller's choosing, rlimits, no new privileges and a seccomp allowlist for their language.
@@ -14,11 +15,34 @@ public final class Sandbox: Sendable {
     private let spawner: SpawnerThread
     private let programs = SeccompProgramCache()
     private let exitQueue = DispatchQueue(label: "rethink.sandbox.exits", attributes: .concurrent)
+    /// The uids stubs get (a dedicated one each when the daemon is root; inside their user namespace otherwise).
+    public let identities: IdentityPool
+    private let supervisor: NetworkSupervisor
+    private let running = Mutex<Set<Int32>>([])
 
-    /// Starts the spawner thread. Filters are compiled on first use.
-    public init(logger: Logger) throws(SandboxError) {
+    /// Starts the spawner and supervisor threads. Filters are compiled on first use.
+    public init(logger: Logger, identities: IdentityPool = IdentityPool(range: IdentityPool.defaultRange))
+        throws(SandboxError)
+    {
         self.logger = logger
+        self.identities = identities
         self.spawner = try SpawnerThread()
+        self.supervisor = try NetworkSupervisor(logger: logger)
+    }
+
+    /// Marks this process non-dumpable (`PR_SET_DUMPABLE` 0): no process of its uid, a stub in a user
+    /// namespace included, may open its `/proc/<pid>/mem`, trace it or read its environment. The daemon
+    /// calls it once at start-up. Returns false when the kernel refused.
+    public static func markNonDumpable() -> Bool {
+        rt_set_non_dumpable() == 0
+    }
+
+    /// The Landlock ABI stubs are restricted with (0: this kernel has none).
+    public static var landlockABI: Int { Landlock.abi }
+
+    /// Whether `pid` is one of this sandbox's running stubs (a client connection from it is refused).
+    public func isStub(pid: Int32) -> Bool {
+        running.withLock { $0.contains(pid) }
     }
 
     deinit {
@@ -30,12 +54,16 @@ public final class Sandbox: Sendable {
     /// `onExit` is called exactly once, on a background queue, after the child has been reaped
     /// and its pidfd closed. It is given here rather than later so that no exit can be missed.
     /// Keep it short: it runs on a queue shared by all stubs' exits.
+    /// `metadata` goes on every log line about the stub (its journal fields), the supervisor's included.
     public func spawn(
         _ request: SpawnRequest,
+        metadata: Logger.Metadata = [:],
         onExit: @escaping @Sendable (ExitStatus) -> Void
     ) async throws(SandboxError) -> SandboxedProcess {
         try validate(request)
         let program = try programs.program(for: request.policy)
+        let confinement = try prepareConfinement(for: request)
+        defer { confinement?.closeRuleset() }
         let stdin = try Pipe(for: "stdin", of: request.executable)
         let stdout: Pipe
         let stderr: Pipe
@@ -54,9 +82,10 @@ public final class Sandbox: Sendable {
         }
 
         let childFDs = (stdin.readEnd, stdout.writeEnd, stderr.writeEnd)
-        let launched: Result<(pid: Int32, pidfd: CInt), SandboxError> = await withCheckedContinuation { continuation in
+        let launched: Result<Launched, SandboxError> = await withCheckedContinuation { continuation in
             let accepted = spawner.submit {
-                continuation.resume(returning: Self.launch(request, program: program, stdio: childFDs))
+                continuation.resume(
+                    returning: Self.launch(request, program: program, confinement: confinement, stdio: childFDs))
             }
             if !accepted {
                 continuation.resume(
@@ -76,13 +105,28 @@ public final class Sandbox: Sendable {
             close(stdin.writeEnd)
             close(stdout.readEnd)
             close(stderr.readEnd)
+            if let uid = confinement?.poolUID { identities.give(uid) }
             logger.warning(
                 "stub failed to start", metadata: ["executable": "\(request.executable)", "error": "\(error.message)"])
             throw error
         case .success(let child):
+            let identities = self.identities
+            let poolUID = confinement?.poolUID
+            let pid = child.pid
+            running.withLock { _ = $0.insert(pid) }
             let process = SandboxedProcess(
                 pid: child.pid, pidfd: child.pidfd, stdinFD: stdin.writeEnd, stdoutFD: stdout.readEnd,
-                stderrFD: stderr.readEnd, logger: logger, onExit: onExit)
+                stderrFD: stderr.readEnd, logger: logger, confinement: confinement?.summary
+            ) { [weak self] status in
+                self?.running.withLock { _ = $0.remove(pid) }
+                if let poolUID { identities.give(poolUID) }
+                onExit(status)
+            }
+            if child.listener >= 0, let isolation = request.policy.isolation {
+                supervisor.supervise(
+                    listener: child.listener, pidfd: child.pidfd, policy: isolation.network,
+                    metadata: metadata.merging(["rethink_stub_pid": "\(child.pid)"]) { $1 })
+            }
             process.monitorExit(on: exitQueue)
             logger.debug(
                 "stub started",
@@ -120,32 +164,77 @@ public final class Sandbox: Sendable {
         }
     }
 
+    private struct Launched {
+        let pid: Int32
+        let pidfd: CInt
+        let listener: CInt
+    }
+
     /// Runs on the spawner thread: the C shim forks from here.
     private static func launch(
         _ request: SpawnRequest,
         program: SeccompProgram,
+        confinement: PreparedConfinement?,
         stdio: (CInt, CInt, CInt)
-    ) -> Result<(pid: Int32, pidfd: CInt), SandboxError> {
-        let argv = CStringArray(request.arguments)
-        let envp = CStringArray(request.environment.map { "\($0.key)=\($0.value)" }.sorted())
+    ) -> Result<Launched, SandboxError> {
+        // With its own mount namespace the stub sees its package and scratch at fixed places (see Isolation).
+        let view = { (value: String) -> String in
+            confinement?.isolation.mapped(value, workingDirectory: request.workingDirectory) ?? value
+        }
+        let executable = view(request.executable)
+        let workingDirectory = view(request.workingDirectory)
+        let argv = CStringArray(request.arguments.map(view))
+        let envp = CStringArray(request.environment.map { "\($0.key)=\(view($0.value))" }.sorted())
         defer {
             argv.free()
             envp.free()
         }
         let limits = request.policy.limits.shimLimits
+        let cgroupFDs: [CInt] = []
         var pid: pid_t = 0
         var pidfd: CInt = -1
+        var listener: CInt = -1
         var failure = rt_spawn_failure()
-        let result = request.executable.withCString { path in
-            request.workingDirectory.withCString { cwd in
+        let result = executable.withCString { path in
+            workingDirectory.withCString { cwd in
                 limits.withUnsafeBufferPointer { limits in
                     program.bytes.withUnsafeBytes { bpf in
-                        var config = rt_spawn_config(
-                            path: path, argv: argv.pointer, envp: envp.pointer, cwd: cwd,
-                            stdin_fd: stdio.0, stdout_fd: stdio.1, stderr_fd: stdio.2,
-                            limits: limits.baseAddress, limit_count: limits.count,
-                            bpf: bpf.baseAddress, bpf_len: bpf.count)
-                        return rt_spawn(&config, &pid, &pidfd, &failure)
+                        cgroupFDs.withUnsafeBufferPointer { cgroups in
+                            withOptionalCString(confinement?.scratchOptions) { scratch in
+                              withOptionalCString(
+                                  confinement.flatMap { $0.isolation.packageFile ?? $0.isolation.packageDirectory }
+                              ) { package in
+                              withOptionalCString(
+                                  confinement?.isolation.packageFile.map { String($0.split(separator: "/").last ?? "package") }
+                              ) { packageName in
+                                var config = rt_spawn_config()
+                                config.path = path
+                                config.argv = UnsafePointer(argv.pointer)
+                                config.envp = UnsafePointer(envp.pointer)
+                                config.cwd = cwd
+                                config.stdin_fd = stdio.0
+                                config.stdout_fd = stdio.1
+                                config.stderr_fd = stdio.2
+                                config.limits = limits.baseAddress
+                                config.limit_count = limits.count
+                                config.bpf = bpf.baseAddress
+                                config.bpf_len = bpf.count
+                                config.cgroup_fds = cgroups.baseAddress
+                                config.cgroup_fd_count = cgroups.count
+                                config.ruleset_fd = -1
+                                config.uid = RT_ID_KEEP
+                                config.gid = RT_ID_KEEP
+                                if let confinement {
+                                    confinement.apply(to: &config)
+                                    config.scratch_options = scratch
+                                    config.package_dir = package
+                                    config.package_name = packageName
+                                }
+                                return rt_spawn(&config, &pid, &pidfd, &listener, &failure)
+                              }
+                              }
+                            }
+                        }
                     }
                 }
             }
@@ -160,6 +249,11 @@ public final class Sandbox: Sendable {
                         + step.advice(errno: failure.error),
                     step: step, errno: failure.error))
         }
-        return .success((pid, pidfd))
+        return .success(Launched(pid: pid, pidfd: pidfd, listener: listener))
     }
+}
+
+private func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let string else { return body(nil) }
+    return string.withCString { body($0) }
 }

@@ -69,6 +69,12 @@ public enum SpawnStep: String, Sendable, CaseIterable {
     case rlimits = "setrlimit"
     case noNewPrivileges = "PR_SET_NO_NEW_PRIVS"
     case seccomp, execve
+    case cgroup = "cgroup join"
+    case namespaces = "user/mount namespace"
+    case scratch = "scratch tmpfs"
+    case landlock
+    case identity = "uid/capability drop"
+    case listener = "seccomp listener handoff"
 
     init(shimStep: Int32) {
         switch UInt32(bitPattern: shimStep) {
@@ -86,6 +92,12 @@ public enum SpawnStep: String, Sendable, CaseIterable {
         case RT_STEP_NO_NEW_PRIVS.rawValue: self = .noNewPrivileges
         case RT_STEP_SECCOMP.rawValue: self = .seccomp
         case RT_STEP_EXECVE.rawValue: self = .execve
+        case RT_STEP_CGROUP.rawValue: self = .cgroup
+        case RT_STEP_NAMESPACES.rawValue: self = .namespaces
+        case RT_STEP_SCRATCH.rawValue: self = .scratch
+        case RT_STEP_LANDLOCK.rawValue: self = .landlock
+        case RT_STEP_IDENTITY.rawValue: self = .identity
+        case RT_STEP_LISTENER.rawValue: self = .listener
         default: self = .validation
         }
     }
@@ -104,6 +116,13 @@ public enum SpawnStep: String, Sendable, CaseIterable {
         case (.clone, _), (.pidfdOpen, _): return "the kernel must be Linux 5.3 or later"
         case (.seccomp, _): return "the kernel must have seccomp filters; the filter may be malformed"
         case (.parentCheck, _): return "the daemon was exiting while this stub started"
+        case (.namespaces, _):
+            return "user and mount namespaces must be allowed (sysctl user.max_user_namespaces > 0; under systemd RestrictNamespaces=user mnt)"
+        case (.scratch, _): return "mounting the scratch tmpfs needs a mount namespace (and the mount call under systemd's filter)"
+        case (.landlock, _): return "the Landlock ruleset was refused; set sandbox.landlock to false to run without it"
+        case (.identity, _): return "switching to the stub's uid needs root; check sandbox.uids"
+        case (.listener, _): return "the daemon must be able to take the stub's seccomp listener (pidfd_getfd, Linux 5.6)"
+        case (.cgroup, _): return "the stub's cgroup could not be joined; check the cgroup tree is writable"
         case (.errorPipe, _), (.stdio, _), (.closeRange, _): return "the daemon may be out of file descriptors"
         default: return "this is unexpected; please report it with this message"
         }

@@ -15,26 +15,33 @@ public struct SandboxPolicy: Sendable {
     public var language: StubLanguage
     public var defaultAction: DefaultAction
     public var limits: ResourceLimits
+    /// Identity, Landlock, scratch, network supervision (SPEC section 9); nil: seccomp and rlimits only.
+    public var isolation: Isolation?
 
-    public init(language: StubLanguage, defaultAction: DefaultAction = .errno, limits: ResourceLimits = .default) {
+    public init(
+        language: StubLanguage, defaultAction: DefaultAction = .errno, limits: ResourceLimits = .default,
+        isolation: Isolation? = nil
+    ) {
         self.language = language
         self.defaultAction = defaultAction
         self.limits = limits
+        self.isolation = isolation
     }
 
     public static func forLanguage(
         _ language: StubLanguage,
         defaultAction: DefaultAction = .errno,
-        limits: ResourceLimits = .default
+        limits: ResourceLimits = .default,
+        isolation: Isolation? = nil
     ) -> SandboxPolicy {
-        SandboxPolicy(language: language, defaultAction: defaultAction, limits: limits)
+        SandboxPolicy(language: language, defaultAction: defaultAction, limits: limits, isolation: isolation)
     }
 
     /// The system calls this policy allows, some of them only with certain arguments
     /// (`clone` for threads, `socket` for AF_UNIX/AF_INET/AF_INET6, ...).
     public var allowedSyscalls: [String] {
         var seen = Set<String>()
-        return SyscallRule.rules(for: language).compactMap { rule in
+        return SyscallRule.rules(for: language, supervised: isolation != nil).compactMap { rule in
             guard case .allow = rule.action, seen.insert(rule.name).inserted else { return nil }
             return rule.name
         }

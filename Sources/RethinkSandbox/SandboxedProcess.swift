@@ -16,6 +16,8 @@ public final class SandboxedProcess: Sendable {
     public let stdinFD: CInt
     public let stdoutFD: CInt
     public let stderrFD: CInt
+    /// What confines it (nil: seccomp and rlimits only).
+    public let confinement: Confinement?
 
     private struct State {
         var pidfd: CInt
@@ -31,8 +33,9 @@ public final class SandboxedProcess: Sendable {
 
     init(
         pid: Int32, pidfd: CInt, stdinFD: CInt, stdoutFD: CInt, stderrFD: CInt, logger: Logger,
-        onExit: @escaping @Sendable (ExitStatus) -> Void
+        confinement: Confinement? = nil, onExit: @escaping @Sendable (ExitStatus) -> Void
     ) {
+        self.confinement = confinement
         self.pid = pid
         self.stdinFD = stdinFD
         self.stdoutFD = stdoutFD

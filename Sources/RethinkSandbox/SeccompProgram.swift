@@ -15,8 +15,9 @@ struct SeccompProgram: Sendable {
 
     /// Filters for x86_64 only: any other architecture's calls (i386 via `int 0x80`, x32 via
     /// the x32 bit) kill the process whatever the default action, as no stub has a reason to make them.
-    static func compile(language: StubLanguage, defaultAction: SandboxPolicy.DefaultAction) throws(SandboxError)
-        -> SeccompProgram
+    static func compile(
+        language: StubLanguage, defaultAction: SandboxPolicy.DefaultAction, supervised: Bool = false
+    ) throws(SandboxError) -> SeccompProgram
     {
         let deny = defaultAction == .kill ? rt_scmp_act_kill_process() : rt_scmp_act_errno(UInt16(EPERM))
         guard let context = seccomp_init(deny) else {
@@ -27,7 +28,7 @@ struct SeccompProgram: Sendable {
         try check(
             seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, rt_scmp_act_kill_process()),
             "setting the foreign-architecture action")
-        for rule in SyscallRule.rules(for: language) {
+        for rule in SyscallRule.rules(for: language, supervised: supervised) {
             try add(rule, to: context)
         }
 
@@ -54,6 +55,7 @@ struct SeccompProgram: Sendable {
         switch rule.action {
         case .allow: action = rt_scmp_act_allow()
         case .fail(let error): action = rt_scmp_act_errno(UInt16(error))
+        case .notify: action = rt_scmp_act_notify()
         }
         let comparisons = rule.conditions.map { condition -> scmp_arg_cmp in
             switch condition.comparison {
@@ -61,6 +63,8 @@ struct SeccompProgram: Sendable {
                 return rt_scmp_arg(condition.argument, SCMP_CMP_EQ, value, 0)
             case .maskedEqual(let mask, let value):
                 return rt_scmp_arg(condition.argument, SCMP_CMP_MASKED_EQ, mask, value)
+            case .notEqual(let value):
+                return rt_scmp_arg(condition.argument, SCMP_CMP_NE, value, 0)
             }
         }
         let result = comparisons.withUnsafeBufferPointer { buffer in

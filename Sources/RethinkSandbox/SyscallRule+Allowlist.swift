@@ -7,11 +7,14 @@ import Glibc
 /// perf, kernel modules and kexec, keyrings, clocks, swap, reboot, accounting, raw I/O ports,
 /// file handles, io_uring, listening sockets (bind, listen, accept), chroot and pivot_root.
 extension SyscallRule {
-    static func rules(for language: StubLanguage) -> [SyscallRule] {
+    /// With `supervised`, the calls that name a network destination go to the daemon's
+    /// ``NetworkSupervisor`` instead of running (see ``supervisedNetwork``).
+    static func rules(for language: StubLanguage, supervised: Bool = false) -> [SyscallRule] {
+        let base = common + (supervised ? supervisedNetwork : unsupervisedNetwork)
         switch language {
-        case .executable: return common
-        case .python: return common + python
-        case .javascript: return common + javascript
+        case .executable: return base
+        case .python: return base + python
+        case .javascript: return base + javascript
         }
     }
 
@@ -95,18 +98,47 @@ extension SyscallRule {
     private static let afInet: UInt64 = 2
     private static let afInet6: UInt64 = 10
     private static let afNetlink: UInt64 = 16
+    private static let sockStream: UInt64 = 1
+    private static let sockDgram: UInt64 = 2
+    /// The socket type without SOCK_NONBLOCK and SOCK_CLOEXEC.
+    private static let sockTypeMask: UInt64 = 0xf
 
-    /// Stubs are clients: they connect out over AF_UNIX, AF_INET and AF_INET6. No bind, listen
-    /// or accept: a stub that must serve goes through the runtime. AF_NETLINK answers
-    /// EAFNOSUPPORT because glibc's getaddrinfo probes it and copes with that answer.
+    /// Stubs are clients over TCP and UDP: `socket` only for AF_INET/AF_INET6, only SOCK_STREAM or
+    /// SOCK_DGRAM, only protocol 0, TCP or UDP (so no raw socket, no SOCK_PACKET, no ICMP). AF_UNIX
+    /// answers EACCES (a stub has no unix socket but its pipes; glibc's nscd probe copes), AF_NETLINK
+    /// EAFNOSUPPORT (glibc's getaddrinfo probes it). No bind, listen or accept: a stub that must serve
+    /// goes through the runtime. `socketpair` stays: it reaches nobody.
     private static let network: [SyscallRule] =
-        [afUnix, afInet, afInet6].map { allow("socket", when: .argument(0, equals: $0)) } + [
-            fail("socket", with: EAFNOSUPPORT, when: .argument(0, equals: afNetlink))
+        [afInet, afInet6].flatMap { family in
+            [sockStream, sockDgram].flatMap { type in
+                [0, 6, 17].map { protocolNumber in
+                    allow(
+                        "socket", when: .argument(0, equals: family),
+                        .argument(1, masked: sockTypeMask, equals: type), .argument(2, equals: protocolNumber))
+                }
+            }
+        } + [
+            fail("socket", with: EACCES, when: .argument(0, equals: afUnix)),
+            fail("socket", with: EAFNOSUPPORT, when: .argument(0, equals: afNetlink)),
         ]
         + [
-            "socketpair", "connect", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
-            "getsockopt", "setsockopt", "getsockname", "getpeername", "shutdown",
+            "socketpair", "recvfrom", "recvmsg", "recvmmsg", "getsockopt", "setsockopt", "getsockname",
+            "getpeername", "shutdown",
         ].map { allow($0) }
+
+    /// Without a supervisor (the sandbox's own tests, the benchmark's baseline): the calls run as made.
+    private static let unsupervisedNetwork: [SyscallRule] = ["connect", "sendto", "sendmsg", "sendmmsg"].map {
+        allow($0)
+    }
+
+    /// With the supervisor: every call that names a destination is decided, and made, by the daemon. A
+    /// `sendto` without an address (arg 4 NULL) goes to the socket's connected peer, which the daemon
+    /// approved when it connected it, and runs as made; `sendmsg`'s address sits behind a pointer no
+    /// filter can read, so it always goes to the daemon.
+    private static let supervisedNetwork: [SyscallRule] = [
+        notify("connect"), allow("sendto", when: .argument(4, equals: 0)),
+        notify("sendto", when: .argument(4, notEqual: 0)), notify("sendmsg"), notify("sendmmsg"),
+    ]
 
     private static let prSetPDeathSig: UInt64 = 1
     private static let prGetPDeathSig: UInt64 = 2

@@ -8,6 +8,8 @@ struct SyscallRule: Sendable, Equatable {
         /// Fail with this errno whatever the policy's default action: for calls programs probe
         /// and handle, where a kill would be wrong.
         case fail(Int32)
+        /// Hand the call to the daemon's ``NetworkSupervisor`` (seccomp user notification).
+        case notify
     }
 
     /// A comparison on one argument, as libseccomp's `SCMP_An(...)`.
@@ -16,6 +18,7 @@ struct SyscallRule: Sendable, Equatable {
             case equal(UInt64)
             /// `(argument & mask) == value`
             case maskedEqual(mask: UInt64, value: UInt64)
+            case notEqual(UInt64)
         }
 
         let argument: UInt32
@@ -28,6 +31,10 @@ struct SyscallRule: Sendable, Equatable {
 
     static func allow(_ name: String, when conditions: Condition...) -> SyscallRule {
         SyscallRule(name: name, action: .allow, conditions: conditions)
+    }
+
+    static func notify(_ name: String, when conditions: Condition...) -> SyscallRule {
+        SyscallRule(name: name, action: .notify, conditions: conditions)
     }
 
     static func fail(_ name: String, with error: Int32, when conditions: Condition...) -> SyscallRule {
@@ -43,6 +50,10 @@ extension SyscallRule.Condition {
     /// Compares only the low 32 bits, as the kernel does for `int` arguments.
     static func argument(_ index: UInt32, low32Equals value: UInt32) -> Self {
         Self(argument: index, comparison: .maskedEqual(mask: 0xffff_ffff, value: UInt64(value)))
+    }
+
+    static func argument(_ index: UInt32, notEqual value: UInt64) -> Self {
+        Self(argument: index, comparison: .notEqual(value))
     }
 
     static func argument(_ index: UInt32, masked mask: UInt64, equals value: UInt64) -> Self {

@@ -76,7 +76,7 @@ struct Status: AsyncParsableCommand {
 
 struct Stubs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Every stub: domain, status, pid, version, URL, restarts.")
+        abstract: "Every stub: domain, status, pid, version, URL, restarts, and what confines it.")
     @OptionGroup var options: ConnectionOptions
 
     func run() async throws {
@@ -98,6 +98,14 @@ struct Stubs: AsyncParsableCommand {
             ]
         }
         printTable([header] + rows)
+        let confined = stubs.compactMap { stub -> String? in
+            guard let summary = stub["confinement"]?["summary"]?.stringValue else { return nil }
+            return "  \(stub["domain"]?.stringValue ?? ""): \(summary)"
+        }
+        if !confined.isEmpty {
+            print("\nconfinement:")
+            confined.forEach { print($0) }
+        }
     }
 
     private func printTable(_ rows: [[String]]) {

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/epoll.h> /* for the network supervisor: Swift's Glibc module does not export epoll */
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,7 +40,29 @@ enum rt_spawn_step {
     RT_STEP_NO_NEW_PRIVS = 13,
     RT_STEP_SECCOMP = 14,         /* installing the seccomp filter */
     RT_STEP_EXECVE = 15,
+    RT_STEP_CGROUP = 16,          /* joining the stub's cgroups */
+    RT_STEP_NAMESPACES = 17,      /* unshare of the user and mount namespaces, uid/gid maps */
+    RT_STEP_SCRATCH = 18,         /* the size-bounded tmpfs over the working directory */
+    RT_STEP_LANDLOCK = 19,        /* the scratch rule and landlock_restrict_self */
+    RT_STEP_IDENTITY = 20,        /* securebits, bounding set, groups, gid, uid, capabilities */
+    RT_STEP_LISTENER = 21,        /* handing the seccomp listener to the parent */
 };
+
+/* What the child reports through the error pipe once its seccomp filter holds a listener: not a
+ * failure; `error` carries the listener's fd number in the child, which the parent takes with
+ * pidfd_getfd before letting the child go on to execve. */
+#define RT_REPORT_LISTENER 100
+
+/* Where a stub with its own mount namespace finds its package (RT_STUB_ROOT "/package", read-only) and
+ * its scratch (RT_STUB_ROOT "/scratch", its working directory). */
+#define RT_STUB_ROOT "/tmp"
+
+/* uid_t/gid_t value meaning "keep the daemon's". */
+#define RT_ID_KEEP 0xffffffffU
+
+/* Namespaces for rt_spawn_config.namespaces. */
+#define RT_NS_USER 0x1  /* a new user namespace; uid_map/gid_map map inner_uid/gid onto the daemon's ids */
+#define RT_NS_MOUNT 0x2 /* a new mount namespace (implied by RT_NS_USER) */
 
 /* One resource limit for the child (resource is an RLIMIT_* value). */
 typedef struct rt_rlimit {
@@ -61,6 +84,25 @@ typedef struct rt_spawn_config {
     size_t limit_count;
     const void *bpf;        /* a classic BPF program (struct sock_filter[]) */
     size_t bpf_len;         /* its length in bytes: a non-zero multiple of 8 */
+    int notify;             /* 1: the program has user-notification rules; the listener goes to the parent */
+
+    /* Confinement beyond seccomp; each part is skipped when unset. */
+    const int *cgroup_fds;  /* open cgroup.procs files the child writes "0" to (joins them) */
+    size_t cgroup_fd_count;
+    int namespaces;         /* RT_NS_* */
+    uint32_t inner_uid;     /* with RT_NS_USER: the ids the stub has inside its user namespace */
+    uint32_t inner_gid;
+    uint32_t outer_uid;     /* with RT_NS_USER: the daemon's ids they map onto */
+    uint32_t outer_gid;
+    const char *scratch_options; /* tmpfs options of the scratch under RT_STUB_ROOT (needs a mount namespace), or NULL */
+    const char *package_dir; /* with scratch_options: bound read-only at RT_STUB_ROOT/package, or NULL */
+    const char *package_name; /* non-NULL: package_dir is one file, bound at RT_STUB_ROOT/package/<name> */
+    int ruleset_fd;         /* a Landlock ruleset to restrict the child with, or -1 */
+    uint64_t scratch_access; /* with ruleset_fd: Landlock rights granted beneath cwd (after the tmpfs) */
+    uint32_t uid;           /* RT_ID_KEEP, or the uid/gid the child switches to (needs privilege) */
+    uint32_t gid;
+    int drop_capabilities;  /* 1: lock securebits, empty the bounding and ambient sets, clear all caps */
+    int nice;               /* added to the child's nice value (0: unchanged) */
 } rt_spawn_config;
 
 /* Why rt_spawn failed: the step and its errno. */
@@ -77,14 +119,19 @@ typedef struct rt_spawn_failure {
  * The child, using raw async-signal-safe calls only: resets every signal
  * disposition to default and clears its signal mask; setsid(); arms
  * PR_SET_PDEATHSIG(SIGKILL) and checks the parent is still alive; puts the
- * three fds on 0, 1, 2; marks every fd >= 3 close-on-exec; chdir(cwd);
- * RLIMIT_CORE = 0 and the given limits; PR_SET_NO_NEW_PRIVS; installs the
- * seccomp filter; execve. The filter must allow write, exit_group and execve.
+ * three fds on 0, 1, 2; marks every fd >= 3 close-on-exec; joins its cgroups;
+ * unshares its namespaces and writes its id maps; builds its view under
+ * RT_STUB_ROOT (package, scratch); chdir(cwd); RLIMIT_CORE = 0 and the given limits; nice;
+ * PR_SET_NO_NEW_PRIVS; Landlock; drops its identity and capabilities (and
+ * re-arms the death signal a uid change clears); installs the seccomp filter
+ * (handing its listener to the parent); execve. The filter must allow read,
+ * write, exit_group and execve.
  *
+ * With notify, *listener is the seccomp listener (close-on-exec) in the parent, else -1.
  * Returns 0 with *pid and *pidfd (close-on-exec) set once execve succeeded;
  * -1 with *failure set otherwise (the failed child has been reaped).
  */
-int rt_spawn(const rt_spawn_config *config, pid_t *pid, int *pidfd, rt_spawn_failure *failure);
+int rt_spawn(const rt_spawn_config *config, pid_t *pid, int *pidfd, int *listener, rt_spawn_failure *failure);
 
 /* pipe2(fds, O_CLOEXEC), which Swift's Glibc does not expose. Returns 0 or -1 with errno. */
 int rt_pipe_cloexec(int fds[2]);
@@ -108,6 +155,49 @@ enum rt_exit_kind {
  * -1 with errno on error. EINTR is retried.
  */
 int rt_waitid_pidfd(int pidfd, int *kind, int *status);
+
+/* ---- Landlock (Landlock.c) ---- */
+
+/* The Landlock ABI version of the running kernel, or -1 with errno (ENOSYS, EOPNOTSUPP: none). */
+int rt_landlock_abi(void);
+
+/* landlock_create_ruleset with the given handled rights; returns the ruleset fd (close-on-exec) or -1. */
+int rt_landlock_create_ruleset(uint64_t handled_fs, uint64_t handled_net, uint64_t scoped);
+
+/* Adds "allowed beneath path" to the ruleset (path opened O_PATH). Returns 0 or -1 with errno. */
+int rt_landlock_add_path(int ruleset_fd, const char *path, uint64_t allowed);
+
+/* Adds "allowed on TCP port". Returns 0 or -1 with errno. */
+int rt_landlock_add_port(int ruleset_fd, uint64_t port, uint64_t allowed);
+
+/* ---- seccomp user notification (Notify.c) ---- */
+
+/* One intercepted system call, from SECCOMP_IOCTL_NOTIF_RECV. */
+typedef struct rt_notification {
+    uint64_t id;
+    uint32_t pid; /* the calling thread, in the daemon's pid namespace */
+    int32_t nr;   /* the system call number */
+    uint64_t args[6];
+} rt_notification;
+
+/* Receives one notification. Returns 0, or -1 with errno (ENOENT: the caller went away). */
+int rt_notify_receive(int listener, rt_notification *notification);
+
+/* Answers a notification: the call returns `value`, or fails with `error` (a positive errno) when non-zero. */
+int rt_notify_respond(int listener, uint64_t id, int64_t value, int error);
+
+/* 0 while the notification is still pending (its thread still waits), else -1 with errno. */
+int rt_notify_id_valid(int listener, uint64_t id);
+
+/* pidfd_getfd(2): a duplicate (close-on-exec) of the target's descriptor. */
+int rt_pidfd_getfd(int pidfd, int target_fd);
+
+/* process_vm_readv / process_vm_writev of one range. Returns bytes copied or -1 with errno. */
+long rt_read_memory(pid_t pid, uint64_t address, void *buffer, size_t length);
+long rt_write_memory(pid_t pid, uint64_t address, const void *buffer, size_t length);
+
+/* prctl(PR_SET_DUMPABLE, 0): no process of the same uid may read or write this one's memory. */
+int rt_set_non_dumpable(void);
 
 #ifdef __cplusplus
 }

@@ -85,6 +85,14 @@ extension MessageBus {
 
     /// A stub may only emit messages `from` its own domain key or its own URL (SPEC section 6).
     func acceptFromStub(_ message: Message, domain: DomainKey, url: String, port: BusPort) -> Bool {
+        // A stub listens only within its own domain key: a subscribe (to the runtime's bus or to any node) for
+        // an address outside it would let it answer another domain's requests.
+        if message.type == .subscribe, let outside = subscribedAddresses(message).first(where: {
+            !($0 == url || isBelow($0, url) || DomainKey(address: $0) == domain)
+        }) {
+            violation(by: port, domain: domain, url: url, reason: "subscribe to \(outside), outside \(domain)")
+            return false
+        }
         if let from = message.from {
             // An answer from the very address its request was routed to (and so to this stub's domain).
             if message.type == .response, let id = message.id,
@@ -101,6 +109,14 @@ extension MessageBus {
             by: port, domain: domain, url: url,
             reason: "message from \(message.from ?? "no address"), outside \(domain)")
         return false
+    }
+
+    /// The addresses of a subscribe's `body.subscribe` (a string or a list); an unreadable entry counts as
+    /// outside every domain.
+    private func subscribedAddresses(_ message: Message) -> [String] {
+        guard let list = message.body?["subscribe"] else { return [] }
+        if let single = list.stringValue { return [single] }
+        return (list.arrayValue ?? [list]).map { $0.stringValue ?? "" }
     }
 
     /// Whether `address` is `base/...`, without building `base + "/"`.

@@ -280,6 +280,7 @@ public actor RuntimeUA: BusDelegate {
 
     private func deployMessage(url: String, descriptor: Descriptor, identity: JSONValue?) -> Message {
         var config = descriptor.configuration.objectValue ?? []
+        if descriptor.remoteURL == nil { config = Self.withCertificateText(config, descriptor: descriptor, logger: logger) }
         config.removeAll { $0.0 == "runtimeURL" }
         config.append(("runtimeURL", .string(bus.addresses.runtimeURL)))
         var body: [(String, JSONValue)] = [("url", .string(url)), ("config", .object(config))]
@@ -287,6 +288,30 @@ public actor RuntimeUA: BusDelegate {
         return Message.make(
             id: .int(1), type: .create, from: RuntimeAddresses.sandboxExternal, to: RuntimeAddresses.sandboxInternal,
             body: .object(body))
+    }
+
+    /// A local descriptor's `tls.caFile` names a file the confined stub cannot open: the daemon reads it
+    /// and hands its text as `tls.caPem` (at most 1 MiB). Never for a descriptor from the network, which
+    /// must not make the daemon read files of this host.
+    static func withCertificateText(_ config: [(String, JSONValue)], descriptor: Descriptor, logger: Logger)
+        -> [(String, JSONValue)]
+    {
+        guard let index = config.firstIndex(where: { $0.0 == "tls" }), var tls = config[index].1.objectValue,
+            !tls.contains(where: { $0.0 == "caPem" }),
+            let path = tls.first(where: { $0.0 == "caFile" })?.1.stringValue
+        else { return config }
+        guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20,
+            let text = String(data: data, encoding: .utf8)
+        else {
+            logger.warning(
+                "\(descriptor.domain)'s tls.caFile \(path) cannot be read by the daemon; the stub will not get it",
+                metadata: ["rethink_domain": "\(descriptor.domain)"])
+            return config
+        }
+        tls.append(("caPem", .string(text)))
+        var result = config
+        result[index].1 = .object(tls)
+        return result
     }
 
     /// Wraps the child's pipes in NIO channels on the bus's loop.

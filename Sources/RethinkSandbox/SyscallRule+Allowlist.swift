@@ -37,12 +37,25 @@ extension SyscallRule {
 
     /// Reading and writing files is governed by file permissions for now (no Landlock yet), so
     /// the calls that create, rename and remove files are allowed; links, ownership and modes are not.
-    private static let files: [SyscallRule] = [
-        "open", "openat", "openat2", "stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs",
+    private static let files: [SyscallRule] =
+        [
+            allow("open", when: .argument(2, masked: setIDBits, equals: 0)),
+            fail("open", with: EPERM, when: .argument(2, masked: 0o4000, equals: 0o4000)),
+            fail("open", with: EPERM, when: .argument(2, masked: 0o2000, equals: 0o2000)),
+            allow("openat", when: .argument(3, masked: setIDBits, equals: 0)),
+            fail("openat", with: EPERM, when: .argument(3, masked: 0o4000, equals: 0o4000)),
+            fail("openat", with: EPERM, when: .argument(3, masked: 0o2000, equals: 0o2000)),
+            // openat2's mode sits behind a pointer; glibc's open never uses it.
+            fail("openat2", with: ENOSYS),
+        ] + [
+        "stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs",
         "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getdents64", "getcwd", "chdir",
         "fchdir", "flock", "fsync", "fdatasync", "ftruncate", "fadvise64", "mkdir", "mkdirat", "unlink",
         "unlinkat", "rename", "renameat", "renameat2", "rmdir", "umask",
     ].map { allow($0) }
+
+    /// S_ISUID | S_ISGID: `open(path, O_CREAT, 04755)` would make a set-id file without chmod.
+    private static let setIDBits: UInt64 = 0o6000
 
     private static let memory: [SyscallRule] = [
         "brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "msync", "mincore",

@@ -121,6 +121,10 @@ static void rt_format_map(char *buffer, uint32_t inner, uint32_t outer) {
 /* Its own user namespace (the stub's ids inside map onto the daemon's) and mount namespace. */
 static int rt_child_namespaces(const rt_spawn_config *config) {
     if (config->namespaces & RT_NS_USER) {
+        /* The daemon is non-dumpable and this child inherited it: its /proc/self files would belong to
+         * root, so it could not write its own id maps, nor could the daemon take its listener. execve
+         * makes a stub dumpable again anyway; here it is the daemon's copy only until then. */
+        if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) return -1;
         if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return -1;
         char map[40];
         if (rt_write_file("/proc/self/setgroups", "deny") != 0) return -1;
@@ -202,9 +206,12 @@ static int rt_child_identity(const rt_spawn_config *config) {
         if (syscall(SYS_setresuid, config->uid, config->uid, config->uid) != 0) return -1;
     }
     if (config->drop_capabilities) {
+        /* Belt and braces: the uid change (or, in a user namespace, execve with a non-zero uid, no
+         * ambient set and an empty bounding set) clears them anyway; a filter above ours (systemd's
+         * ~@privileged) may refuse capset, which is fine. */
         struct rt_cap_header header = {0x20080522, 0}; /* _LINUX_CAPABILITY_VERSION_3 */
         struct rt_cap_data data[2] = {{0, 0, 0}, {0, 0, 0}};
-        if (syscall(SYS_capset, &header, data) != 0) return -1;
+        if (syscall(SYS_capset, &header, data) != 0 && errno != EPERM) return -1;
     }
     return 0;
 }

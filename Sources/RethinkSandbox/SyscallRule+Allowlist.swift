@@ -40,11 +40,7 @@ extension SyscallRule {
     private static let files: [SyscallRule] =
         [
             allow("open", when: .argument(2, masked: setIDBits, equals: 0)),
-            fail("open", with: EPERM, when: .argument(2, masked: 0o4000, equals: 0o4000)),
-            fail("open", with: EPERM, when: .argument(2, masked: 0o2000, equals: 0o2000)),
             allow("openat", when: .argument(3, masked: setIDBits, equals: 0)),
-            fail("openat", with: EPERM, when: .argument(3, masked: 0o4000, equals: 0o4000)),
-            fail("openat", with: EPERM, when: .argument(3, masked: 0o2000, equals: 0o2000)),
             // openat2's mode sits behind a pointer; glibc's open never uses it.
             fail("openat2", with: ENOSYS),
         ] + [
@@ -54,7 +50,8 @@ extension SyscallRule {
         "unlinkat", "rename", "renameat", "renameat2", "rmdir", "umask",
     ].map { allow($0) }
 
-    /// S_ISUID | S_ISGID: `open(path, O_CREAT, 04755)` would make a set-id file without chmod.
+    /// S_ISUID | S_ISGID: `open(path, O_CREAT, 04755)` would make a set-id file without chmod; such an
+    /// open gets the policy's default action (EPERM, or SIGSYS in kill mode).
     private static let setIDBits: UInt64 = 0o6000
 
     private static let memory: [SyscallRule] = [

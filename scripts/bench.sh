@@ -38,6 +38,13 @@ done
 "$bin/rethink-runtimed" --socket "$work/runtime.sock" --state-dir "$work/state" --catalogue "$work/catalogue" \
     --log-level warning 2>"$work/runtimed.log" &
 pids+=($!)
+# The same daemon with the isolation layer off (seccomp and rlimits only, as before it): what first contact
+# costs without its own uid, namespaces, Landlock and the network supervisor.
+echo '{"sandbox": {"confinement": "seccomp"}}' >"$work/seccomp-only.json"
+mkdir -p "$work/state-seccomp"
+"$bin/rethink-runtimed" --config "$work/seccomp-only.json" --socket "$work/runtime-seccomp.sock" \
+    --state-dir "$work/state-seccomp" --catalogue "$work/catalogue" --log-level warning 2>"$work/runtimed-seccomp.log" &
+pids+=($!)
 "$bin/rethink-bench" relay --socket "$work/relay.sock" --stub "$bin/rethink-echo-stub" 2>"$work/relay.log" &
 pids+=($!)
 
@@ -50,19 +57,24 @@ wait_for_socket() {
 }
 wait_for_socket "$work/runtime.sock"
 wait_for_socket "$work/relay.sock"
+wait_for_socket "$work/runtime-seccomp.sock"
 
 run_options=(--requests "$requests" --window "$window" --sequential-requests "$sequential" --body-bytes "$body_bytes")
 echo "== baseline: raw relay"
 "$bin/rethink-bench" run --socket "$work/relay.sock" --label relay "${run_options[@]}" | tee "$work/relay.out"
 echo "== rethink-runtimed"
 "$bin/rethink-bench" run --socket "$work/runtime.sock" --label runtimed "${run_options[@]}" | tee "$work/runtimed.out"
-echo "== first contact: $first_contact new domains, deployed on the fly"
+echo "== first contact, seccomp only (baseline): $first_contact new domains, deployed on the fly"
+"$bin/rethink-bench" first-contact --socket "$work/runtime-seccomp.sock" --count "$first_contact" \
+    --body-bytes "$body_bytes" | tee "$work/first-seccomp.out"
+echo "== first contact, fully confined: $first_contact new domains, deployed on the fly"
 "$bin/rethink-bench" first-contact --socket "$work/runtime.sock" --count "$first_contact" --body-bytes "$body_bytes" \
     | tee "$work/first.out"
 
 relay=$(tail -n 1 "$work/relay.out")
 daemon=$(tail -n 1 "$work/runtimed.out")
 first=$(tail -n 1 "$work/first.out")
+first_seccomp=$(tail -n 1 "$work/first-seccomp.out")
 number() { jq -r "$2" <<<"$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", (b > 0 ? 100 * a / b : 0) }'; }
 
@@ -77,5 +89,9 @@ for phase in pipelined oneAtATime; do
         printf '%-30s %14s %14s\n' "$phase $p" "$(number "$daemon" ".$phase.$p")" "$(number "$relay" ".$phase.$p")"
     done
 done
-printf '%-30s %14s\n' "first contact p50 ms" "$(number "$first" '.firstContact.p50Ms')"
-printf '%-30s %14s\n' "first contact p99 ms" "$(number "$first" '.firstContact.p99Ms')"
+printf '%-30s %14s %14s %10s\n' "" "confined" "seccomp only" "cost"
+for p in p50Ms p99Ms; do
+    c=$(number "$first" ".firstContact.$p")
+    b=$(number "$first_seccomp" ".firstContact.$p")
+    printf '%-30s %14s %14s %10s\n' "first contact $p" "$c" "$b" "$(awk -v c="$c" -v b="$b" 'BEGIN { printf "%+.2f ms", c - b }')"
+done

@@ -72,16 +72,45 @@ def _ssl() -> Any:
 
 def tls_context(setting: Any) -> ssl.SSLContext | None:
     """The TLS context a descriptor's ``configuration.tls`` asks for: absent or false, None (no TLS);
-    true, the system's CAs; an object ``{"caFile": <PEM file>, "verify": true}`` (``verify: false``
-    turns certificate checks off, for tests only). Raises ValueError on anything else."""
+    true, the system's CAs; an object ``{"caPem": <PEM text>, "caFile": <PEM file>, "verify": true}``
+    (``verify: false`` turns certificate checks off, for tests only). Raises ValueError on anything else.
+
+    ``caPem`` wins over ``caFile``: a confined stub cannot open a file outside its package, so for a
+    local catalogue the runtime reads ``caFile`` itself and passes its text as ``caPem``. ``caFile`` alone
+    still works where the stub can read it (unconfined runs, unit tests)."""
     if setting is None or setting is False:
         return None
     if setting is True:
         setting = {}
     if not isinstance(setting, dict):
-        raise ValueError("configuration.tls must be true, false or {\"caFile\": ..., \"verify\": ...}")
+        raise ValueError("configuration.tls must be true, false or {\"caPem\": ..., \"caFile\": ..., \"verify\": ...}")
     ssl = _ssl()
-    context = ssl.create_default_context(cafile=setting.get("caFile"))
+    ca_pem, ca_file = setting.get("caPem"), setting.get("caFile")
+    if ca_pem is not None:
+        if not isinstance(ca_pem, str) or not ca_pem.strip():
+            raise ValueError("configuration.tls.caPem must be the PEM text of one or more CA certificates")
+        try:
+            context = ssl.create_default_context(cadata=ca_pem)
+        except ssl.SSLError as error:
+            raise ValueError(f"configuration.tls.caPem is not a usable PEM CA certificate: {error}") from None
+    elif ca_file is not None:
+        if not isinstance(ca_file, str) or not ca_file:
+            raise ValueError("configuration.tls.caFile must be the path of a PEM file")
+        try:
+            context = ssl.create_default_context(cafile=ca_file)
+        except PermissionError:
+            raise ValueError(
+                f"configuration.tls.caFile {ca_file!r} cannot be read by the stub: under the sandbox a stub "
+                f"opens only its package, the stub kit and a few system files. For a local catalogue the runtime "
+                f"passes the file's content as configuration.tls.caPem; otherwise put the certificate's PEM text "
+                f"into configuration.tls.caPem, or the certificate into the package") from None
+        except FileNotFoundError:
+            raise ValueError(f"configuration.tls.caFile {ca_file!r} does not exist") from None
+        except ssl.SSLError as error:
+            raise ValueError(f"configuration.tls.caFile {ca_file!r} is not a usable PEM CA certificate: "
+                             f"{error}") from None
+    else:
+        context = ssl.create_default_context()
     if setting.get("verify") is False:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -212,7 +241,7 @@ class StreamLink(_Link):
             # not transient: the operator must fix the trust (configuration.tls) or the server's certificate
             self.close()
             self.on_refused(f"the TLS certificate of {self.name} is not trusted ({error.verify_message}); check "
-                            f"configuration.tls (caFile, tlsServerName) or the server's certificate")
+                            f"configuration.tls (caPem or caFile, tlsServerName) or the server's certificate")
             return
         except (ssl.SSLError, OSError) as error:
             self._closed(f"TLS with {self.name} failed: {error}")

@@ -10,8 +10,8 @@ back first), or with the code of the stanza error the server returned. Mapping: 
 
 Configuration: ``servers`` (default ``<host>:5222``), ``requestTimeoutSeconds`` (10), ``reconnect``.
 Identity (credential store): ``jid``, ``password``, optional ``resource``. STARTTLS is required
-(``tls``: true by default, the system's CAs, or ``{"caFile": ...}``); ``"tls": false`` logs in with
-SASL PLAIN in clear, for loopback only.
+(``tls``: true by default, the system's CAs, or ``{"caPem": ...}`` / ``{"caFile": ...}``, see ``tls_context``);
+``"tls": false`` logs in with SASL PLAIN in clear, for loopback only.
 """
 
 from __future__ import annotations

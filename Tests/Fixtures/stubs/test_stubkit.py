@@ -12,10 +12,13 @@ with ``cc -O2 -Wall -Wextra -o /tmp/rethink-echo-stub Sources/rethink-echo-stub/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -23,6 +26,7 @@ import threading
 import time
 import unittest
 from pathlib import Path
+from unittest import mock
 
 REPO = Path(__file__).resolve().parents[3]
 KIT = REPO / "stubkit" / "rethink_stub.py"
@@ -30,6 +34,9 @@ ECHO_STUB = REPO / "stubkit" / "examples" / "echo_stub.py"
 TESTING_STUB = Path(__file__).resolve().parent / "testing_stub.py"
 CATALOGUE = REPO / "config" / "catalogue"
 NATIVE_BIN = os.environ.get("RETHINK_ECHO_STUB_BIN")
+
+sys.path.insert(0, str(REPO / "stubkit"))
+import rethink_network  # noqa: E402
 
 EXTERNAL = "hyperty-runtime://sandbox/external"
 INTERNAL = "hyperty-runtime://sandbox/internal"
@@ -449,6 +456,114 @@ class CatalogueTests(unittest.TestCase):
 
     def test_native_descriptor_names_the_native_stub_binary(self):
         self.assertEqual(self.descriptors()["native.example"]["sourcePackageURL"], "rethink-echo-stub")
+
+
+class TLSContextTests(unittest.TestCase):
+    """configuration.tls.caPem (the PEM text the runtime passes, since a confined stub cannot open a caFile
+    outside its package) against caFile (still read where the stub can)."""
+
+    NAME = "ca.test"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="stubkit-tls-")
+        cls.cert, cls.key = os.path.join(cls.dir, "ca.crt"), os.path.join(cls.dir, "ca.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "1", "-subj", f"/CN={cls.NAME}", "-addext",
+                        f"subjectAltName=DNS:{cls.NAME}", "-keyout", cls.key, "-out", cls.cert],
+                       check=True, capture_output=True, timeout=20)
+        cls.pem = Path(cls.cert).read_text()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def subjects(self, context: ssl.SSLContext) -> list:
+        return [dict(rdn[0] for rdn in ca["subject"]).get("commonName") for ca in context.get_ca_certs()]
+
+    def handshake(self, client: ssl.SSLContext) -> None:
+        """A real TLS handshake over a socket pair against a server presenting the throwaway certificate."""
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.load_cert_chain(self.cert, self.key)
+        ours, theirs = socket.socketpair()
+        failure: list[BaseException] = []
+
+        def serve():
+            try:
+                with server.wrap_socket(theirs, server_side=True) as tls:
+                    tls.sendall(b"ok")
+            except (ssl.SSLError, OSError) as error:
+                failure.append(error)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            with client.wrap_socket(ours, server_hostname=self.NAME) as tls:
+                self.assertEqual(tls.recv(2), b"ok")
+        finally:
+            thread.join(10)
+        self.assertEqual(failure, [])
+
+    def unreadable(self) -> str:
+        """A CA file the stub cannot open, as Landlock makes one outside the package (EACCES)."""
+        descriptor, path = tempfile.mkstemp(suffix=".crt", dir=self.dir)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(self.pem)
+        os.chmod(path, 0)
+        return path
+
+    def deny_open(self, path: str):
+        """Root reads a mode-0 file anyway: then refuse it the way the sandbox does."""
+        if os.access(path, os.R_OK):
+            real = ssl.SSLContext.load_verify_locations
+
+            def refuse(context, cafile=None, capath=None, cadata=None):
+                if cafile == path:
+                    raise PermissionError(13, "Permission denied", path)
+                return real(context, cafile, capath, cadata)
+            return mock.patch.object(ssl.SSLContext, "load_verify_locations", refuse)
+        return contextlib.nullcontext()
+
+    def test_no_tls_setting_means_no_context(self):
+        self.assertIsNone(rethink_network.tls_context(None))
+        self.assertIsNone(rethink_network.tls_context(False))
+
+    def test_ca_pem_is_loaded_as_cadata_and_trusts_the_server(self):
+        context = rethink_network.tls_context({"caPem": self.pem})
+        self.assertIn(self.NAME, self.subjects(context))
+        self.handshake(context)
+
+    def test_ca_file_still_works_where_the_stub_can_read_it(self):
+        context = rethink_network.tls_context({"caFile": self.cert})
+        self.assertIn(self.NAME, self.subjects(context))
+        self.handshake(context)
+
+    def test_ca_pem_wins_over_an_unreadable_ca_file(self):
+        path = self.unreadable()
+        with self.deny_open(path):
+            context = rethink_network.tls_context({"caPem": self.pem, "caFile": path})
+        self.assertIn(self.NAME, self.subjects(context))
+
+    def test_unreadable_ca_file_without_ca_pem_fails_the_deploy_with_what_to_do(self):
+        path = self.unreadable()
+        with self.deny_open(path), self.assertRaises(ValueError) as raised:
+            rethink_network.tls_context({"caFile": path})
+        message = str(raised.exception)
+        for part in (path, "cannot be read by the stub", "sandbox", "configuration.tls.caPem", "local catalogue",
+                     "package"):
+            self.assertIn(part, message)
+
+    def test_malformed_ca_pem_or_missing_ca_file_is_a_configuration_error(self):
+        for setting in ({"caPem": "not a certificate"}, {"caPem": ""}, {"caPem": 42},
+                        {"caFile": os.path.join(self.dir, "absent.crt")}, "yes"):
+            with self.subTest(setting=setting), self.assertRaises(ValueError) as raised:
+                rethink_network.tls_context(setting)
+            self.assertIn("configuration.tls", str(raised.exception))
+
+    def test_verify_false_turns_checks_off_with_ca_pem_too(self):
+        context = rethink_network.tls_context({"caPem": self.pem, "verify": False})
+        self.assertEqual(context.verify_mode, ssl.CERT_NONE)
+        self.assertFalse(context.check_hostname)
 
 
 if __name__ == "__main__":

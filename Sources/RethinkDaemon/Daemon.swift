@@ -77,6 +77,7 @@ public final class Daemon: @unchecked Sendable {
         }
         sandbox = try Sandbox(
             logger: logger, identities: IdentityPool(range: configuration.sandbox.uidRange))
+        Self.logIsolation(configuration.sandbox, logger: logger)
         let parts = Self.uaParts(configuration, credentialsDirectory: credentialsDirectory)
         let network = try Daemon.makeNetworkCatalogue(configuration, logger: logger)
         self.network = network
@@ -84,6 +85,28 @@ public final class Daemon: @unchecked Sendable {
             bus: bus, registry: registry, sandbox: sandbox, catalogue: parts.catalogue, identities: parts.identities,
             packager: parts.packager, configuration: parts.configuration, logger: logger, network: network)
         bus.delegate = ua
+    }
+
+    /// One line at start-up saying how stubs will be confined here, and what is missing on this kernel.
+    private static func logIsolation(_ settings: SandboxSettings, logger: Logger) {
+        guard settings.confinement == "full" else {
+            logger.warning("sandbox.confinement is \"seccomp\": stubs run with seccomp and rlimits only, under the daemon's uid")
+            return
+        }
+        let identity =
+            Isolation.availableIdentity == .dedicated
+            ? "a uid of its own from \(settings.uids)" : "a user namespace of its own (the daemon is unprivileged)"
+        let abi = Sandbox.landlockABI
+        let landlock =
+            !settings.landlock
+            ? "Landlock off (sandbox.landlock)"
+            : abi == 0
+                ? "no Landlock on this kernel: files are limited by the stub's uid and its own mount view only"
+                : abi < 6
+                    ? "Landlock ABI \(abi) (no signal or abstract-socket scoping before ABI 6; TCP ports need ABI 4)"
+                    : "Landlock ABI \(abi)"
+        let level: Logger.Level = settings.landlock && abi < 6 ? .warning : .info
+        logger.log(level: level, "sandbox: each stub runs with \(identity), \(landlock), a supervised network")
     }
 
     private static func busConfiguration(_ configuration: DaemonConfiguration) -> BusConfiguration {

@@ -13,15 +13,14 @@ import Synchronization
 /// nor swap the socket behind the descriptor number.
 ///
 /// Hand-written: no library supervises seccomp notifications from Swift. One thread, `epoll` over
-/// the listeners and over sockets whose blocking call is waiting to complete; name lookups run on a
-/// Dispatch queue and never hold the thread.
+/// the listeners and over sockets whose blocking call is waiting to complete; name lookups run on each
+/// stub's own serial queue and never hold the thread.
 public final class NetworkSupervisor: Sendable {
     private let epollFD: CInt
     private let wakePipe: (read: CInt, write: CInt)
     private let stubs = Mutex<[CInt: SupervisedStub]>([:])
     private let parked = Mutex<[CInt: ParkedCall]>([:])
     private let logger: Logger
-    private let lookups = DispatchQueue(label: "rethink.sandbox.lookups", attributes: .concurrent)
 
     private static let listenerTag: UInt64 = 1 << 32
     private static let parkedTag: UInt64 = 2 << 32
@@ -62,7 +61,7 @@ public final class NetworkSupervisor: Sendable {
         let stub = SupervisedStub(listener: listener, pidfd: ownPidfd, policy: policy, metadata: metadata)
         stubs.withLock { $0[listener] = stub }
         add(listener, tag: Self.listenerTag | UInt64(UInt32(bitPattern: listener)), events: EPOLLIN.rawValue)
-        stub.warmUp(on: lookups)
+        stub.warmUp()
     }
 
     /// How many stubs are supervised now (for tests and `rethinkctl`).
@@ -261,9 +260,9 @@ public final class NetworkSupervisor: Sendable {
         case .allow: allowed()
         case .deny: refuse(call, socket: socket, "\(transport.rawValue) to \(destination)")
         case .resolve(let names, let suffixes):
-            lookups.async { [self] in
+            stub.lookups.async { [self] in
                 let resolved = stub.resolve(names)
-                let reverse = suffixes.isEmpty ? [] : NameLookup.confirmedNames(of: ip)
+                let reverse = suffixes.isEmpty ? [] : stub.confirmedNames(of: ip)
                 let decision = stub.policy.decide(
                     ip, port: port, transport: transport, resolved: resolved, reverse: reverse)
                 if decision == .allow {

@@ -12,8 +12,13 @@ final class SupervisedStub: Sendable {
     let policy: NetworkPolicy
     let metadata: Logger.Metadata
 
+    /// Lookups for this stub run one at a time here: a stub cannot make the daemon start lookups faster
+    /// than they finish, nor hold up another stub's.
+    let lookups: DispatchQueue
+
     private struct State {
         var resolved: [String: (addresses: [IPAddress], at: ContinuousClock.Instant)] = [:]
+        var reverse: [IPAddress: (names: [String], at: ContinuousClock.Instant)] = [:]
         var denied: Set<String> = []
         var deniedCount = 0
     }
@@ -27,6 +32,7 @@ final class SupervisedStub: Sendable {
         self.pidfd = pidfd
         self.policy = policy
         self.metadata = metadata
+        lookups = DispatchQueue(label: "rethink.sandbox.lookups.\(listener)")
     }
 
     /// The names resolved and still fresh.
@@ -38,13 +44,13 @@ final class SupervisedStub: Sendable {
     }
 
     /// Resolves every name of the policy ahead of the stub's first connect.
-    func warmUp(on queue: DispatchQueue) {
+    func warmUp() {
         let names = Set((policy.connect + policy.datagram).compactMap { destination -> String? in
             if case .name(let name) = destination.host { return name }
             return nil
         })
         guard !names.isEmpty else { return }
-        queue.async { _ = self.resolve(Array(names)) }
+        lookups.async { _ = self.resolve(Array(names)) }
     }
 
     /// Looks `names` up (blocking: call off the supervisor's thread) and returns every fresh name.
@@ -54,6 +60,20 @@ final class SupervisedStub: Sendable {
             state.withLock { $0.resolved[name] = (addresses, ContinuousClock.now) }
         }
         return resolvedNames
+    }
+
+    /// The forward-confirmed names of `address`, looked up at most once per ``nameLifetime`` (blocking).
+    func confirmedNames(of address: IPAddress) -> [String] {
+        let now = ContinuousClock.now
+        if let cached = state.withLock({ $0.reverse[address] }), now - cached.at < Self.nameLifetime {
+            return cached.names
+        }
+        let names = NameLookup.confirmedNames(of: address)
+        state.withLock { state in
+            if state.reverse.count > 1024 { state.reverse.removeAll() }
+            state.reverse[address] = (names, now)
+        }
+        return names
     }
 
     /// Logs a refused destination the first time it is refused.

@@ -88,7 +88,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// One line at start-up saying how stubs will be confined here, and what is missing on this kernel.
-    private static func logIsolation(_ settings: SandboxSettings, logger: Logger) {
+    private static func logIsolation(_ settings: DaemonConfiguration.SandboxSettings, logger: Logger) {
         guard settings.confinement == "full" else {
             logger.warning("sandbox.confinement is \"seccomp\": stubs run with seccomp and rlimits only, under the daemon's uid")
             return

@@ -8,6 +8,8 @@ import RethinkRegistry
 import RethinkRuntimeUA
 import RethinkSandbox
 
+private let RLIMIT_NOFILE_RESOURCE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+
 #if canImport(Glibc)
     @preconcurrency import Glibc
 #endif
@@ -78,6 +80,7 @@ public final class Daemon: @unchecked Sendable {
         sandbox = try Sandbox(
             logger: logger, identities: IdentityPool(range: configuration.sandbox.uidRange))
         Self.logIsolation(configuration.sandbox, logger: logger)
+        Self.raiseOpenFileLimit(logger: logger)
         let parts = Self.uaParts(configuration, credentialsDirectory: credentialsDirectory)
         let network = try Daemon.makeNetworkCatalogue(configuration, logger: logger)
         self.network = network
@@ -85,6 +88,19 @@ public final class Daemon: @unchecked Sendable {
             bus: bus, registry: registry, sandbox: sandbox, catalogue: parts.catalogue, identities: parts.identities,
             packager: parts.packager, configuration: parts.configuration, logger: logger, network: network)
         bus.delegate = ua
+    }
+
+    /// Each stub holds six of the daemon's descriptors (three pipes, its pidfd, its seccomp listener and the
+    /// supervisor's pidfd), so the usual soft limit of 1024 would stop it at about 160 stubs: the soft
+    /// limit goes up to the hard one, as systemd intends (its LimitNOFILE= default is 1024:524288).
+    private static func raiseOpenFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(RLIMIT_NOFILE_RESOURCE, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let soft = limit.rlim_cur
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(RLIMIT_NOFILE_RESOURCE, &limit) != 0 {
+            logger.warning("could not raise the open-file limit from \(soft) to \(limit.rlim_max)")
+        }
     }
 
     /// One line at start-up saying how stubs will be confined here, and what is missing on this kernel.

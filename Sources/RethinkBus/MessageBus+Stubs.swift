@@ -83,7 +83,14 @@ extension MessageBus {
 
     // MARK: Messages from stubs
 
-    /// A stub may only emit messages `from` its own domain key or its own URL (SPEC section 6).
+    /// What a stub of domain key `K` may inject (SPEC section 6, its provenance rule):
+    /// - a message `from` an address of `K` or from its own URL (its network's users, or itself);
+    /// - an inbound delivery: a message `to` an address of `K`, whatever its `from` (how alice@acme's message
+    ///   reaches bob@beta through beta's message node);
+    /// - a response, only to a request that was forwarded to this stub, or whose requester is in `K` (the
+    ///   return path through the requester's home node).
+    /// Never a `from` that is a runtime-local address (client URLs included) or another stub's URL, a
+    /// subscribe outside `K` (see above), nor an answer to a request it was never part of.
     func acceptFromStub(_ message: Message, domain: DomainKey, url: String, port: BusPort) -> Bool {
         // A stub listens only within its own domain key: a subscribe (to the runtime's bus or to any node) for
         // an address outside it would let it answer another domain's requests.
@@ -93,21 +100,40 @@ extension MessageBus {
             violation(by: port, domain: domain, url: url, reason: "subscribe to \(outside), outside \(domain)")
             return false
         }
-        if let from = message.from {
-            // An answer from the very address its request was routed to (and so to this stub's domain).
-            if message.type == .response, let id = message.id,
-                pending[PendingKey(address: message.to, id: id)]?.to == from
-            {
+        guard let from = message.from else {
+            violation(by: port, domain: domain, url: url, reason: "message without a from address")
+            return false
+        }
+        let own = from == url || isBelow(from, url)
+        if !own {
+            if addresses.isRuntimeLocal(from) {
+                violation(by: port, domain: domain, url: url, reason: "message from the runtime's address \(from)")
+                return false
+            }
+            if RuntimeAddresses.isStubAddress(from) {
+                violation(by: port, domain: domain, url: url, reason: "message from another stub's address \(from)")
+                return false
+            }
+        }
+        if message.type == .response {
+            guard let id = message.id, let request = pending[PendingKey(address: message.to, id: id)] else {
+                // Nothing waits for it: dropped (and logged) by the response path; not a forgery in itself.
                 return true
             }
-            if from == url || isBelow(from, url) || DomainKey(address: from) == domain {
-                if message.type != .response, let route = routeOf(port) { route.messagesFromStub &+= 1 }
-                return true
-            }
+            if case .stub(_, let target) = request.target, target == url { return true }
+            if DomainKey(address: request.key.address) == domain { return true }
+            violation(
+                by: port, domain: domain, url: url,
+                reason: "answer to \(message.to)'s request \(id), which was never routed through it")
+            return false
+        }
+        if own || DomainKey(address: from) == domain || DomainKey(address: message.to) == domain {
+            if let route = routeOf(port) { route.messagesFromStub &+= 1 }
+            return true
         }
         violation(
             by: port, domain: domain, url: url,
-            reason: "message from \(message.from ?? "no address"), outside \(domain)")
+            reason: "message from \(from) to \(message.to), neither in \(domain)")
         return false
     }
 

@@ -33,6 +33,15 @@ public struct RuntimeAddresses: Sendable {
         return String(stub)
     }
 
+    /// Whether `address` is a protostub URL (`hyperty-runtime://<key>/protostub/<n>`, or below one): an
+    /// address no stub but that one may send from.
+    public static func isStubAddress(_ address: String) -> Bool {
+        guard address.hasPrefix("hyperty-runtime://") else { return false }
+        let rest = address.dropFirst("hyperty-runtime://".count)
+        guard let slash = rest.firstIndex(of: "/") else { return false }
+        return rest[slash...].hasPrefix("/protostub/")
+    }
+
     /// The deploy handshake's fixed addresses (SPEC section 6).
     public static let sandboxExternal = "hyperty-runtime://sandbox/external"
     public static let sandboxInternal = "hyperty-runtime://sandbox/internal"

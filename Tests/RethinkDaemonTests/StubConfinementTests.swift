@@ -42,6 +42,90 @@ struct StubConfinementTests {
         #expect(runtime.logs.all.contains { $0.message.contains("violation") && $0.message.contains("bank.example") })
     }
 
+    @Test func aStubDeliversAForeignFromToAnAddressOfItsOwnDomain() async throws {
+        let runtime = try await TestRuntime(descriptors: ["beta.example": TestRuntime.testing()])
+        defer { Task { await runtime.stop() } }
+        let bob = try await runtime.client()
+        #expect(try await bob.listen(["hyperty://beta.example/bob"]).code == 200)
+        let client = try await runtime.client()
+        let delivered = try await client.request(
+            .execute, to: "hyperty://beta.example/node",
+            body: [
+                "value": [
+                    "action": "emit",
+                    "message": [
+                        "type": "create", "from": "hyperty://acme.example/alice", "to": "hyperty://beta.example/bob",
+                        "body": ["value": "from alice, through beta's node"],
+                    ],
+                ]
+            ])
+        #expect(delivered.code == 200)
+        let received = await bob.collect(1, seconds: 5)
+        #expect(received.first?.from == "hyperty://acme.example/alice")
+        #expect(received.first?.via == ["hyperty-runtime://beta.example/protostub/1"])
+    }
+
+    @Test func aStubCannotSpeakForTheRuntimeAClientOrAnotherStubEvenToItsOwnDomain() async throws {
+        let runtime = try await TestRuntime(descriptors: [
+            "forger.example": TestRuntime.testing(), "other.example": TestRuntime.testing(),
+        ])
+        defer { Task { await runtime.stop() } }
+        let bob = try await runtime.client()
+        #expect(try await bob.listen(["hyperty://forger.example/bob"]).code == 200)
+        let client = try await runtime.client()
+        let runtimeURL = client.greeting.runtimeURL
+        for from in [
+            "\(runtimeURL)/registry", "\(runtimeURL)/client/1", "hyperty-runtime://other.example/protostub/7",
+        ] {
+            let emitted = try await client.request(
+                .execute, to: "hyperty://forger.example/x",
+                body: [
+                    "value": [
+                        "action": "emit",
+                        "message": ["type": "create", "from": .string(from), "to": "hyperty://forger.example/bob"],
+                    ]
+                ])
+            #expect(emitted.code == 200)
+        }
+        #expect(await bob.collect(1, seconds: 1).isEmpty, "none of the forged senders got through")
+        #expect(runtime.logs.all.filter { $0.message.contains("violation") }.count >= 3)
+    }
+
+    @Test func aStubCannotAnswerARequestItWasNeverPartOf() async throws {
+        let runtime = try await TestRuntime(descriptors: [
+            "forger.example": TestRuntime.testing(), "victim.example": TestRuntime.testing(),
+        ])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        #expect(try await client.request(.create, to: "hyperty://forger.example/x").code == 200)
+        #expect(try await client.request(.create, to: "hyperty://victim.example/x").code == 200)
+        // A request (id 3) the victim's stub holds for a while; the forger answers it for the victim meanwhile.
+        async let slow = client.request(
+            .execute, to: "hyperty://victim.example/teller", body: ["value": ["action": "delay", "ms": 1500]])
+        let observer = try await runtime.client()
+        for _ in 0..<250 {
+            let counters = try await runtime.stub("victim.example", via: observer)?["messages"]
+            if (counters?["toStub"]?.intValue ?? 0) >= 2 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let forged = try await client.request(
+            .execute, to: "hyperty://forger.example/x",
+            body: [
+                "value": [
+                    "action": "emit",
+                    "message": [
+                        "id": 3, "type": "response", "from": "hyperty://victim.example/teller",
+                        "to": .string(client.greeting.clientURL), "body": ["code": 200, "value": "forged"],
+                    ],
+                ]
+            ])
+        #expect(forged.code == 200)
+        let answer = try await slow
+        #expect(answer.code == 200)
+        #expect(answer.body?["value"]?.stringValue != "forged", "the victim's own answer, not the forger's")
+        #expect(runtime.logs.all.contains { $0.message.contains("never routed through it") })
+    }
+
     @Test func aStubForgingAnotherStubsStatusIsIgnored() async throws {
         let runtime = try await TestRuntime(descriptors: [
             "forger.example": TestRuntime.testing(), "victim.example": TestRuntime.testing(),

@@ -121,7 +121,12 @@ public final class Daemon: @unchecked Sendable {
                 : abi < 6
                     ? "Landlock ABI \(abi) (no signal or abstract-socket scoping before ABI 6; TCP ports need ABI 4)"
                     : "Landlock ABI \(abi)"
-        let level: Logger.Level = settings.landlock && abi < 6 ? .warning : .info
+        let level: Logger.Level = abi < 6 || !settings.landlock ? .warning : .info
+        if Isolation.availableIdentity == .userNamespace, !settings.landlock || abi == 0 {
+            logger.warning(
+                "sandbox: without Landlock an unprivileged daemon's stubs share its uid outside their namespaces: they can read and write what the daemon can (state, cache, credentials) and signal its processes; run the daemon as root (own uids) or keep Landlock on"
+            )
+        }
         logger.log(level: level, "sandbox: each stub runs with \(identity), \(landlock), a supervised network")
     }
 
@@ -152,7 +157,7 @@ public final class Daemon: @unchecked Sendable {
                 directories: configuration.credentialsDirectories, systemdDirectory: credentialsDirectory),
             StubPackager(
                 stateDirectory: configuration.stateDirectory, interpreters: interpreters,
-                pythonPath: configuration.pythonPath),
+                pythonPath: configuration.pythonPath, javascriptHost: configuration.javascriptHostSettings),
             uaConfiguration
         )
     }

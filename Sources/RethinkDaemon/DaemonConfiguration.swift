@@ -26,6 +26,9 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     public var interpreters: [String: String] = ["python": "/usr/bin/python3", "javascript": "/usr/bin/node"]
     /// Extra directories on Python stubs' import path (the stub kit).
     public var pythonPath: [String] = []
+    /// The JavaScript stub host that runs reTHINK's JavaScript stubs (the daemon fills in the bundled one,
+    /// `stubkit/js/rethink-stub-host.js`, when this is nil); `""`: node runs the package itself.
+    public var javascriptHost: String?
     public var handshakeTimeoutSeconds: Double = 10
     public var sandbox: SandboxSettings = SandboxSettings()
     /// Finding stubs on the network: `.well-known` discovery, TLS, signing keys, limits.
@@ -146,6 +149,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             try container.decodeIfPresent([String: String].self, forKey: .interpreters) ?? [:]
         ) { $1 }
         pythonPath = try container.decodeIfPresent([String].self, forKey: .pythonPath) ?? defaults.pythonPath
+        javascriptHost = try container.decodeIfPresent(String.self, forKey: .javascriptHost)
         handshakeTimeoutSeconds =
             try container.decodeIfPresent(Double.self, forKey: .handshakeTimeoutSeconds)
             ?? defaults.handshakeTimeoutSeconds
@@ -228,7 +232,14 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, logTarget,
             journalSocket, maxMessageBytes, queueLimit
         case adminGroup, credentialsDirectories, interpreters, pythonPath, handshakeTimeoutSeconds, sandbox
-        case discovery, domains
+        case discovery, domains, javascriptHost
+    }
+
+    /// The JavaScript stub host as the packager takes it: nil when none is configured (or `""`). It answers a
+    /// stub's own request 408 a little after the runtime would, so that the runtime's answer normally wins.
+    var javascriptHostSettings: JavaScriptHost? {
+        guard let script = javascriptHost, !script.isEmpty else { return nil }
+        return JavaScriptHost(script: script, responseTimeoutMilliseconds: Int(responseTimeoutSeconds * 1000) + 500)
     }
 }
 

@@ -124,8 +124,12 @@ struct Send: AsyncParsableCommand {
     @OptionGroup var options: ConnectionOptions
     @Option(help: "Message type (create, read, update, delete, subscribe, unsubscribe, forward, execute).")
     var type: String = "create"
-    @Option(help: "Sender address (default: this connection's client URL).")
+    @Option(help: "Sender address (default: this connection's client URL); the connection must own it (see --as).")
     var from: String?
+    @Option(
+        name: .customLong("as"),
+        help: "Listen on this address and send from it, on one connection: the answer comes back to it.")
+    var sendAs: String?
     @Option(help: "Response timeout in seconds.")
     var timeout: Double = 30
     @Argument(help: "Destination address, e.g. hyperty://beta.example/bob.")
@@ -146,10 +150,17 @@ struct Send: AsyncParsableCommand {
                 throw ValidationError("the value is not JSON (\(error)); quote strings: '\"hi\"'")
             }
         }
+        guard sendAs == nil || from == nil || sendAs == from else {
+            throw ValidationError("--as already sets the sender; give --from or --as, not both")
+        }
         let client = try await options.connect()
         defer { Task { await client.close() } }
+        if let sendAs {
+            let listening = try await client.listen([sendAs])
+            try check(listening)
+        }
         let response = try await client.request(
-            messageType, to: to, from: from, body: body, timeout: .milliseconds(Int(timeout * 1000)))
+            messageType, to: to, from: sendAs ?? from, body: body, timeout: .milliseconds(Int(timeout * 1000)))
         if options.json {
             print(response.text)
         } else {
@@ -168,10 +179,27 @@ struct Listen: AsyncParsableCommand {
     @OptionGroup var options: ConnectionOptions
     @Option(help: "Stop after this many messages (default: run until interrupted).")
     var count: Int?
+    @Option(help: "Answer every request that arrives 200 with this JSON value.")
+    var reply: String?
+    @Option(
+        help: """
+            Answer every request by running this shell command: the message (JSON) on its stdin, its stdout \
+            (JSON, or else the text) the answer's value; exit status 0 answers 200, any other 500 with its stderr.
+            """)
+    var exec: String?
     @Argument(help: "Addresses to listen on; 'status' stands for <runtimeURL>/status.")
     var addresses: [String]
 
     func run() async throws {
+        guard reply == nil || exec == nil else { throw ValidationError("give --reply or --exec, not both") }
+        var replyValue: JSONValue?
+        if let reply {
+            do {
+                replyValue = try JSONValue.parse(reply)
+            } catch {
+                throw ValidationError("--reply is not JSON (\(error)); quote strings: '\"hi\"'")
+            }
+        }
         let client = try await options.connect()
         let resolved = addresses.map { $0 == "status" ? client.greeting.runtimeURL + "/status" : $0 }
         let answer = try await client.listen(resolved)
@@ -186,14 +214,56 @@ struct Listen: AsyncParsableCommand {
                     "\(value["domain"]?.stringValue ?? "?")  \(value["value"]?.stringValue ?? "?")  \(value["resource"]?.stringValue ?? "")"
                         + (value["desc"]?.stringValue.map { "  \($0)" } ?? ""))
             } else {
-                emit(
-                    "\(message.type.rawValue) \(message.from ?? "?") -> \(message.to) \(message.bodyValue?.jsonString ?? "")"
-                )
+                emit(Self.describe(message))
+            }
+            if message.type != .response, message.id != nil, replyValue != nil || exec != nil {
+                let (code, desc, value) = exec.map { Self.run($0, on: message) } ?? (200, nil, replyValue)
+                try await client.send(message.response(code: code, desc: desc, value: value))
             }
             seen += 1
             if let count, seen >= count { break }
         }
         await client.close()
+    }
+
+    /// `create id 7 hyperty://acme.example/alice -> hyperty://beta.example/bob via <stub> {"text":"hi"}`
+    static func describe(_ message: Message) -> String {
+        let id = message.id.map { " id \($0)" } ?? ""
+        let via = message.via.isEmpty ? "" : " via \(message.via.joined(separator: ","))"
+        return "\(message.type.rawValue)\(id) \(message.from ?? "?") -> \(message.to)\(via) \(message.bodyValue?.jsonString ?? "")"
+    }
+
+    /// Runs `command` with `message` on its stdin: the (code, desc, value) of the answer.
+    static func run(_ command: String, on message: Message) -> (Int, String?, JSONValue?) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        do {
+            try process.run()
+        } catch {
+            return (500, "cannot run \(command): \(error)", nil)
+        }
+        input.fileHandleForWriting.write(Data((message.text + "\n").utf8))
+        try? input.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let value: JSONValue = (try? JSONValue.parse(Array(text.utf8))) ?? .string(text)
+        guard process.terminationStatus == 0 else {
+            let reason = String(decoding: err, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return (
+                500, "\(command) exited with status \(process.terminationStatus)" + (reason.isEmpty ? "" : ": \(reason)"),
+                value
+            )
+        }
+        return (200, nil, value)
     }
 }
 

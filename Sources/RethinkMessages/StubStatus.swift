@@ -11,9 +11,15 @@ public enum StubStatus: String, Sendable, CaseIterable, Codable {
     case deploymentFailed = "deployment-failed"
     case dead
 
-    /// Parses a status value case-insensitively (`LIVE` = `live`, as the reTHINK seed writes it).
+    /// Parses a status value case-insensitively (`LIVE` = `live`, as the reTHINK seed writes it). reTHINK's
+    /// older stubs report `connected` for what the contract calls `live` (SPEC section 7).
     public init?(reported value: String) {
-        guard let status = StubStatus(rawValue: value.lowercased()) else { return nil }
+        let lowered = value.lowercased()
+        if lowered == "connected" {
+            self = .live
+            return
+        }
+        guard let status = StubStatus(rawValue: lowered) else { return nil }
         self = status
     }
 

@@ -69,13 +69,16 @@ public struct Descriptor: Sendable {
         if let sha256, sha256.count != 64 || !sha256.allSatisfy(\.isHexDigit) {
             throw DeploymentError(.badDescriptor, "descriptor \(origin): \"sha256\" must be 64 hex digits")
         }
-        let configuration = json["configuration"] ?? .object([])
+        var configuration = json["configuration"] ?? .object([])
+        // reTHINK's classic catalogue writes an empty configuration as `[]`.
+        if let list = configuration.arrayValue, list.isEmpty { configuration = .object([]) }
         guard configuration.objectValue != nil else {
             throw DeploymentError(.badDescriptor, "descriptor \(origin): \"configuration\" must be an object")
         }
         return Descriptor(
             domain: domain, objectName: json["objectName"]?.stringValue ?? domain.value,
-            version: json["version"]?.stringValue ?? json["version"]?.intValue.map { String($0) },
+            version: json["version"]?.stringValue ?? json["version"]?.intValue.map { String($0) }
+                ?? json["version"]?.doubleValue.map { "\($0)" },
             description: json["description"]?.stringValue, language: language, source: source, sha256: sha256,
             signature: json["signature"]?.stringValue, configuration: configuration,
             constraints: json["constraints"] ?? .object([]), interworking: json["interworking"]?.boolValue ?? false,
@@ -86,7 +89,16 @@ public struct Descriptor: Sendable {
         throws(DeploymentError) -> Source
     {
         guard let url = json["sourcePackageURL"]?.stringValue, !url.isEmpty else {
-            throw DeploymentError(.badDescriptor, "descriptor \(origin) has no \"sourcePackageURL\"")
+            if json["sourcePackage"] != nil {
+                return try inlineSource(json["sourcePackage"], origin: origin, language: language)
+            }
+            // reTHINK's 2019 `.well-known` layout: `<name>.ps.json` with its code beside it as `<name>.ps.js`.
+            guard language == .javascript, let base = URL(string: baseURL) else {
+                throw DeploymentError(.badDescriptor, "descriptor \(origin) has no \"sourcePackageURL\"")
+            }
+            let name = base.lastPathComponent
+            let code = (name.hasSuffix(".ps.json") ? String(name.dropLast(".json".count)) : name + ".ps") + ".js"
+            return .remote(base.deletingLastPathComponent().appendingPathComponent(code).absoluteString)
         }
         if url == "/sourcePackage" {
             return try inlineSource(json["sourcePackage"], origin: origin, language: language)
@@ -106,7 +118,20 @@ public struct Descriptor: Sendable {
         _ json: JSONValue, origin: String, language: StubLanguage, directory: String, binariesDirectory: String?
     ) throws(DeploymentError) -> Source {
         guard let url = json["sourcePackageURL"]?.stringValue, !url.isEmpty else {
-            throw DeploymentError(.badDescriptor, "descriptor \(origin) has no \"sourcePackageURL\"")
+            if json["sourcePackage"] != nil {
+                return try inlineSource(json["sourcePackage"], origin: origin, language: language)
+            }
+            if language == .javascript,
+                let companion = companionCode(json, descriptorPath: origin, directory: directory)
+            {
+                return .file(companion)
+            }
+            throw DeploymentError(
+                .badDescriptor,
+                "descriptor \(origin) has no \"sourcePackageURL\""
+                    + (language == .javascript
+                        ? " and no code beside it (\(companionNames(json, descriptorPath: origin).joined(separator: " or ")))"
+                        : ""))
         }
         if url == "/sourcePackage" {
             return try inlineSource(json["sourcePackage"], origin: origin, language: language)
@@ -151,8 +176,43 @@ public struct Descriptor: Sendable {
         case .javascript: suffix = ".js"
         case .executable: suffix = ""
         }
-        let className = package["sourceCodeClassname"]?.stringValue ?? "stub"
+        // `sourceCodeClasname`: as some of reTHINK's catalogue files spell it.
+        let className =
+            package["sourceCodeClassname"]?.stringValue ?? package["sourceCodeClasname"]?.stringValue ?? "stub"
         let safeName = String(className.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
         return .inline(bytes: bytes, name: (safeName.isEmpty ? "stub" : safeName) + suffix)
+    }
+
+    /// reTHINK's published form in a local catalogue: `<name>.ps.json` (or `<key>.json`) without a
+    /// `sourcePackageURL`, its code beside it as `<name>.ps.js`, else as `<objectName>.ps.js`.
+    private static func companionNames(_ json: JSONValue, descriptorPath: String) -> [String] {
+        let file = (descriptorPath as NSString).lastPathComponent
+        let base =
+            file.hasSuffix(".ps.json")
+            ? String(file.dropLast(".ps.json".count))
+            : file.hasSuffix(".json") ? String(file.dropLast(".json".count)) : file
+        var names = [base + ".ps.js"]
+        if let objectName = json["objectName"]?.stringValue, !objectName.isEmpty, !objectName.contains("/"),
+            !objectName.hasPrefix("."), objectName != base
+        {
+            names.append(objectName + ".ps.js")
+        }
+        return names
+    }
+
+    private static func companionCode(_ json: JSONValue, descriptorPath: String, directory: String) -> String? {
+        companionNames(json, descriptorPath: descriptorPath).lazy
+            .map { (directory as NSString).appendingPathComponent($0) }
+            .first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// The same descriptor naming `sha256` as its package's digest: for a reTHINK descriptor that gives none,
+    /// once its package was fetched over HTTPS (see `NetworkCatalogue.package(for:)`).
+    func withSHA256(_ digest: String) -> Descriptor {
+        Descriptor(
+            domain: domain, objectName: objectName, version: version, description: description, language: language,
+            source: source, sha256: digest, signature: signature, configuration: configuration,
+            constraints: constraints, interworking: interworking, origin: origin, entryPoint: entryPoint,
+            remoteURL: remoteURL)
     }
 }

@@ -13,13 +13,18 @@ public struct LocalCatalogue: Sendable {
         self.binariesDirectory = binariesDirectory
     }
 
-    /// The descriptor for `domain`, or a `noDescriptor` error naming the places looked at.
+    /// The descriptor for `domain`, or a `noDescriptor` error naming the places looked at. In each directory
+    /// `<key>.json` is looked for, then reTHINK's published name `<key>.ps.json` (whose code may sit beside
+    /// it as `<key>.ps.js`).
     public func descriptor(for domain: DomainKey) throws(DeploymentError) -> Descriptor {
         for directory in directories {
-            let path = (directory as NSString).appendingPathComponent("\(domain.value).json")
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
-            return try Descriptor.parse(
-                Array(data), domain: domain, origin: path, directory: directory, binariesDirectory: binariesDirectory)
+            for name in ["\(domain.value).json", "\(domain.value).ps.json"] {
+                let path = (directory as NSString).appendingPathComponent(name)
+                guard let data = FileManager.default.contents(atPath: path) else { continue }
+                return try Descriptor.parse(
+                    Array(data), domain: domain, origin: path, directory: directory,
+                    binariesDirectory: binariesDirectory)
+            }
         }
         let places =
             directories.isEmpty

@@ -20,6 +20,9 @@ enum StubIsolation {
         for directory in pythonPath where descriptor.language == .python {
             files.append(Isolation.FileRule(directory, .read))
         }
+        for directory in prepared.kitDirectories {
+            files.append(Isolation.FileRule(directory, .read))
+        }
         return Isolation(
             identity: Isolation.availableIdentity, packageDirectory: prepared.packageDirectory,
             packageFile: prepared.packageFile, files: files, landlock: settings.landlock,

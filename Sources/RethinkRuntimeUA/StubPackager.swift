@@ -14,6 +14,23 @@ public struct PreparedStub: Sendable {
     /// A single-file package from a local catalogue: only this file is given to the stub (its directory
     /// holds other domains' descriptors), bound read-only into its view.
     public var packageFile: String? = nil
+    /// Directories of the runtime's own the stub reads besides its package (the JavaScript stub host).
+    public var kitDirectories: [String] = []
+}
+
+/// The JavaScript stub host (`stubkit/js/rethink-stub-host.js`): node runs it with the package as its argument,
+/// and it gives a reTHINK stub the bus, loaders and browser globals it was written for (docs/STUBS.md,
+/// "Running reTHINK stubs").
+public struct JavaScriptHost: Sendable, Equatable {
+    /// The host script; its directory is readable by JavaScript stubs.
+    public var script: String
+    /// The host answers a stub's own request 408 after this long, if the runtime has not answered it by then.
+    public var responseTimeoutMilliseconds: Int
+
+    public init(script: String, responseTimeoutMilliseconds: Int) {
+        self.script = script
+        self.responseTimeoutMilliseconds = responseTimeoutMilliseconds
+    }
 }
 
 /// Turns a descriptor's package into something runnable: reads it, checks its `sha256`, copies it into the
@@ -26,11 +43,17 @@ public struct StubPackager: Sendable {
     public let interpreters: [StubLanguage: String]
     /// Directories put on a Python stub's import path (the stub kit lives there).
     public let pythonPath: [String]
+    /// What runs a JavaScript stub; nil: node runs the package itself, which then speaks the MiniBUS.
+    public let javascriptHost: JavaScriptHost?
 
-    public init(stateDirectory: String, interpreters: [StubLanguage: String], pythonPath: [String]) {
+    public init(
+        stateDirectory: String, interpreters: [StubLanguage: String], pythonPath: [String],
+        javascriptHost: JavaScriptHost? = nil
+    ) {
         self.stateDirectory = stateDirectory
         self.interpreters = interpreters
         self.pythonPath = pythonPath
+        self.javascriptHost = javascriptHost
     }
 
     /// `packagePath` is the package already fetched and verified by the network catalogue, if any.
@@ -84,9 +107,24 @@ public struct StubPackager: Sendable {
                     workingDirectory: workingDirectory,
                     environment: environment, packageDirectory: packageDirectory, packageFile: singleFile)
             }
+            guard let host = javascriptHost else {
+                return PreparedStub(
+                    executable: interpreter, arguments: [interpreter, packagePath], workingDirectory: workingDirectory,
+                    environment: environment, packageDirectory: packageDirectory, packageFile: singleFile)
+            }
+            guard FileManager.default.isReadableFile(atPath: host.script) else {
+                throw DeploymentError(
+                    .unsupported,
+                    "the JavaScript stub host \(host.script) for \(descriptor.domain)'s stub cannot be read (javascriptHost in the configuration)"
+                )
+            }
             return PreparedStub(
-                executable: interpreter, arguments: [interpreter, packagePath], workingDirectory: workingDirectory,
-                environment: environment, packageDirectory: packageDirectory, packageFile: singleFile)
+                executable: interpreter,
+                arguments: [
+                    interpreter, host.script, "--response-timeout-ms=\(host.responseTimeoutMilliseconds)", packagePath,
+                ],
+                workingDirectory: workingDirectory, environment: environment, packageDirectory: packageDirectory,
+                packageFile: singleFile, kitDirectories: [(host.script as NSString).deletingLastPathComponent])
         }
     }
 

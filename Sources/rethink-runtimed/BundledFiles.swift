@@ -1,10 +1,14 @@
 import Foundation
 
-/// Files shipped with the daemon: the default catalogue and the Python stub kit. Installed under
+/// Files shipped with the daemon: the default catalogue, the Python stub kit and the JavaScript stub host. Installed under
 /// `<prefix>/share/rethink-runtimed/`; in a source checkout, found from the build directory.
 enum BundledFiles {
     static var catalogue: String? { find("catalogue", inCheckout: "config/catalogue") }
     static var stubKit: String? { find("stubkit", inCheckout: "stubkit") }
+    /// The JavaScript stub host, `stubkit/js/` in a checkout as installed.
+    static var javascriptHost: String? {
+        find("stubkit/js/rethink-stub-host.js", inCheckout: "stubkit/js/rethink-stub-host.js")
+    }
 
     private static func find(_ installed: String, inCheckout relative: String) -> String? {
         guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {

@@ -57,6 +57,9 @@ struct RuntimeCommand: AsyncParsableCommand {
             configuration.catalogues = [bundled]
         }
         if configuration.pythonPath.isEmpty, let kit = BundledFiles.stubKit { configuration.pythonPath = [kit] }
+        if configuration.javascriptHost == nil, let host = BundledFiles.javascriptHost {
+            configuration.javascriptHost = host
+        }
         if let runtimeDomain { configuration.runtimeDomain = runtimeDomain }
         if let responseTimeout { configuration.responseTimeoutSeconds = responseTimeout }
         if let logLevel { configuration.logLevel = logLevel }

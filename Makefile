@@ -1,6 +1,7 @@
 # rethink-runtimed: the two commands a newcomer needs are `make demo` and `make test`.
 SWIFT ?= swift
 PYTHON ?= /usr/bin/python3
+NODE ?= /usr/bin/node
 BIN := $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 
 # make install: where things go (DESTDIR stages them for a package). CONFIGURATION=debug reuses the
@@ -41,6 +42,7 @@ test-swift:
 
 test-stubkit:
 	cd Tests/Fixtures/stubs && RETHINK_ECHO_STUB_BIN="$(BIN)/rethink-echo-stub" $(PYTHON) -m unittest -q test_stubkit test_hostile_probe
+	$(NODE) --test Tests/Fixtures/js/test_stub_host.js
 
 # The message-node and interworking stubs against real servers (nats-server, mosquitto, ngircd, prosody,
 # sipp) started on 127.0.0.1, driven through real daemons' client sockets. Test modules run in parallel.

@@ -20,6 +20,8 @@ packages=(
     openssl          # the tests' throwaway TLS certificates and test CAs
     zlib1g-dev       # gzip stub archives (tar.gz) through zlib
     nginx            # tests: the web server a domain publishes its .well-known stub tree with
+    nodejs           # /usr/bin/node runs JavaScript stubs (reTHINK's protostubs, through stubkit/js)
+    node-ws          # WebSocket for JavaScript stubs (/usr/share/nodejs/ws); the tests' message node
 )
 missing=()
 for package in "${packages[@]}"; do

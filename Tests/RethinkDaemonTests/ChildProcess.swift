@@ -13,8 +13,9 @@ final class ChildProcess: @unchecked Sendable {
     private let outputFD: CInt
     private var status: Int32?
 
-    /// Starts `executable`; its stdout is captured when `captureOutput` is true, its stderr goes to /dev/null.
-    init(_ executable: String, _ arguments: [String], captureOutput: Bool = false) throws {
+    /// Starts `executable`; its stdout is captured when `captureOutput` is true, its stderr goes to /dev/null
+    /// (or is appended to `stderrPath`).
+    init(_ executable: String, _ arguments: [String], captureOutput: Bool = false, stderrPath: String? = nil) throws {
         var fds: [CInt] = [-1, -1]
         if captureOutput {
             guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) }
@@ -29,7 +30,8 @@ final class ChildProcess: @unchecked Sendable {
         } else {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         }
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(
+            &actions, 2, stderrPath ?? "/dev/null", stderrPath == nil ? O_WRONLY : O_WRONLY | O_CREAT | O_APPEND, 0o644)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child: pid_t = 0

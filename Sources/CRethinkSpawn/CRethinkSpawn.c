@@ -22,7 +22,7 @@
 #endif
 
 #define RT_BPF_MAX_INSNS 4096
-#define RT_PACKAGE_TARGET_MAX 320
+#define RT_PACKAGE_TARGET_MAX 1024
 
 #ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
 #define SECCOMP_FILTER_FLAG_NEW_LISTENER (1UL << 3)
@@ -138,32 +138,82 @@ static int rt_child_namespaces(const rt_spawn_config *config) {
     return 0;
 }
 
+/* "/proc/self/fd/<fd>" into source (at least 32 bytes), without stdio. */
+static void rt_fd_path(char *source, int fd) {
+    const char prefix[] = "/proc/self/fd/";
+    char *out = source;
+    for (const char *in = prefix; *in != 0; in++) *out++ = *in;
+    char digits[12];
+    int count = 0;
+    do {
+        digits[count++] = (char)('0' + fd % 10);
+        fd /= 10;
+    } while (fd != 0);
+    while (count > 0) *out++ = digits[--count];
+    *out = 0;
+}
+
+/* Creates target's missing parent directories (target is absolute, below RT_STUB_ROOT's fresh tmpfs) and
+ * target itself, a directory or an empty file like the source held open as fd; then binds the source
+ * there, read-only. */
+static int rt_bind_read_only(int fd, const char *target) {
+    char path[RT_PACKAGE_TARGET_MAX];
+    size_t length = 0;
+    while (target[length] != 0) length++;
+    if (length == 0 || length >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (size_t i = 0; i <= length; i++) path[i] = target[i];
+    for (size_t i = sizeof(RT_STUB_ROOT); i < length; i++) {
+        if (path[i] != '/') continue;
+        path[i] = 0;
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+        path[i] = '/';
+    }
+    struct stat info;
+    if (fstat(fd, &info) != 0) return -1;
+    if (S_ISDIR(info.st_mode)) {
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+    } else {
+        int placeholder = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0444);
+        if (placeholder < 0) return -1;
+        close(placeholder);
+    }
+    char source[32];
+    rt_fd_path(source, fd);
+    const unsigned long quiet = MS_NOSUID | MS_NODEV;
+    if (mount(source, path, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
+    return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | quiet, NULL);
+}
+
+#define RT_MAX_KEPT_PATHS 16
+#define RT_STUB_ROOT_OPTIONS "size=1048576,nr_inodes=512,mode=0755"
+
 /* The stub's own view under RT_STUB_ROOT, in its mount namespace: a read-only tmpfs holding the package
- * (a read-only bind mount of package_dir) and the scratch (a size-bounded tmpfs of its own). Every path
- * the stub is given lies below it, so it reaches them whatever the modes of the directories the daemon
- * keeps them in; the host's own RT_STUB_ROOT is hidden from it. */
+ * (a read-only bind mount of package_dir), the scratch (a size-bounded tmpfs of its own) and, at their
+ * own paths, the few things it needs that lived under RT_STUB_ROOT on the host (kept_paths: the stub kit
+ * of a checkout in /tmp). Every path the stub is given lies below it or outside RT_STUB_ROOT, so it reaches
+ * them whatever the modes of the directories the daemon keeps them in; the rest of the host's
+ * RT_STUB_ROOT is hidden from it. */
 static int rt_child_stub_root(const rt_spawn_config *config) {
     const unsigned long quiet = MS_NOSUID | MS_NODEV;
-    /* Held open across the mount over RT_STUB_ROOT, which may hide it (a state directory under /tmp). */
+    /* Held open across the mount over RT_STUB_ROOT, which hides their paths. */
     int package = -1;
-    char source[32] = "/proc/self/fd/";
+    int kept[RT_MAX_KEPT_PATHS];
+    size_t kept_count = config->kept_path_count < RT_MAX_KEPT_PATHS ? config->kept_path_count : RT_MAX_KEPT_PATHS;
     if (config->package_dir != NULL) {
         package = open(config->package_dir, O_PATH | O_CLOEXEC | (config->package_name ? 0 : O_DIRECTORY));
         if (package < 0) return -1;
-        char digits[12];
-        int count = 0, value = package;
-        do {
-            digits[count++] = (char)('0' + value % 10);
-            value /= 10;
-        } while (value != 0);
-        char *out = source + 14;
-        while (count > 0) *out++ = digits[--count];
-        *out = 0;
+    }
+    for (size_t i = 0; i < kept_count; i++) {
+        kept[i] = open(config->kept_paths[i], O_PATH | O_CLOEXEC);
+        if (kept[i] < 0) return -1;
     }
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -1;
-    if (mount("tmpfs", RT_STUB_ROOT, "tmpfs", quiet | MS_NOEXEC, "size=65536,nr_inodes=16,mode=0755") != 0) return -1;
+    if (mount("tmpfs", RT_STUB_ROOT, "tmpfs", quiet | MS_NOEXEC, RT_STUB_ROOT_OPTIONS) != 0) return -1;
     if (mkdir(RT_STUB_ROOT "/package", 0755) != 0 || mkdir(RT_STUB_ROOT "/scratch", 0700) != 0) return -1;
-    if (config->package_dir != NULL) {
+    if (package >= 0) {
         /* A directory goes on package/ itself; a single file on package/<package_name>. */
         char target[RT_PACKAGE_TARGET_MAX] = RT_STUB_ROOT "/package";
         if (config->package_name != NULL) {
@@ -175,16 +225,16 @@ static int rt_child_stub_root(const rt_spawn_config *config) {
             }
             target[used] = '/';
             for (size_t i = 0; i <= length; i++) target[used + 1 + i] = config->package_name[i];
-            int placeholder = open(target, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
-            if (placeholder < 0) return -1;
-            close(placeholder);
         }
-        if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
+        if (rt_bind_read_only(package, target) != 0) return -1;
         close(package);
-        if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | quiet, NULL) != 0) return -1;
+    }
+    for (size_t i = 0; i < kept_count; i++) {
+        if (rt_bind_read_only(kept[i], config->kept_paths[i]) != 0) return -1;
+        close(kept[i]);
     }
     if (mount("tmpfs", RT_STUB_ROOT "/scratch", "tmpfs", quiet | MS_NOEXEC, config->scratch_options) != 0) return -1;
-    return mount(NULL, RT_STUB_ROOT, NULL, MS_REMOUNT | MS_RDONLY | quiet | MS_NOEXEC, "size=65536,nr_inodes=16,mode=0755");
+    return mount(NULL, RT_STUB_ROOT, NULL, MS_REMOUNT | MS_RDONLY | quiet | MS_NOEXEC, RT_STUB_ROOT_OPTIONS);
 }
 
 /* Capabilities gone for good: locked securebits, empty bounding and ambient sets; then the uid and

@@ -66,6 +66,8 @@ public struct Isolation: Sendable, Equatable {
         self.nice = nice
     }
 
+    /// The directory a stub's view covers (RT_STUB_ROOT of the spawn shim).
+    public static let viewRoot = "/tmp"
     /// Where the stub finds its package, in its own mount namespace (read-only).
     public static let packagePath = "/tmp/package"
     /// Its scratch directory: its working directory, HOME and TMPDIR (a tmpfs of ``scratchBytes``).

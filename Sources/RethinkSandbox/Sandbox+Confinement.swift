@@ -10,6 +10,9 @@ struct PreparedConfinement: @unchecked Sendable {
     let rulesetFD: CInt
     let landlockABI: Int
     let scratchOptions: String
+    /// Paths the stub needs that lie below the view's root on the host (a stub kit in a checkout under
+    /// /tmp): bound read-only at their own place in its view.
+    let keptPaths: [String]
     let summary: Confinement
 
     /// Fills the shim's configuration with this confinement (the scratch options are set by the caller,
@@ -67,6 +70,7 @@ extension Sandbox {
                 throw error
             }
         }
+        let keptPaths = try Self.keptPaths(for: request, isolation: isolation)
         var options = "size=\(isolation.scratchBytes),nr_inodes=4096,mode=0700"
         if isolation.identity == .dedicated { options += ",uid=\(uid),gid=\(uid)" }
         let summary = Confinement(
@@ -77,6 +81,27 @@ extension Sandbox {
             limits: request.policy.limits, nice: isolation.nice)
         return PreparedConfinement(
             isolation: isolation, poolUID: uid, rulesetFD: rulesetFD, landlockABI: abi, scratchOptions: options,
-            summary: summary)
+            keptPaths: keptPaths, summary: summary)
+    }
+
+    /// The Landlock paths (and the executable) below the view's root, outermost only, existing ones only.
+    static func keptPaths(for request: SpawnRequest, isolation: Isolation) throws(SandboxError) -> [String] {
+        let root = Isolation.viewRoot + "/"
+        let package = isolation.packageFile ?? isolation.packageDirectory
+        let candidates = (isolation.files.map(\.path) + [request.executable]).filter { path in
+            path.hasPrefix(root) && path != package && !(package.map { path.hasPrefix($0 + "/") } ?? false)
+                && !path.hasPrefix(Isolation.packagePath) && !path.hasPrefix(Isolation.scratchPath)
+                && access(path, F_OK) == 0
+        }
+        let outermost = Set(candidates).filter { path in
+            !candidates.contains { $0 != path && path.hasPrefix($0 + "/") }
+        }.sorted()
+        guard outermost.count <= 16 else {
+            throw SandboxError(
+                .invalidRequest,
+                "cannot start \(request.executable): more than 16 of the paths it needs lie under \(Isolation.viewRoot); move the stub kit or interpreter elsewhere",
+                step: .validation)
+        }
+        return outermost
     }
 }

@@ -191,6 +191,9 @@ public final class Sandbox: Sendable {
         }
         let limits = request.policy.limits.shimLimits
         let cgroupFDs: [CInt] = []
+        let kept = CStringArray(confinement?.keptPaths ?? [])
+        defer { kept.free() }
+        let keptCount = confinement?.keptPaths.count ?? 0
         var pid: pid_t = 0
         var pidfd: CInt = -1
         var listener: CInt = -1
@@ -229,6 +232,9 @@ public final class Sandbox: Sendable {
                                     config.scratch_options = scratch
                                     config.package_dir = package
                                     config.package_name = packageName
+                                    config.kept_paths = UnsafePointer(
+                                        UnsafeRawPointer(kept.pointer).assumingMemoryBound(to: UnsafePointer<CChar>?.self))
+                                    config.kept_path_count = keptCount
                                 }
                                 return rt_spawn(&config, &pid, &pidfd, &listener, &failure)
                               }

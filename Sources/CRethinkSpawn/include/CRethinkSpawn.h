@@ -97,6 +97,8 @@ typedef struct rt_spawn_config {
     const char *scratch_options; /* tmpfs options of the scratch under RT_STUB_ROOT (needs a mount namespace), or NULL */
     const char *package_dir; /* with scratch_options: bound read-only at RT_STUB_ROOT/package, or NULL */
     const char *package_name; /* non-NULL: package_dir is one file, bound at RT_STUB_ROOT/package/<name> */
+    const char *const *kept_paths; /* with scratch_options: paths below RT_STUB_ROOT bound read-only in place (16 at most) */
+    size_t kept_path_count;
     int ruleset_fd;         /* a Landlock ruleset to restrict the child with, or -1 */
     uint64_t scratch_access; /* with ruleset_fd: Landlock rights granted beneath cwd (after the tmpfs) */
     uint32_t uid;           /* RT_ID_KEEP, or the uid/gid the child switches to (needs privilege) */

@@ -8,20 +8,9 @@ import Testing
 struct InterpreterStubTests {
     /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
     static func closedPort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        try #require(bound)
-        return UInt16(bigEndian: address.sin_port)
+        let bound = try TestSupport.listener(Int32(SOCK_STREAM.rawValue), listening: false)
+        close(bound.fd)
+        return bound.port
     }
 
     @Test(.enabled(if: TestSupport.fileExists("/usr/bin/python3")))

@@ -130,4 +130,23 @@ enum TestSupport {
     struct HostileStubMissing: Error {}
 
     static func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// A bound socket on 127.0.0.1 (listening when TCP and `listening`), and its port; the caller closes it.
+    static func listener(_ type: Int32, listening: Bool = true) throws -> (fd: CInt, port: UInt16) {
+        let fd = socket(AF_INET, type, 0)
+        try #require(fd >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        try #require(bound)
+        if listening, type == Int32(SOCK_STREAM.rawValue) { try #require(listen(fd, 8) == 0) }
+        return (fd, UInt16(bigEndian: address.sin_port))
+    }
+
 }

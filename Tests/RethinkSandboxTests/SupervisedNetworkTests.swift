@@ -6,24 +6,6 @@ import Testing
 /// declared destinations work, undeclared ones are refused although something listens there.
 @Suite(.timeLimit(.minutes(2)))
 struct SupervisedNetworkTests {
-    /// A bound socket on 127.0.0.1 (listening when TCP), and its port; the caller closes it.
-    static func listener(_ type: Int32) throws -> (fd: CInt, port: UInt16) {
-        let fd = socket(AF_INET, type, 0)
-        try #require(fd >= 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        try #require(bound)
-        if type == Int32(SOCK_STREAM.rawValue) { try #require(listen(fd, 8) == 0) }
-        return (fd, UInt16(bigEndian: address.sin_port))
-    }
-
     static func isolation(connect: [String], datagram: [String]) throws -> Isolation {
         Isolation(
             identity: Isolation.availableIdentity, files: Isolation.systemFiles,
@@ -36,10 +18,10 @@ struct SupervisedNetworkTests {
     func declaredDestinationsConnectAndUndeclaredOnesAreRefused() async throws {
         let sandbox = try Sandbox(logger: TestSupport.logger)
         defer { sandbox.shutdown() }
-        let allowed = try Self.listener(Int32(SOCK_STREAM.rawValue))
-        let denied = try Self.listener(Int32(SOCK_STREAM.rawValue))
-        let udp = try Self.listener(Int32(SOCK_DGRAM.rawValue))
-        let udpDenied = try Self.listener(Int32(SOCK_DGRAM.rawValue))
+        let allowed = try TestSupport.listener(Int32(SOCK_STREAM.rawValue))
+        let denied = try TestSupport.listener(Int32(SOCK_STREAM.rawValue))
+        let udp = try TestSupport.listener(Int32(SOCK_DGRAM.rawValue))
+        let udpDenied = try TestSupport.listener(Int32(SOCK_DGRAM.rawValue))
         defer { [allowed.fd, denied.fd, udp.fd, udpDenied.fd].forEach { close($0) } }
         let script = """
             import socket, errno
@@ -84,8 +66,8 @@ struct SupervisedNetworkTests {
     func nodeRunsUnderFullIsolationAndConnectsWhereDeclared() async throws {
         let sandbox = try Sandbox(logger: TestSupport.logger)
         defer { sandbox.shutdown() }
-        let allowed = try Self.listener(Int32(SOCK_STREAM.rawValue))
-        let denied = try Self.listener(Int32(SOCK_STREAM.rawValue))
+        let allowed = try TestSupport.listener(Int32(SOCK_STREAM.rawValue))
+        let denied = try TestSupport.listener(Int32(SOCK_STREAM.rawValue))
         defer { [allowed.fd, denied.fd].forEach { close($0) } }
         let script = """
             const net = require("net");

@@ -150,6 +150,11 @@ extension MessageBus {
         address.hasPrefix(base) && address.utf8.dropFirst(base.utf8.count).first == UInt8(ascii: "/")
     }
 
+    /// A stub broke a bus rule found outside this file's checks: counted like the others.
+    func stubViolation(_ port: BusPort, domain: DomainKey, url: String, reason: String) {
+        violation(by: port, domain: domain, url: url, reason: reason)
+    }
+
     private func violation(by port: BusPort, domain: DomainKey, url: String, reason: String) {
         logger.warning(
             "stub \(url) violation: \(reason); dropped",

@@ -149,6 +149,17 @@ public final class MessageBus: @unchecked Sendable {
             deliverResponse(message, from: sender)
             return
         }
+        if message.to == addresses.status {
+            // Listeners there trust what arrives as the Registry's word: nobody else publishes on it.
+            if case .stub(let domain, let url) = sender.kind {
+                stubViolation(sender, domain: domain, url: url, reason: "message to the runtime's status stream")
+            } else {
+                answer(
+                    message, to: sender, code: 403,
+                    desc: "only the runtime's Registry publishes on \(addresses.status); listen on it instead")
+            }
+            return
+        }
         if message.type == .update, let stubURL = RuntimeAddresses.stubURL(ofStatusResource: message.to) {
             statusUpdate(message, for: stubURL, from: sender)
             return

@@ -193,7 +193,9 @@ public final class Daemon: @unchecked Sendable {
 
     private func bindClientSocket() async throws -> Channel {
         let bootstrap = ServerBootstrap(group: bus.eventLoop)
-            .serverChannelOption(.backlog, value: 256)
+            // A burst of connects (thousands of clients at once) waits here rather than failing with EAGAIN;
+            // the kernel caps it at net.core.somaxconn (4096 by default).
+            .serverChannelOption(.backlog, value: 4096)
             // Larger reads mean more messages per batch and so fewer flushes (write syscalls, wake-ups).
             .childChannelOption(
                 .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144)

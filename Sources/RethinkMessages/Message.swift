@@ -70,6 +70,13 @@ public struct Message: Sendable {
                     + MessageType.allCases.map(\.rawValue).joined(separator: ", "),
                 id: fields.id, to: fields.to ?? fields.resource)
         }
+        // Neither a request (which needs an id to be answered) nor clearly a notification: refused, so that it
+        // cannot go unanswered (SPEC section 2; a notification leaves "id" out).
+        if fields.idIsNull, type != .response {
+            throw MessageParseError(
+                reason: "\"id\" must be an integer or a string; leave it out for a message that expects no answer",
+                id: nil, to: fields.to ?? fields.resource)
+        }
         guard let to = fields.to ?? fields.resource, !to.isEmpty else {
             throw MessageParseError(reason: "missing \"to\"", id: fields.id, to: nil)
         }
@@ -88,6 +95,11 @@ public struct Message: Sendable {
         if let id {
             writer.key("id")
             id.write(to: &writer)
+            writer.byte(UInt8(ascii: ","))
+        } else if type == .response {
+            // A runtime error answer to a line whose id could not be read (SPEC section 2).
+            writer.key("id")
+            writer.raw("null".utf8)
             writer.byte(UInt8(ascii: ","))
         }
         writer.key("type")
@@ -130,6 +142,9 @@ public struct Message: Sendable {
 /// The routing fields found while scanning a message's top level.
 private struct Fields {
     var id: MessageID?
+    /// `"id": null`: what a runtime error answer carries when the request's id could not be read; in
+    /// anything but a response it is refused (see ``Message/parse(_:)``).
+    var idIsNull = false
     var typeName: String?
     var type: MessageType?
     var typeIsCanonical = true
@@ -167,13 +182,25 @@ private struct Fields {
                 let scanned = try scanner.scanString()
                 id = .string(scanner.decodeString(scanned.range, escaped: scanned.escaped))
             case UInt8(ascii: "n"):
+                // Neither a request (which needs an id to be answered) nor clearly a notification: refused,
+                // so that it cannot go unanswered (SPEC section 2; docs: a notification leaves "id" out).
                 try scanner.scanLiteral("null")
+                idIsNull = true
             default:
                 let start = scanner.index
                 try scanner.skipValue(depth: 1)
                 let text = String(
                     decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.index]), as: UTF8.self)
-                if let value = Int64(text) { id = .int(value) } else { note("\"id\" must be an integer or a string") }
+                // The id counts only if the number ended where JSON says it does: in "007" the scanner stops
+                // after the first 0, and the line is not JSON; its answer must not carry id 0.
+                var after = scanner
+                after.skipWhitespace()
+                let terminated = after.peek() == UInt8(ascii: ",") || after.peek() == UInt8(ascii: "}")
+                if let value = Int64(text), terminated {
+                    id = .int(value)
+                } else if terminated {
+                    note("\"id\" must be an integer or a string")
+                }
             }
             return true
         }

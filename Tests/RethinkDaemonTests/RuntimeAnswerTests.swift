@@ -29,6 +29,33 @@ struct RuntimeAnswerTests {
         #expect(after.code == 200)
     }
 
+    @Test func onlyTheRegistryPublishesOnTheStatusStream() async throws {
+        let runtime = try await TestRuntime(descriptors: ["native.example": TestRuntime.native])
+        defer { Task { await runtime.stop() } }
+        let watcher = try await runtime.client()
+        #expect(try await watcher.listen([runtime.runtimeURL + "/status"]).code == 200)
+        let forger = try await runtime.client()
+        let forged = try await forger.request(
+            .update, to: runtime.runtimeURL + "/status",
+            body: ["value": "dead", "resource": "hyperty-runtime://native.example/protostub/1"])
+        #expect(forged.code == 403)
+        #expect(try await forger.request(.read, to: "hyperty://native.example/x").code == 200)
+        let seen = await watcher.collect(8, seconds: 1)
+        #expect(!seen.contains { $0.body?["value"]?.stringValue == "dead" }, "the forged update reached nobody")
+        #expect(seen.contains { $0.body?["value"]?.stringValue == "live" }, "the Registry's own updates still do")
+    }
+
+    @Test func aNullIdOrAMalformedIdIsAnsweredOnceWithANullId() async throws {
+        let runtime = try await TestRuntime(descriptors: ["native.example": TestRuntime.native])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        try await client.sendLine(Array(#"{"id": 007, "type": "read", "to": "hyperty://native.example/x"}"#.utf8))
+        try await client.sendLine(Array(#"{"id": null, "type": "read", "to": "hyperty://native.example/x"}"#.utf8))
+        let answers = await client.collect(3, seconds: 2)
+        #expect(answers.map(\.code) == [400, 400], "one answer each, no more")
+        #expect(answers.allSatisfy { $0.id == nil && $0.text.hasPrefix(#"{"id":null,"#) })
+    }
+
     @Test func aFromTheClientDoesNotOwnIsRefused() async throws {
         let runtime = try await TestRuntime(descriptors: [:])
         defer { Task { await runtime.stop() } }

@@ -18,6 +18,25 @@ struct MessageParsingTests {
         #expect(message.bodyValue == ["text": "hi"])
     }
 
+    @Test func anIdWithLeadingZerosIsNotJSONAndItsAnswerCarriesNoId() {
+        do {
+            _ = try parse(#"{"id": 007, "type": "read", "to": "hyperty://beta.example/x"}"#)
+            Issue.record("007 was accepted")
+        } catch {
+            #expect(error.id == nil, "007 must not be read as id 0")
+            #expect(error.reason.contains("not JSON"))
+        }
+    }
+
+    @Test func aNullIdIsRefusedInARequestAndWrittenInAnAnswerThatHasNone() throws {
+        #expect(throws: MessageParseError.self) {
+            try parse(#"{"id": null, "type": "read", "to": "hyperty://beta.example/x"}"#)
+        }
+        let answer = Message.response(id: nil, from: "x://a.example/1", to: "x://b.example/2", code: 400)
+        #expect(answer.text.hasPrefix(#"{"id":null,"type":"response""#))
+        #expect(try parse(answer.text).id == nil)
+    }
+
     @Test func typeIsAcceptedInAnyCaseAndWrittenLowercase() throws {
         let message = try parse(#"{"id":"a","type":"UPDATE","from":"x://a.example/1","to":"x://b.example/2"}"#)
         #expect(message.type == .update)

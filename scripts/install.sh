@@ -28,9 +28,11 @@ install)
     for binary in "${binaries[@]}"; do
         install -D -m 0755 "$products/$binary" "$DESTDIR$BINDIR/$binary"
     done
-    install -d -m 0755 "$DESTDIR$DATADIR/stubkit" "$DESTDIR$DATADIR/catalogue/packages" \
+    install -d -m 0755 "$DESTDIR$DATADIR/stubkit" "$DESTDIR$DATADIR/stubkit/js" "$DESTDIR$DATADIR/catalogue/packages" \
         "$DESTDIR$DATADIR/catalogue/templates" "$DESTDIR$DOCDIR/stubs"
     install -m 0644 stubkit/*.py "$DESTDIR$DATADIR/stubkit/"
+    # The JavaScript stub host (javascriptHost): node runs it with each JavaScript stub's package.
+    install -m 0644 stubkit/js/*.js stubkit/js/*.mjs "$DESTDIR$DATADIR/stubkit/js/"
     install -m 0644 config/catalogue/*.json "$DESTDIR$DATADIR/catalogue/"
     # Templates for the message-node and interworking stubs: copy one to ../<key>.json and set its servers.
     install -m 0644 config/catalogue/templates/*.json "$DESTDIR$DATADIR/catalogue/templates/"

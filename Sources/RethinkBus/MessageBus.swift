@@ -86,7 +86,7 @@ public final class MessageBus: @unchecked Sendable {
         port.listening.removeAll()
         for request in Array(pending.values) {
             if request.requester === port {
-                pending.removeValue(forKey: request.key)
+                forget(request)
                 continue
             }
             guard case .ports(let ports) = request.target, ports.contains(port) else { continue }
@@ -209,10 +209,19 @@ public final class MessageBus: @unchecked Sendable {
     /// Registers a request so that it gets exactly one final response, by its deadline at the latest.
     private func track(key: PendingKey, requester: BusPort, to: String) -> PendingRequest {
         nextSerial &+= 1
-        let request = PendingRequest(key: key, requester: requester, to: to, target: .ports([]), serial: nextSerial)
+        let request = PendingRequest(
+            key: key, requester: requester, to: to, target: .ports([]), serial: nextSerial,
+            deadline: .now() + configuration.responseTimeout)
         pending[key] = request
-        timeouts.append(.now() + configuration.responseTimeout, key: key, serial: nextSerial)
+        timeouts.append(request)
         return request
+    }
+
+    /// A request is over (answered, or its requester gone): out of the table and the timeout list at once.
+    @discardableResult
+    private func forget(_ request: PendingRequest) -> Bool {
+        timeouts.remove(request)
+        return pending.removeValue(forKey: request.key) != nil
     }
 
     private func deliverResponse(_ message: Message, from sender: BusPort) {
@@ -227,7 +236,7 @@ public final class MessageBus: @unchecked Sendable {
                 "response dropped: \(sender) was not asked", metadata: ["to": "\(message.to)", "id": "\(id)"])
             return
         }
-        if message.isFinalResponse { pending.removeValue(forKey: request.key) }
+        if message.isFinalResponse { forget(request) }
         if case .stub = sender.kind, let route = routeOf(sender) { route.messagesFromStub &+= 1 }
         write(message.needsCanonicalType ? message.rewritten() : message, to: request.requester, sender: sender)
     }
@@ -260,7 +269,7 @@ public final class MessageBus: @unchecked Sendable {
 
     /// Gives a tracked request its final response from the runtime, once.
     func finish(_ request: PendingRequest, code: Int, desc: String) {
-        guard pending.removeValue(forKey: request.key) != nil else { return }
+        guard forget(request) else { return }
         let response = Message.response(
             id: request.key.id, from: request.to, to: request.key.address, code: code, desc: desc)
         logger.debug(
@@ -281,8 +290,8 @@ public final class MessageBus: @unchecked Sendable {
     }
 
     private func expireRequests() {
-        for entry in timeouts.expired(at: .now()) {
-            guard let request = pending[entry.key], request.serial == entry.serial else { continue }
+        for request in timeouts.expired(at: .now()) {
+            guard pending[request.key] === request else { continue }
             finish(
                 request, code: 408,
                 desc:

@@ -16,13 +16,20 @@ final class PendingRequest {
     let to: String
     var target: Target
     let serial: UInt64
+    /// When the runtime answers 408 if nobody has answered.
+    let deadline: NIODeadline
+    /// Its place in the ``TimeoutQueue`` (older requests before, newer after).
+    weak var older: PendingRequest?
+    var newer: PendingRequest?
+    var queued = false
 
-    init(key: PendingKey, requester: BusPort, to: String, target: Target, serial: UInt64) {
+    init(key: PendingKey, requester: BusPort, to: String, target: Target, serial: UInt64, deadline: NIODeadline) {
         self.key = key
         self.requester = requester
         self.to = to
         self.target = target
         self.serial = serial
+        self.deadline = deadline
     }
 }
 

@@ -1,24 +1,43 @@
 import NIOCore
 
-/// Response deadlines in arrival order. The timeout is the same for every request, so deadlines are
-/// monotonic and a FIFO swept from its head replaces one scheduled timer per request.
+/// Requests in flight in deadline order. The timeout is the same for every request, so deadlines are
+/// monotonic: a list swept from its oldest end replaces one scheduled timer per request. It is linked
+/// through the requests themselves, so an answered request leaves it at once (O(1)) and memory follows the
+/// requests in flight, not rate × timeout.
 struct TimeoutQueue {
-    private var entries = CircularBuffer<(deadline: NIODeadline, key: PendingKey, serial: UInt64)>(
-        initialCapacity: 1024)
+    private var oldest: PendingRequest?
+    private weak var newest: PendingRequest?
+    private(set) var count = 0
 
-    mutating func append(_ deadline: NIODeadline, key: PendingKey, serial: UInt64) {
-        entries.append((deadline, key, serial))
+    mutating func append(_ request: PendingRequest) {
+        guard !request.queued else { return }
+        request.queued = true
+        request.older = newest
+        if let newest { newest.newer = request } else { oldest = request }
+        newest = request
+        count += 1
     }
 
-    /// Removes and returns the entries whose deadline has passed.
-    mutating func expired(at now: NIODeadline) -> [(key: PendingKey, serial: UInt64)] {
-        var result: [(key: PendingKey, serial: UInt64)] = []
-        while let first = entries.first, first.deadline <= now {
-            entries.removeFirst()
-            result.append((first.key, first.serial))
+    /// Takes `request` out, wherever it is; nothing when it is not queued.
+    mutating func remove(_ request: PendingRequest) {
+        guard request.queued else { return }
+        request.queued = false
+        let older = request.older
+        let newer = request.newer
+        if let older { older.newer = newer } else { oldest = newer }
+        if let newer { newer.older = older } else { newest = older }
+        request.older = nil
+        request.newer = nil
+        count -= 1
+    }
+
+    /// Removes and returns the requests whose deadline has passed, oldest first.
+    mutating func expired(at now: NIODeadline) -> [PendingRequest] {
+        var result: [PendingRequest] = []
+        while let first = oldest, first.deadline <= now {
+            remove(first)
+            result.append(first)
         }
         return result
     }
-
-    var count: Int { entries.count }
 }

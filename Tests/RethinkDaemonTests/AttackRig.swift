@@ -1,6 +1,7 @@
 import Foundation
 import RethinkClient
 import RethinkMessages
+import RethinkSandbox
 import Synchronization
 import Testing
 
@@ -19,9 +20,10 @@ struct ProbeResult: CustomStringConvertible {
 }
 
 /// One real `rethink-runtimed` (the built binary, as `user`), with a catalogue of two domains:
-/// `hostile.example`, the probe as a local file with the network grants the test gives, and `victim.example`,
-/// the echo stub as an inline package (so the daemon copies it into its package cache), with credentials in a
-/// 0600 file. Both are deployed before the test starts; a watcher listens on `<runtimeURL>/status`.
+/// `hostile.example`, the probe as a local file (the Python one, or the descriptor `probe` gives) with the network
+/// grants the test gives, and `victim.example`, the echo stub as an inline package (so the daemon copies it into its
+/// package cache), with credentials in a 0600 file. Both are deployed before the test starts; a watcher listens on
+/// `<runtimeURL>/status`.
 ///
 /// Its directory is under /var/tmp, not /tmp: a stub's view hides the host's /tmp, so a state directory there
 /// would be out of reach for being invisible, not by the confinement under test.
@@ -46,8 +48,10 @@ final class AttackRig: @unchecked Sendable {
     var credentialsFile: String { "\(credentials)/\(Self.victim).json" }
     var log: String { (try? String(contentsOfFile: directory + "/daemon.log", encoding: .utf8)) ?? "" }
 
-    init(_ user: DaemonUser, confinement: String = "full", connect: [String] = [], datagram: [String] = []) async throws
-    {
+    init(
+        _ user: DaemonUser, probe: JSONValue? = nil, confinement: String = "full", connect: [String] = [],
+        datagram: [String] = []
+    ) async throws {
         self.user = user
         let base = FileManager.default.isWritableFile(atPath: "/var/tmp") ? "/var/tmp" : NSTemporaryDirectory()
         directory = (base as NSString).appendingPathComponent("rethink-attack-\(UUID().uuidString.prefix(8))")
@@ -65,7 +69,7 @@ final class AttackRig: @unchecked Sendable {
         user.own(directory + "/credentials")
 
         let hostile = JSONValue.object(
-            (TestRuntime.python(Paths.hostileProbe).objectValue ?? []) + [
+            ((probe ?? TestRuntime.python(Paths.hostileProbe)).objectValue ?? []) + [
                 (
                     "constraints",
                     ["connect": .array(connect.map { .string($0) }), "datagram": .array(datagram.map { .string($0) })]
@@ -164,7 +168,14 @@ final class AttackRig: @unchecked Sendable {
         let context = "\(name) \(args.jsonString)\(what.isEmpty ? "" : " (\(what))"), \(user.testDescription)"
         #expect(
             result.code == 200 && result.outcome == "refused", "\(context): \(result)", sourceLocation: sourceLocation)
-        if let errnos, result.outcome == "refused" {
+        if var errnos, result.outcome == "refused" {
+            // A host path under /tmp is not even in the stub's view (its own /tmp covers it): not found. That
+            // is how a checkout under /tmp (a CI clone) sees the daemon's binary and the rig's files.
+            if let path = args["path"]?.stringValue, path.hasPrefix(Isolation.viewRoot + "/"),
+                !path.hasPrefix(Isolation.packagePath), !path.hasPrefix(Isolation.scratchPath)
+            {
+                errnos.insert("ENOENT")
+            }
             #expect(
                 errnos.contains(result.errno ?? "none"), "\(context): refused with \(result.errno ?? "no errno")",
                 sourceLocation: sourceLocation)

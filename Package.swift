@@ -137,6 +137,10 @@ let package = Package(
         // Test fixture: a stub that tries every system call the sandbox must refuse.
         .executableTarget(
             name: "rethink-hostile-stub", path: "Tests/Fixtures/hostile-stub", linkerSettings: cStubLinking),
+        // Test fixture: a hostile MiniBUS stub in C, deployed by the daemon's attack tests.
+        .executableTarget(
+            name: "rethink-hostile-native-stub", path: "Tests/Fixtures/hostile-native-stub",
+            linkerSettings: cStubLinking),
 
         // MARK: Tests, one target per module
         .testTarget(name: "RethinkMessagesTests", dependencies: ["RethinkMessages"]),

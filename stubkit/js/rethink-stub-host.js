@@ -63,16 +63,18 @@ function format(args) {
   return util.formatWithOptions(inspectOptions, ...args);
 }
 
-// console.* goes to stderr, never to the MiniBUS.
-for (const [name, priority] of [
-  ['log', 6], ['info', 6], ['debug', 7], ['trace', 7], ['warn', 4], ['error', 3],
-]) {
-  console[name] = (...args) => log(priority, format(args));
+/// console.* goes to stderr, never to the MiniBUS.
+function redirectConsole() {
+  for (const [name, priority] of [
+    ['log', 6], ['info', 6], ['debug', 7], ['trace', 7], ['warn', 4], ['error', 3],
+  ]) {
+    console[name] = (...args) => log(priority, format(args));
+  }
+  console.dir = (value) => log(6, format([value]));
+  console.assert = (condition, ...args) => {
+    if (!condition) log(3, 'Assertion failed' + (args.length ? ': ' + format(args) : ''));
+  };
 }
-console.dir = (value) => log(6, format([value]));
-console.assert = (condition, ...args) => {
-  if (!condition) log(3, 'Assertion failed' + (args.length ? ': ' + format(args) : ''));
-};
 
 function errorText(error) {
   if (error instanceof Error) return error.stack || String(error);
@@ -89,13 +91,15 @@ class NotProvidedError extends Error {
   }
 }
 
+const LANGUAGE_PROBES = new Set(['then', 'toJSON', 'constructor', 'toString', 'valueOf', 'inspect']);
+
 /// reTHINK's runtime factory (syncher, storage, ...) is not part of this runtime: any use of it fails with a
 /// clear reason, which fails the deploy (during activation) or sets the stub `failed` (later).
 function unavailableFactory() {
   return new Proxy(Object.create(null), {
     get(_target, name) {
       // Probes by the language itself (awaiting, printing, coercing) are not uses.
-      if (typeof name === 'symbol' || name === 'then' || name === 'toJSON') return undefined;
+      if (typeof name === 'symbol' || LANGUAGE_PROBES.has(name)) return undefined;
       throw new NotProvidedError(`factory.${String(name)}`);
     },
     has() {
@@ -630,6 +634,7 @@ function main(argv) {
     log(3, 'usage: node rethink-stub-host.js [--response-timeout-ms=N] PACKAGE');
     process.exit(2);
   }
+  redirectConsole();
   installGlobals();
   process.on('uncaughtException', reportUncaught);
   process.on('unhandledRejection', reportUncaught);

@@ -273,7 +273,7 @@ test('undeploy: delete calls disconnect() and the host exits 0', async () => {
   assert.match(host.stderr, /disconnect called/);
 });
 
-test('System.register bundles get their dependencies through the setters and execute; a 2019 class is _started', async () => {
+test('System.register bundles get their dependencies through the setters and execute; a 2019 class is _started (and may print its factory)', async () => {
   const source = `System.register(['events'], function (_export, _context) {
     var EventEmitter;
     return {
@@ -281,6 +281,7 @@ test('System.register bundles get their dependencies through the setters and exe
       execute: function () {
         _export('default', class Stub2019 {
           _start(url, bus, config, factory) {
+            console.log('printing the factory is not using it:', factory, String(factory.constructor));
             bus.postMessage({ type: 'update', from: url, to: url + '/status',
               body: { value: 'live', desc: typeof EventEmitter + ' ' + config.greeting + ' ' + (typeof factory) } });
           }

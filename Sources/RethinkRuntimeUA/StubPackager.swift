@@ -138,13 +138,20 @@ public struct StubPackager: Sendable {
                 "\(descriptor.domain)'s package is at \(url); fetching packages over the network is not supported yet, ship it in a local catalogue"
             )
         case .file(let path):
+            // A local catalogue is the operator's: its file is bound read-only into the stub's view (no stub
+            // can write it), so it runs in place, without a copy of what may be a large binary. It is read
+            // (and hashed) only when the descriptor gives a sha256 to check.
+            guard access(path, R_OK) == 0 else {
+                throw DeploymentError(
+                    .badPackage,
+                    "stub package \(path) for \(descriptor.domain) cannot be read (named by \(descriptor.origin))")
+            }
+            guard descriptor.sha256 != nil else { return path }
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw DeploymentError(
                     .badPackage,
                     "stub package \(path) for \(descriptor.domain) cannot be read (named by \(descriptor.origin))")
             }
-            // A local catalogue is the operator's: its file is bound read-only into the stub's view (no stub
-            // can write it), so it runs in place, without a copy of what may be a large binary.
             try verify(Array(data), descriptor: descriptor, name: path)
             return path
         case .inline(let bytes, let name):

@@ -328,6 +328,7 @@ public actor RuntimeUA: BusDelegate {
             [bus] reply in
             // `deployed` is applied here, in line order, so that it precedes the statuses the stub reports next.
             guard handshake.completeOnLoop(reply), reply.code == 200 else { return }
+            process.lowerPriority()
             bus.setStatus(.deployed, of: domain, stub: url, desc: nil)
             events.yield(.reported(url: url, domain: domain, status: .deployed, desc: nil))
         }

@@ -20,7 +20,10 @@ struct PreparedConfinement: @unchecked Sendable {
     func apply(to config: inout rt_spawn_config) {
         config.notify = 1
         config.drop_capabilities = 1
-        config.nice = isolation.nice
+        // The stub starts at the daemon's priority (its start-up is part of a first contact's latency) and
+        // is lowered once it has answered its deploy message (SandboxedProcess.lowerPriority()); a stub that
+        // never answers is stopped after the handshake timeout.
+        config.nice = 0
         config.ruleset_fd = rulesetFD
         config.scratch_access = rulesetFD >= 0 ? Landlock.scratchRights(abi: landlockABI) : 0
         switch isolation.identity {

@@ -45,6 +45,20 @@ public final class SandboxedProcess: Sendable {
         self.state = Mutex(State(pidfd: pidfd))
     }
 
+    /// Lowers the stub's CPU share to its confinement's nice value (and its autogroup's, which setsid gave
+    /// it), once it is running: called when it has answered its deploy message. Best effort.
+    public func lowerPriority() {
+        guard let nice = confinement?.nice, nice != 0 else { return }
+        state.withLock { state in
+            guard state.exitStatus == nil else { return }
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(pid), nice)
+            if let file = fopen("/proc/\(pid)/autogroup", "w") {
+                fputs("\(nice)", file)
+                fclose(file)
+            }
+        }
+    }
+
     /// Sends `signal` through the pidfd, so it can never hit a recycled pid. Does nothing once
     /// the child has been reaped.
     public func signal(_ signal: Int32) {

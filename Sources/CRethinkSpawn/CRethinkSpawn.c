@@ -266,6 +266,30 @@ static int rt_child_identity(const rt_spawn_config *config) {
     return 0;
 }
 
+/* close_range over everything >= 3 except the kept fds (at most 8). */
+static int rt_close_all_but(int pipe_fd, int go_fd, const rt_spawn_config *config) {
+    int kept[8] = {pipe_fd, go_fd, config->ruleset_fd, -1, -1, -1, -1, -1};
+    for (size_t i = 0; i < config->cgroup_fd_count && i < 5; i++) kept[3 + i] = config->cgroup_fds[i];
+    /* Insertion sort of eight numbers. */
+    for (int i = 1; i < 8; i++) {
+        int fd = kept[i], j = i;
+        while (j > 0 && kept[j - 1] > fd) {
+            kept[j] = kept[j - 1];
+            j--;
+        }
+        kept[j] = fd;
+    }
+    unsigned int from = 3;
+    for (int i = 0; i < 8; i++) {
+        if (kept[i] < (int)from) continue; /* below 3, or a duplicate already kept */
+        if ((unsigned int)kept[i] > from && syscall(SYS_close_range, from, (unsigned int)kept[i] - 1, 0U) != 0) {
+            return -1;
+        }
+        from = (unsigned int)kept[i] + 1;
+    }
+    return (int)syscall(SYS_close_range, from, ~0U, 0U);
+}
+
 /* The child side: runs between clone and execve, async-signal-safe calls only. */
 static void rt_child(const rt_spawn_config *config, const struct sock_fprog *prog, int pipe_fd,
                      int go_fd, pid_t parent) {
@@ -303,10 +327,10 @@ static void rt_child(const rt_spawn_config *config, const struct sock_fprog *pro
         if (dup2(lifted[i], i) < 0) rt_child_fail(pipe_fd, RT_STEP_DUP2);
     }
 
-    /* Close-on-exec rather than close, so the error pipe stays open until execve. */
-    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-        rt_child_fail(pipe_fd, RT_STEP_CLOSE_RANGE);
-    }
+    /* Close every inherited fd above 2 but the few this child still needs (error pipe, go pipe, Landlock
+     * ruleset, cgroup files; all close-on-exec): with hundreds of stubs the daemon holds more fds than a
+     * stub's RLIMIT_NOFILE, and an open() here must get a low number. */
+    if (rt_close_all_but(pipe_fd, go_fd, config) != 0) rt_child_fail(pipe_fd, RT_STEP_CLOSE_RANGE);
 
     for (size_t i = 0; i < config->cgroup_fd_count; i++) {
         ssize_t written;

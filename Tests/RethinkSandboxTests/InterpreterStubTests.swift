@@ -6,18 +6,18 @@ import Testing
 /// do fails. Debian's /usr/bin/python3 is named explicitly: the first python3 on PATH may differ.
 @Suite(.timeLimit(.minutes(2)))
 struct InterpreterStubTests {
-    /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
-    static func closedPort() throws -> UInt16 {
-        let bound = try TestSupport.listener(Int32(SOCK_STREAM.rawValue), listening: false)
-        close(bound.fd)
-        return bound.port
+    /// A TCP port on 127.0.0.1 that nothing listens on: bound and kept (so no parallel test can take it) but
+    /// not listening, so a connect gets ECONNREFUSED. The caller closes the socket.
+    static func closedPort() throws -> (fd: CInt, port: UInt16) {
+        try TestSupport.listener(Int32(SOCK_STREAM.rawValue), listening: false)
     }
 
     @Test(.enabled(if: TestSupport.fileExists("/usr/bin/python3")))
     func pythonStubEchoesUsesThreadsAndSocketsButCannotForkOrUnshare() async throws {
         let sandbox = try Sandbox(logger: TestSupport.logger)
         defer { sandbox.shutdown() }
-        let port = try Self.closedPort()
+        let (held, port) = try Self.closedPort()
+        defer { close(held) }
         let script = """
             import sys, os, threading, socket, errno, ctypes
             line = sys.stdin.readline()
@@ -56,7 +56,8 @@ struct InterpreterStubTests {
     func javascriptStubEchoesAndConnectsButCannotSpawn() async throws {
         let sandbox = try Sandbox(logger: TestSupport.logger)
         defer { sandbox.shutdown() }
-        let port = try Self.closedPort()
+        let (held, port) = try Self.closedPort()
+        defer { close(held) }
         let script = """
             let spawned;
             try { require("child_process").execFileSync("/bin/true"); spawned = "ok"; }

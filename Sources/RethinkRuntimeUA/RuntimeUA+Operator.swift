@@ -30,6 +30,9 @@ extension RuntimeUA {
     public func shutdown() async {
         markShuttingDown()
         stopVersionChecks()
+        // A deploy under way (a first contact, a redeploy after a crash) finishes first and is stopped with the
+        // rest: stopped under it, the daemon's event loop would be gone while it attaches the stub's pipes.
+        for task in Array(inFlight.values) { _ = await task.value }
         let domains = Array(Set(instances.keys).union(successors.keys).union(retiring.values.map(\.domain)))
         await withTaskGroup(of: Void.self) { group in
             for domain in domains {

@@ -49,7 +49,8 @@ final class ServiceStatus: @unchecked Sendable {
     /// Sends the current text now (start-up, reload).
     func sendNow(prefix: String = "") {
         lastSent = text
-        notifier.notify(prefix + "STATUS=" + lastSent)
+        // A bare status line is not worth waiting for (the next change sends it again); READY=1 is.
+        notifier.notify(prefix + "STATUS=" + lastSent, waiting: !prefix.isEmpty)
     }
 
     private func scheduleUpdate() {

@@ -28,19 +28,29 @@ struct SystemdNotifier: Sendable {
     var isActive: Bool { socketPath != nil }
 
     /// Sends `state` (newline-separated assignments); returns false when it could not be delivered.
+    ///
+    /// It runs on the event loop, so it never blocks for long: a service manager that does not read its
+    /// socket (its queue holds `net.unix.max_dgram_qlen` datagrams, 10 by default) costs a state message at
+    /// most ``stateTimeout`` and a watchdog ping nothing (`waiting: false`: dropped; the next one follows).
     @discardableResult
-    func notify(_ state: String) -> Bool {
+    func notify(_ state: String, waiting: Bool = true) -> Bool {
         guard let socketPath else { return false }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         guard let address = UnixSocketAddress(path: socketPath) else { return false }
+        var timeout = timeval(tv_sec: 0, tv_usec: Self.stateTimeout)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let flags = Int32(MSG_NOSIGNAL) | (waiting ? 0 : Int32(MSG_DONTWAIT))
         let bytes = Array(state.utf8)
         let sent = address.withSockaddr { pointer, length in
-            bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), pointer, length) }
+            bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, flags, pointer, length) }
         }
         return sent == bytes.count
     }
+
+    /// How long a state message may wait for room in the service manager's queue, in microseconds.
+    static let stateTimeout = 250_000
 
     /// Pings systemd's watchdog from `eventLoop` at half the interval: the pings are tasks on the loop that
     /// routes every message, so a wedged loop stops them and systemd restarts the daemon.
@@ -48,7 +58,7 @@ struct SystemdNotifier: Sendable {
         guard isActive, let watchdogInterval else { return nil }
         let period = TimeAmount.nanoseconds(max(watchdogInterval.nanoseconds / 2, 1_000_000))
         return eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: period) { _ in
-            notify("WATCHDOG=1")
+            notify("WATCHDOG=1", waiting: false)
         }
     }
 }

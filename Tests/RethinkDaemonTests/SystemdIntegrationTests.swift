@@ -2,6 +2,7 @@ import Foundation
 import RethinkClient
 import RethinkDaemon
 import RethinkMessages
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -10,7 +11,7 @@ import Testing
 
 /// What the daemon tells systemd (STATUS, WATCHDOG) and takes from it (credentials), with the test playing
 /// the service manager.
-@Suite struct SystemdIntegrationTests {
+@Suite(.timeLimit(.minutes(3))) struct SystemdIntegrationTests {
     private func scratch() throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "rethink-sd-\(UUID().uuidString.prefix(8))")
@@ -48,6 +49,36 @@ import Testing
         let duringWedge = during.filter { $0.at - wedgeStart < .milliseconds(1100) }
         #expect(duringWedge.count <= 1, "a wedged loop sends no pings (one may already be in flight)")
         #expect(during.contains { $0.at - wedgeStart > .milliseconds(1200) }, "pings resume once the loop runs")
+    }
+
+    @Test func aServiceManagerThatStopsReadingItsSocketNeverStallsTheDaemon() async throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let notify = try NotifySocket(in: directory)
+        // A ping every 5 ms, never read: the socket's queue (10 datagrams) is full after READY and a few pings.
+        let runtime = try await TestRuntime(
+            descriptors: [:], environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "10000"])
+        defer { Task { await runtime.stop() } }
+        try await Task.sleep(for: .milliseconds(300))
+        // A loop blocked in sendto would never greet a client nor answer it: the work races a deadline, polled,
+        // since a task stuck on a loop that never runs cannot be cancelled.
+        let codes = Mutex<[Int]?>(nil)
+        Task {
+            let client = try await runtime.client()
+            var answered: [Int] = []
+            for _ in 0..<20 {
+                answered.append(try await client.request(.read, to: runtime.runtimeURL + "/registry").code ?? 0)
+            }
+            codes.withLock { $0 = answered }
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while codes.withLock({ $0 == nil }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(
+            codes.withLock { $0 } == Array(repeating: 200, count: 20),
+            "the daemon kept answering with the notify socket's queue full")
+        withExtendedLifetime(notify) {}
     }
 
     @Test func aWatchdogForAnotherProcessIsIgnored() async throws {

@@ -80,6 +80,11 @@ public final class Daemon: @unchecked Sendable {
         sandbox = try Sandbox(
             logger: logger, identities: IdentityPool(range: configuration.sandbox.uidRange))
         Self.logIsolation(configuration.sandbox, logger: logger)
+        if configuration.sandbox.confinement == "full", configuration.sandbox.landlock,
+            configuration.sandbox.auditDenials, let reason = sandbox.watchLandlockDenials(enable: true)
+        {
+            logger.info("\(reason)")
+        }
         Self.raiseOpenFileLimit(logger: logger)
         let parts = Self.uaParts(configuration, credentialsDirectory: credentialsDirectory)
         let network = try Daemon.makeNetworkCatalogue(configuration, logger: logger)
@@ -218,8 +223,24 @@ public final class Daemon: @unchecked Sendable {
         }
         let path = configuration.socket
         try SocketActivation.prepareSocketPath(path)
-        let channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
-        chmod(path, 0o666)
+        // Bound and listening under a name of its own first, then renamed into place: the socket's file appears
+        // only once connects succeed, and with its final mode, so a client (or a script) that waits for the
+        // file never meets ECONNREFUSED or EACCES.
+        let staging = path + ".\(getpid())"
+        guard staging.utf8.count < 108 else {
+            let channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            chmod(path, 0o666)
+            boundSocketPath = path
+            return channel
+        }
+        let channel = try await bootstrap.bind(unixDomainSocketPath: staging, cleanupExistingSocketFile: true).get()
+        chmod(staging, 0o666)
+        guard rename(staging, path) == 0 else {
+            let error = errno
+            unlink(staging)
+            try? await channel.close()
+            throw ConfigurationError("cannot put the client socket in place at \(path): \(String(cString: strerror(error)))")
+        }
         boundSocketPath = path
         return channel
     }

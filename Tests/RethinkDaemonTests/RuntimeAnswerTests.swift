@@ -84,6 +84,10 @@ struct RuntimeAnswerTests {
         let runtime = try await TestRuntime(descriptors: ["quiet.example": TestRuntime.testing()], responseTimeout: 0.5)
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
+        // The stub is deployed first (its deploy counts against the 0.5 s too, and takes longer on a busy host), so
+        // that the bound below is the response timeout's alone.
+        _ = try await client.request(.read, to: "hyperty://quiet.example/x", body: ["value": 1])
+        _ = try await runtime.waitFor("quiet.example", status: "live", via: client)
         let started = Date()
         let silent = try await client.request(
             .execute, to: "hyperty://quiet.example/x", body: ["value": ["action": "silent"]])

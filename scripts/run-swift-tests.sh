@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The Swift suites under a wall-clock bound: a test that hangs (a child that never exits, a wait that ignores
+# cancellation, which Swift Testing's .timeLimit cannot end) must fail the run with its name, not eat CI's budget.
+# Usage: run-swift-tests.sh [seconds] [swift test arguments...]; RETHINK_TEST_TIMEOUT overrides the bound.
+set -uo pipefail
+SWIFT="${SWIFT:-swift}"
+bound="${RETHINK_TEST_TIMEOUT:-${1:-2400}}"
+[ $# -gt 0 ] && shift
+log="$(mktemp "${TMPDIR:-/tmp}/rethink-swift-test.XXXXXX")"
+trap 'rm -f "$log"' EXIT
+
+# timeout signals its own process group: swift test, the test binary and the daemons it started.
+timeout --kill-after=30 "$bound" "$SWIFT" test --skip-build "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo
+    echo "swift test did not end within ${bound} s; these tests had started and not ended:"
+    # A parameterised test prints "started" once per case and ends once, so count per name.
+    grep -oE '◇ Test [^ (]+\(' "$log" | sed -E 's/^◇ Test //; s/\($//' | sort | uniq >"$log.started"
+    grep -oE '[✔✘] Test [^ (]+\(' "$log" | sed -E 's/^[✔✘] Test //; s/\($//' | sort | uniq >"$log.ended"
+    comm -23 "$log.started" "$log.ended" | sed 's/^/  /'
+    rm -f "$log.started" "$log.ended"
+fi
+exit "$status"

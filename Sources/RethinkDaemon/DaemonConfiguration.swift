@@ -52,6 +52,9 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         public var uids: String = "\(IdentityPool.defaultRange.lowerBound)-\(IdentityPool.defaultRange.upperBound)"
         public var scratchBytes: UInt64 = IsolationSettings().scratchBytes
         public var nice: Int32 = IsolationSettings().nice
+        /// Log the files Landlock refuses stubs, from the kernel's audit (a root daemon), turning the audit
+        /// on if it is off.
+        public var auditDenials: Bool = true
 
         public init() {}
 
@@ -71,6 +74,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             uids = try container.decodeIfPresent(String.self, forKey: .uids) ?? defaults.uids
             scratchBytes = try container.decodeIfPresent(UInt64.self, forKey: .scratchBytes) ?? defaults.scratchBytes
             nice = try container.decodeIfPresent(Int32.self, forKey: .nice) ?? defaults.nice
+            auditDenials = try container.decodeIfPresent(Bool.self, forKey: .auditDenials) ?? defaults.auditDenials
         }
 
         /// A limit left out keeps its default; `null` turns it off.
@@ -83,7 +87,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case defaultAction, openFiles, addressSpaceBytes, fileSizeBytes, cpuSeconds, memoryBytes, tasks
-            case confinement, landlock, uids, scratchBytes, nice
+            case confinement, landlock, uids, scratchBytes, nice, auditDenials
         }
 
         var limits: ResourceLimits {

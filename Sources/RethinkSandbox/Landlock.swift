@@ -29,6 +29,8 @@ enum Landlock {
     static let connectTCP: UInt64 = 1 << 1
     static let scopeAbstractUnix: UInt64 = 1 << 0
     static let scopeSignal: UInt64 = 1 << 1
+    /// landlock_restrict_self: LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON (ABI 7).
+    static let logNewExec: UInt32 = 1 << 1
 
     /// The running kernel's ABI (0 when it has none), probed once.
     static let abi: Int = {

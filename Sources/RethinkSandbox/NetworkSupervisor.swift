@@ -24,6 +24,9 @@ public final class NetworkSupervisor: Sendable {
 
     private static let listenerTag: UInt64 = 1 << 32
     private static let parkedTag: UInt64 = 2 << 32
+    private static let auditTag: UInt64 = 3 << 32
+    /// Landlock's denials from the kernel's audit, when the daemon can read it (read on this thread only).
+    private let audit = Mutex<LandlockAudit?>(nil)
 
     init(logger: Logger) throws(SandboxError) {
         self.logger = logger
@@ -56,9 +59,9 @@ public final class NetworkSupervisor: Sendable {
 
     /// Supervises the stub behind `listener` until its last task exits. Takes ownership of `listener`;
     /// `pidfd` is duplicated.
-    func supervise(listener: CInt, pidfd: CInt, policy: NetworkPolicy, metadata: Logger.Metadata) {
+    func supervise(listener: CInt, pidfd: CInt, pid: Int32, policy: NetworkPolicy, metadata: Logger.Metadata) {
         let ownPidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3)
-        let stub = SupervisedStub(listener: listener, pidfd: ownPidfd, policy: policy, metadata: metadata)
+        let stub = SupervisedStub(listener: listener, pidfd: ownPidfd, pid: pid, policy: policy, metadata: metadata)
         stubs.withLock { $0[listener] = stub }
         add(listener, tag: Self.listenerTag | UInt64(UInt32(bitPattern: listener)), events: EPOLLIN.rawValue)
         stub.warmUp()
@@ -84,6 +87,7 @@ public final class NetworkSupervisor: Sendable {
                 switch tag & ~0xffff_ffff {
                 case Self.listenerTag: listenerReady(fd, events: event.events)
                 case Self.parkedTag: parkedReady(fd)
+                case Self.auditTag: auditReady()
                 default: drainWakePipe()
                 }
             }
@@ -106,6 +110,22 @@ public final class NetworkSupervisor: Sendable {
             epoll_ctl(epollFD, EPOLL_CTL_DEL, listener, nil)
             close(listener)
             close(stub.pidfd)
+        }
+    }
+
+    /// Reads Landlock's denials from the kernel's audit from now on (file accesses, signals, scoped sockets).
+    func watch(_ landlockAudit: LandlockAudit) {
+        audit.withLock { $0 = landlockAudit }
+        add(landlockAudit.fd, tag: Self.auditTag, events: EPOLLIN.rawValue)
+    }
+
+    private func auditReady() {
+        let denials = audit.withLock { $0?.drain() ?? [] }
+        guard !denials.isEmpty else { return }
+        let byPID = stubs.withLock { stubs in Dictionary(stubs.values.map { ($0.pid, $0) }, uniquingKeysWith: { first, _ in first }) }
+        for denial in denials {
+            byPID[denial.pid]?.noteDenied(
+                denial.description, reason: "outside what its Landlock rules grant", logger: logger)
         }
     }
 

@@ -37,6 +37,24 @@ public final class Sandbox: Sendable {
         rt_set_non_dumpable() == 0
     }
 
+    /// Logs, once per stub and path, the files (and signals, and sockets) Landlock refuses stubs, read from
+    /// the kernel's audit; with `enable` it turns the audit on if it is off. Returns why it cannot (the
+    /// daemon logs it once), nil when it watches.
+    public func watchLandlockDenials(enable: Bool) -> String? {
+        guard Landlock.abi >= 7 else {
+            return "this kernel's Landlock (ABI \(Landlock.abi)) reports no denials; refused file accesses are not logged"
+        }
+        switch LandlockAudit.open(enable: enable, logger: logger) {
+        case .success(let audit):
+            supervisor.watch(audit)
+            return nil
+        case .failure(.noAccess(let reason)):
+            return "cannot read the kernel's audit (\(reason); it needs CAP_AUDIT_READ): refused file accesses are not logged, only refused connections"
+        case .failure(.auditOff):
+            return "the kernel's audit is off (audit=1 on the kernel command line, or auditctl -e 1, turns it on): refused file accesses are not logged, only refused connections"
+        }
+    }
+
     /// The Landlock ABI stubs are restricted with (0: this kernel has none).
     public static var landlockABI: Int { Landlock.abi }
 
@@ -124,7 +142,7 @@ public final class Sandbox: Sendable {
             }
             if child.listener >= 0, let isolation = request.policy.isolation {
                 supervisor.supervise(
-                    listener: child.listener, pidfd: child.pidfd, policy: isolation.network,
+                    listener: child.listener, pidfd: child.pidfd, pid: child.pid, policy: isolation.network,
                     metadata: metadata.merging(["rethink_stub_pid": "\(child.pid)"]) { $1 })
             }
             process.monitorExit(on: exitQueue)

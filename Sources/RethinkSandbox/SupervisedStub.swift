@@ -9,6 +9,7 @@ import Synchronization
 final class SupervisedStub: Sendable {
     let listener: CInt
     let pidfd: CInt
+    let pid: Int32
     let policy: NetworkPolicy
     let metadata: Logger.Metadata
 
@@ -27,9 +28,10 @@ final class SupervisedStub: Sendable {
     /// How long a resolved name is believed before it is looked up again.
     static let nameLifetime: Duration = .seconds(30)
 
-    init(listener: CInt, pidfd: CInt, policy: NetworkPolicy, metadata: Logger.Metadata) {
+    init(listener: CInt, pidfd: CInt, pid: Int32, policy: NetworkPolicy, metadata: Logger.Metadata) {
         self.listener = listener
         self.pidfd = pidfd
+        self.pid = pid
         self.policy = policy
         self.metadata = metadata
         lookups = DispatchQueue(label: "rethink.sandbox.lookups.\(listener)")
@@ -76,18 +78,23 @@ final class SupervisedStub: Sendable {
         return names
     }
 
-    /// Logs a refused destination the first time it is refused.
-    func noteDenied(_ what: String, logger: Logger) {
+    /// Logs a refused destination (or file, with `reason`) the first time it is refused.
+    func noteDenied(
+        _ what: String, reason: String = "not among the destinations its constraints grant", logger: Logger
+    ) {
         let first = state.withLock { state in
             state.deniedCount += 1
+            guard state.denied.count < Self.maxLoggedDenials else { return false }
             return state.denied.insert(what).inserted
         }
         guard first else { return }
         var fields = metadata
         fields["rethink_denied"] = "\(what)"
-        logger.warning(
-            "sandbox refused \(what): not among the destinations its constraints grant", metadata: fields)
+        logger.warning("sandbox refused \(what): \(reason)", metadata: fields)
     }
+
+    /// Distinct refusals logged per stub; past them a stub probing every path costs the journal nothing more.
+    static let maxLoggedDenials = 256
 
     var deniedCount: Int { state.withLock { $0.deniedCount } }
 }

@@ -53,6 +53,16 @@ struct HostileNativeStubTests {
         try await rig.expectRefused(
             "open-read", ["path": .string("\(rig.catalogue)/\(AttackRig.victim).json")], errnos: ["EACCES"])
         try await rig.expectRefused("open-read", ["path": "/etc/shadow"], errnos: ["EACCES"])
+        // The operator sees what was refused: a root daemon reads Landlock's denials from the kernel's audit
+        // (turning it on), once per path, with the stub's fields; an unprivileged one says why it cannot.
+        // (/etc/shadow is refused by its mode before Landlock is asked; the catalogue is Landlock's refusal.)
+        let expected =
+            user == .root && getuid() == 0
+            ? "sandbox refused fs.read_file on \(rig.catalogue)/\(AttackRig.victim).json: outside what its Landlock rules grant"
+            : "refused file accesses are not logged"
+        let deadline = Date().addingTimeInterval(3)
+        while !rig.log.contains(expected), Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(rig.log.contains(expected), "\(rig.log.suffix(2000))")
         if let cached = rig.cachedVictimPackage() {
             try await rig.expectRefused(
                 "open-write", ["path": .string(cached)], "another domain's cached package", errnos: ["EACCES"])

@@ -101,6 +101,7 @@ typedef struct rt_spawn_config {
     size_t kept_path_count;
     int ruleset_fd;         /* a Landlock ruleset to restrict the child with, or -1 */
     uint64_t scratch_access; /* with ruleset_fd: Landlock rights granted beneath cwd (after the tmpfs) */
+    uint32_t landlock_flags; /* landlock_restrict_self's flags (ABI 7: log denials after the exec too) */
     uint32_t uid;           /* RT_ID_KEEP, or the uid/gid the child switches to (needs privilege) */
     uint32_t gid;
     int drop_capabilities;  /* 1: lock securebits, empty the bounding and ambient sets, clear all caps */
@@ -171,6 +172,22 @@ int rt_landlock_add_path(int ruleset_fd, const char *path, uint64_t allowed);
 
 /* Adds "allowed on TCP port". Returns 0 or -1 with errno. */
 int rt_landlock_add_port(int ruleset_fd, uint64_t port, uint64_t allowed);
+
+/* ---- kernel audit (Audit.c): Landlock's denials, read by the daemon ---- */
+
+/* A non-blocking netlink socket joined to the audit log's read-only multicast group (needs
+ * CAP_AUDIT_READ). Returns the fd or -1 with errno. */
+int rt_audit_open_readlog(void);
+
+/* Whether the kernel's audit is on (0 off, 1 on, 2 locked), or -1 with errno. */
+int rt_audit_enabled(void);
+
+/* Turns the kernel's audit on (needs CAP_AUDIT_CONTROL). Returns 0 or -1 with errno. */
+int rt_audit_enable(void);
+
+/* Receives one record: its type and text (not NUL-terminated). Returns the text's length, or -1 with
+ * errno (EAGAIN: none waiting). */
+long rt_audit_receive(int fd, uint16_t *type, char *text, size_t capacity);
 
 /* ---- seccomp user notification (Notify.c) ---- */
 

@@ -1,0 +1,11 @@
+/// One access Landlock refused a stub, as the kernel's audit reports it (record types 1423 and 1424,
+/// Linux 6.15 and later): which process, which rights (`fs.read_file`, `fs.write_file,fs.make_reg`,
+/// `scope.signal`...) and on what (a path, a port, a process).
+public struct LandlockDenial: Sendable, Equatable {
+    public var pid: Int32
+    public var blockers: String
+    public var object: String
+
+    /// What the daemon logs it as (and keys "logged once" on).
+    public var description: String { object.isEmpty ? blockers : "\(blockers) on \(object)" }
+}

@@ -72,6 +72,7 @@ System.register([], function (_export) {
                 return;
               }
               var sock = this._sock = new WebSocket(this._config.url);
+              this._live = false;
               sock.onopen = () => this._sendOpen(callback);
               sock.onmessage = (event) => {
                 var msg = JSON.parse(event.data);
@@ -84,16 +85,24 @@ System.register([], function (_export) {
                 }
               };
               sock.onclose = (event) => {
-                if (this._sock === sock) delete this._sock;
+                if (this._sock === sock) {
+                  delete this._sock;
+                  this._live = false;
+                }
                 this._status('disconnected', 'connection closed with code ' + event.code);
                 if (this._continuous) this._open(() => {});
               };
             }
 
             _whenReady(callback) {
+              // Only once the session is open (or re-opened) on this connection: the node drops what comes
+              // before. A connection that closes meanwhile hands the message to the next one.
               var sock = this._sock;
-              if (sock.readyState === 1) callback();
-              else if (sock.readyState === 0) setTimeout(() => this._sock === sock && this._whenReady(callback), 5);
+              if (!this._continuous) return;
+              if (sock.readyState === 1 && this._live) callback();
+              else if (sock.readyState <= 1) {
+                setTimeout(() => (this._sock === sock ? this._whenReady(callback) : this._open(callback)), 5);
+              } else setTimeout(() => this._open(callback), 5);
             }
 
             _sendOpen(callback) {
@@ -109,6 +118,7 @@ System.register([], function (_export) {
                     this._reOpen = true;
                     this._session = this._config.runtimeURL + '/' + reply.body.runtimeToken;
                   }
+                  this._live = true;
                   this._status('live');
                   callback();
                 } else {

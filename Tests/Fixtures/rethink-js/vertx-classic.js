@@ -58,10 +58,12 @@ VertxClassicStub.prototype._filter = function (msg) {
 VertxClassicStub.prototype._open = function (callback) {
   var self = this;
   if (this._sock) {
-    if (this._sock.readyState === 1) callback();
+    // Only once the session is open (or re-opened): the node drops what comes before on a new connection.
+    if (this._sock.readyState === 1 && this._live) callback();
     else this._waiting.push(callback);
     return;
   }
+  this._live = false;
   this._waiting = [callback];
   var sock = this._sock = new WebSocket(this._config.url);
   sock.onopen = function () {
@@ -78,6 +80,7 @@ VertxClassicStub.prototype._open = function (callback) {
     }
   };
   sock.onclose = function (event) {
+    self._live = false;
     if (self._sock === sock) delete self._sock;
     self._status('disconnected', 'connection closed with code ' + event.code);
   };
@@ -95,6 +98,7 @@ VertxClassicStub.prototype._sendOpen = function () {
         self._reOpen = true;
         self._session = self._config.runtimeURL + '/' + reply.body.runtimeToken;
       }
+      self._live = true;
       self._status('connected');
       var waiting = self._waiting;
       self._waiting = [];

@@ -21,7 +21,7 @@ struct PreparedConfinement: @unchecked Sendable {
         config.notify = 1
         config.drop_capabilities = 1
         // The stub starts at the daemon's priority (its start-up is part of a first contact's latency) and
-        // is lowered once it has answered its deploy message (SandboxedProcess.lowerPriority()); a stub that
+        // is lowered a second after it has answered its deploy message (SandboxedProcess.lowerPriority()); a stub that
         // never answers is stopped after the handshake timeout.
         config.nice = 0
         config.ruleset_fd = rulesetFD

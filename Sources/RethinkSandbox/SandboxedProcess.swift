@@ -46,16 +46,22 @@ public final class SandboxedProcess: Sendable {
     }
 
     /// Lowers the stub's CPU share to its confinement's nice value (and its autogroup's, which setsid gave
-    /// it), once it is running: called when it has answered its deploy message. Best effort.
-    public func lowerPriority() {
-        guard let nice = confinement?.nice, nice != 0 else { return }
-        state.withLock { state in
-            guard state.exitStatus == nil else { return }
+    /// it), once it is running: called a second after it has answered its deploy message. Best effort;
+    /// returns false when the autogroup should be tried again later (EAGAIN).
+    @discardableResult
+    public func lowerPriority() -> Bool {
+        guard let nice = confinement?.nice, nice != 0 else { return true }
+        return state.withLock { state in
+            guard state.exitStatus == nil else { return true }
             _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(pid), nice)
-            if let file = fopen("/proc/\(pid)/autogroup", "w") {
-                fputs("\(nice)", file)
-                fclose(file)
-            }
+            // The kernel lets a process without CAP_SYS_ADMIN re-weight an autogroup once per 100 ms, system
+            // wide (it takes global locks): EAGAIN means "later", and the caller tries again.
+            let fd = open("/proc/\(pid)/autogroup", O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { return true }
+            defer { close(fd) }
+            let text = Array("\(nice)".utf8)
+            let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            return written >= 0 || Glibc.errno != EAGAIN
         }
     }
 

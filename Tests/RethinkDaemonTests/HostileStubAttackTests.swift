@@ -52,6 +52,18 @@ struct HostileStubAttackTests {
         try await rig.expectRefused("oom", ["pid": .number(daemon), "value": 1000])
 
         #expect(ProcessFacts(pid: daemon) == daemonBefore, "the daemon's nice, autogroup and oom_score_adj unchanged")
+        // Its own CPU share is bounded: nice 10, in an autogroup of its own at 10, a second after its deploy.
+        let hostile = try await rig.pid(of: AttackRig.hostile)
+        let deadline = Date().addingTimeInterval(5)
+        while ProcessFacts(pid: hostile).nice != "10" || ProcessFacts(pid: hostile).autogroup?.hasSuffix("nice 10\n") != true,
+            Date() < deadline
+        {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let facts = ProcessFacts(pid: hostile)
+        #expect(facts.nice == "10", "the stub runs at nice 10")
+        #expect(facts.autogroup?.hasSuffix("nice 10\n") == true, "\(facts.autogroup ?? "no autogroup")")
+        #expect(facts.autogroup != daemonBefore.autogroup, "the stub is in an autogroup of its own")
         try await rig.expectServing()
     }
 

@@ -341,6 +341,24 @@ static void rt_child(const rt_spawn_config *config, const struct sock_fprog *pro
     }
 
     if (rt_child_namespaces(config) != 0) rt_child_fail(pipe_fd, RT_STEP_NAMESPACES);
+
+    if (config->notify) {
+        /* The supervision filter first (root here, or root in the user namespace just made, so no
+         * no_new_privs needed yet): its listener goes to the parent while the rest is set up, and the
+         * parent's answer is read only before execve. The listener is close-on-exec. */
+        struct sock_fprog supervision = {
+            .len = (unsigned short)(config->notify_bpf_len / sizeof(struct sock_filter)),
+            .filter = (struct sock_filter *)config->notify_bpf,
+        };
+        long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &supervision);
+        if (listener < 0) rt_child_fail(pipe_fd, RT_STEP_SECCOMP);
+        rt_spawn_failure ready = {RT_REPORT_LISTENER, (int)listener};
+        ssize_t io;
+        do {
+            io = write(pipe_fd, &ready, sizeof ready);
+        } while (io < 0 && errno == EINTR);
+        if (io != (ssize_t)sizeof ready) rt_child_fail(pipe_fd, RT_STEP_LISTENER);
+    }
     if (config->scratch_options != NULL && rt_child_stub_root(config) != 0) rt_child_fail(pipe_fd, RT_STEP_SCRATCH);
 
     if (chdir(config->cwd) != 0) rt_child_fail(pipe_fd, RT_STEP_CHDIR);
@@ -388,19 +406,13 @@ static void rt_child(const rt_spawn_config *config, const struct sock_fprog *pro
         rt_child_fail(pipe_fd, RT_STEP_PARENT_GONE);
     }
 
-    unsigned long flags = config->notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
-    long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, prog);
-    if (listener < 0) rt_child_fail(pipe_fd, RT_STEP_SECCOMP);
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) != 0) rt_child_fail(pipe_fd, RT_STEP_SECCOMP);
     if (config->notify) {
-        /* The listener is close-on-exec: the parent takes a copy with pidfd_getfd, then lets us go.
-         * Only read and write from here on: they are in every stub's filter. */
-        rt_spawn_failure ready = {RT_REPORT_LISTENER, (int)listener};
-        ssize_t io;
-        do {
-            io = write(pipe_fd, &ready, sizeof ready);
-        } while (io < 0 && errno == EINTR);
-        if (io != (ssize_t)sizeof ready) rt_child_fail(pipe_fd, RT_STEP_LISTENER);
+        /* The parent has its copy of the listener by now, nearly always: only read and write from here on
+         * (they are in every stub's filter). Its answer closes the listener's window: after execve the
+         * listener is gone from this process. */
         char go;
+        ssize_t io;
         do {
             io = read(go_fd, &go, 1);
         } while (io < 0 && errno == EINTR);
@@ -459,6 +471,9 @@ int rt_spawn(const rt_spawn_config *config, pid_t *pid_out, int *pidfd_out, int 
         config->cwd == NULL || config->bpf == NULL || config->bpf_len == 0 ||
         config->bpf_len % sizeof(struct sock_filter) != 0 ||
         config->bpf_len / sizeof(struct sock_filter) > RT_BPF_MAX_INSNS ||
+        (config->notify && (config->notify_bpf == NULL || config->notify_bpf_len == 0 ||
+                            config->notify_bpf_len % sizeof(struct sock_filter) != 0 ||
+                            config->notify_bpf_len / sizeof(struct sock_filter) > RT_BPF_MAX_INSNS)) ||
         (config->limit_count > 0 && config->limits == NULL) ||
         (config->cgroup_fd_count > 0 && config->cgroup_fds == NULL)) {
         failure->step = RT_STEP_INVALID_ARGUMENT;

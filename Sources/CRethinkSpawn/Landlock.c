@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -46,15 +47,29 @@ int rt_landlock_create_ruleset(uint64_t handled_fs, uint64_t handled_net, uint64
     return (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0U);
 }
 
-int rt_landlock_add_path(int ruleset_fd, const char *path, uint64_t allowed) {
+int rt_landlock_add_path(int ruleset_fd, const char *path, uint64_t allowed, uint64_t file_rights) {
     int fd = open(path, O_PATH | O_CLOEXEC);
     if (fd < 0) return -1;
-    struct rt_landlock_path_beneath_attr rule = {allowed, fd};
-    int result = (int)syscall(SYS_landlock_add_rule, ruleset_fd, RT_LANDLOCK_RULE_PATH_BENEATH, &rule, 0U);
+    struct stat info;
+    int result = fstat(fd, &info);
+    if (result == 0) {
+        /* The kernel refuses directory rights on anything but a directory. */
+        if (!S_ISDIR(info.st_mode)) allowed &= file_rights;
+        result = rt_landlock_add_fd(ruleset_fd, fd, allowed);
+    }
     int saved = errno;
     close(fd);
     errno = saved;
     return result;
+}
+
+int rt_open_path(const char *path) {
+    return open(path, O_PATH | O_CLOEXEC);
+}
+
+int rt_landlock_add_fd(int ruleset_fd, int fd, uint64_t allowed) {
+    struct rt_landlock_path_beneath_attr rule = {allowed, fd};
+    return (int)syscall(SYS_landlock_add_rule, ruleset_fd, RT_LANDLOCK_RULE_PATH_BENEATH, &rule, 0U);
 }
 
 int rt_landlock_add_port(int ruleset_fd, uint64_t port, uint64_t allowed) {

@@ -77,12 +77,17 @@ enum Landlock {
                 errno: error)
         }
         for rule in rules {
-            var info = stat()
-            guard stat(rule.path, &info) == 0 else { continue }
-            var rights = Self.rights(for: rule.access, abi: abi)
-            if info.st_mode & S_IFMT != S_IFDIR { rights &= fileOnlyRights }
-            guard rt_landlock_add_path(fd, rule.path, rights) == 0 else {
+            let rights = Self.rights(for: rule.access, abi: abi)
+            let added: CInt
+            if let stable = StablePaths.shared.descriptor(for: rule.path) {
+                added = rt_landlock_add_fd(fd, stable.fd, stable.isDirectory ? rights : rights & fileOnlyRights)
+            } else {
+                added = rt_landlock_add_path(fd, rule.path, rights, fileOnlyRights)
+            }
+            guard added == 0 else {
                 let error = Glibc.errno
+                // A path that does not exist (an optional system file) grants nothing and is no error.
+                if error == ENOENT || error == ENOTDIR { continue }
                 close(fd)
                 throw SandboxError(
                     .spawn, "Landlock refused the rule for \(rule.path): \(SandboxError.describe(errno: error))",

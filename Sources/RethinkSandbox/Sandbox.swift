@@ -80,6 +80,7 @@ public final class Sandbox: Sendable {
     ) async throws(SandboxError) -> SandboxedProcess {
         try validate(request)
         let program = try programs.program(for: request.policy)
+        let supervision = request.policy.isolation != nil ? try programs.supervision() : nil
         let confinement = try prepareConfinement(for: request)
         defer { confinement?.closeRuleset() }
         let stdin = try Pipe(for: "stdin", of: request.executable)
@@ -103,7 +104,8 @@ public final class Sandbox: Sendable {
         let launched: Result<Launched, SandboxError> = await withCheckedContinuation { continuation in
             let accepted = spawner.submit {
                 continuation.resume(
-                    returning: Self.launch(request, program: program, confinement: confinement, stdio: childFDs))
+                    returning: Self.launch(
+                        request, program: program, supervision: supervision, confinement: confinement, stdio: childFDs))
             }
             if !accepted {
                 continuation.resume(
@@ -192,6 +194,7 @@ public final class Sandbox: Sendable {
     private static func launch(
         _ request: SpawnRequest,
         program: SeccompProgram,
+        supervision: SeccompProgram?,
         confinement: PreparedConfinement?,
         stdio: (CInt, CInt, CInt)
     ) -> Result<Launched, SandboxError> {
@@ -220,6 +223,7 @@ public final class Sandbox: Sendable {
             workingDirectory.withCString { cwd in
                 limits.withUnsafeBufferPointer { limits in
                     program.bytes.withUnsafeBytes { bpf in
+                      (supervision?.bytes ?? []).withUnsafeBytes { notifyBPF in
                         cgroupFDs.withUnsafeBufferPointer { cgroups in
                             withOptionalCString(confinement?.scratchOptions) { scratch in
                               withOptionalCString(
@@ -240,6 +244,8 @@ public final class Sandbox: Sendable {
                                 config.limit_count = limits.count
                                 config.bpf = bpf.baseAddress
                                 config.bpf_len = bpf.count
+                                config.notify_bpf = notifyBPF.isEmpty ? nil : notifyBPF.baseAddress
+                                config.notify_bpf_len = notifyBPF.count
                                 config.cgroup_fds = cgroups.baseAddress
                                 config.cgroup_fd_count = cgroups.count
                                 config.ruleset_fd = -1
@@ -257,6 +263,7 @@ public final class Sandbox: Sendable {
                                 return rt_spawn(&config, &pid, &pidfd, &listener, &failure)
                               }
                               }
+                      }
                             }
                         }
                     }

@@ -32,6 +32,27 @@ struct SeccompProgram: Sendable {
             try add(rule, to: context)
         }
 
+        return SeccompProgram(bytes: instructionGuard(deny: deny) + (try export(context)))
+    }
+
+    /// The supervision filter a confined stub gets first, beside its allowlist: everything is allowed but the
+    /// calls that name a network destination, which go to the daemon's ``NetworkSupervisor`` (user
+    /// notification). Stacked filters take the strictest answer, so the allowlist still refuses what it
+    /// refuses, and these calls are notified where the allowlist allows them. It is a filter of its own so
+    /// that the spawn shim can install it (and hand its listener to the daemon) first, while the rest of the
+    /// confinement is set up, instead of waiting for the daemon at the end.
+    static func compileSupervision() throws(SandboxError) -> SeccompProgram {
+        guard let context = seccomp_init(rt_scmp_act_allow()) else {
+            throw SandboxError(.filterCompilation, "seccomp_init failed: is libseccomp installed and working?")
+        }
+        defer { seccomp_release(context) }
+        for rule in SyscallRule.supervisionRules {
+            try add(rule, to: context)
+        }
+        return SeccompProgram(bytes: try export(context))
+    }
+
+    private static func export(_ context: scmp_filter_ctx) throws(SandboxError) -> [UInt8] {
         let memfd = rt_memfd_create("rethink-seccomp", RT_MFD_CLOEXEC)
         guard memfd >= 0 else {
             let error = Glibc.errno
@@ -42,8 +63,7 @@ struct SeccompProgram: Sendable {
         }
         defer { close(memfd) }
         try check(seccomp_export_bpf(context, memfd), "exporting the BPF program")
-        let program = try readAll(memfd)
-        return SeccompProgram(bytes: instructionGuard(deny: deny) + program)
+        return try readAll(memfd)
     }
 
     private static func add(_ rule: SyscallRule, to context: scmp_filter_ctx) throws(SandboxError) {

@@ -10,13 +10,26 @@ final class SeccompProgramCache: Sendable {
     }
 
     private let programs = Mutex<[Key: SeccompProgram]>([:])
+    private let supervisionProgram = Mutex<SeccompProgram?>(nil)
+
+    /// The supervision filter every confined stub gets before its allowlist, compiled once.
+    func supervision() throws(SandboxError) -> SeccompProgram {
+        try supervisionProgram.withLock { cached throws(SandboxError) -> SeccompProgram in
+            if let cached { return cached }
+            let program = try SeccompProgram.compileSupervision()
+            cached = program
+            return program
+        }
+    }
 
     func program(for policy: SandboxPolicy) throws(SandboxError) -> SeccompProgram {
         let key = Key(language: policy.language, defaultAction: policy.defaultAction, supervised: policy.isolation != nil)
         return try programs.withLock { programs throws(SandboxError) -> SeccompProgram in
             if let program = programs[key] { return program }
+            // A supervised stub's network calls are notified by a filter of their own (supervision()); its
+            // allowlist lets them through, as an unsupervised one's does.
             let program = try SeccompProgram.compile(
-                language: key.language, defaultAction: key.defaultAction, supervised: key.supervised)
+                language: key.language, defaultAction: key.defaultAction, supervised: false)
             programs[key] = program
             return program
         }

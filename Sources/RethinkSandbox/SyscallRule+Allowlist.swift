@@ -146,8 +146,12 @@ extension SyscallRule {
     /// approved when it connected it, and runs as made; `sendmsg`'s address sits behind a pointer no
     /// filter can read, so it always goes to the daemon.
     private static let supervisedNetwork: [SyscallRule] = [
-        notify("connect"), allow("sendto", when: .argument(4, equals: 0)),
-        notify("sendto", when: .argument(4, notEqual: 0)), notify("sendmsg"), notify("sendmmsg"),
+        allow("sendto", when: .argument(4, equals: 0)),
+    ] + supervisionRules
+
+    /// The calls the daemon decides (what ``SeccompProgram/compileSupervision()`` compiles on its own).
+    static let supervisionRules: [SyscallRule] = [
+        notify("connect"), notify("sendto", when: .argument(4, notEqual: 0)), notify("sendmsg"), notify("sendmmsg"),
     ]
 
     private static let prSetPDeathSig: UInt64 = 1

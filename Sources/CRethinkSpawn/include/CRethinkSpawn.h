@@ -84,7 +84,9 @@ typedef struct rt_spawn_config {
     size_t limit_count;
     const void *bpf;        /* a classic BPF program (struct sock_filter[]) */
     size_t bpf_len;         /* its length in bytes: a non-zero multiple of 8 */
-    int notify;             /* 1: the program has user-notification rules; the listener goes to the parent */
+    int notify;             /* 1: notify_bpf is installed (with a listener, which goes to the parent) */
+    const void *notify_bpf; /* with notify: the supervision filter, installed before the rest of the set-up */
+    size_t notify_bpf_len;  /* its length in bytes */
 
     /* Confinement beyond seccomp; each part is skipped when unset. */
     const int *cgroup_fds;  /* open cgroup.procs files the child writes "0" to (joins them) */
@@ -167,8 +169,15 @@ int rt_landlock_abi(void);
 /* landlock_create_ruleset with the given handled rights; returns the ruleset fd (close-on-exec) or -1. */
 int rt_landlock_create_ruleset(uint64_t handled_fs, uint64_t handled_net, uint64_t scoped);
 
-/* Adds "allowed beneath path" to the ruleset (path opened O_PATH). Returns 0 or -1 with errno. */
-int rt_landlock_add_path(int ruleset_fd, const char *path, uint64_t allowed);
+/* Adds "allowed beneath path" to the ruleset (path opened O_PATH; on anything but a directory only the
+ * rights in file_rights). Returns 0 or -1 with errno (ENOENT: no such path). */
+int rt_landlock_add_path(int ruleset_fd, const char *path, uint64_t allowed, uint64_t file_rights);
+
+/* open(path, O_PATH | O_CLOEXEC): a descriptor that names the path for rules, without reading it. */
+int rt_open_path(const char *path);
+
+/* Adds "allowed beneath" the file or directory an O_PATH descriptor refers to. Returns 0 or -1 with errno. */
+int rt_landlock_add_fd(int ruleset_fd, int fd, uint64_t allowed);
 
 /* Adds "allowed on TCP port". Returns 0 or -1 with errno. */
 int rt_landlock_add_port(int ruleset_fd, uint64_t port, uint64_t allowed);

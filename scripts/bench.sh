@@ -72,6 +72,12 @@ wait_for_socket "$work/runtime.sock"
 wait_for_socket "$work/relay.sock"
 wait_for_socket "$work/runtime-seccomp.sock"
 
+# Both daemons fresh, before the throughput phases: first contact with the same new domains on each (each
+# deploys its own stubs), request by request in turn, so that a slower stretch of the machine falls on both.
+echo "== first contact: $first_contact new domains, confined and seccomp only in turn"
+"$bin/rethink-bench" first-contact --socket "$work/runtime.sock" --compare-socket "$work/runtime-seccomp.sock" \
+    --count "$first_contact" --body-bytes "$body_bytes" | tee "$work/first.out"
+
 run_options=(--requests "$requests" --window "$window" --sequential-requests "$sequential" --body-bytes "$body_bytes")
 echo "== baseline: raw relay"
 "$bin/rethink-bench" run --socket "$work/relay.sock" --label relay "${run_options[@]}" | tee "$work/relay.out"
@@ -81,12 +87,6 @@ echo "== rethink-runtimed, JavaScript echo stub (stub host under node)"
 "$bin/rethink-bench" run --socket "$work/runtime.sock" --label runtimed-js --domain js-0.example \
     --requests "$js_requests" --window "$window" --sequential-requests "$js_sequential" --body-bytes "$body_bytes" \
     | tee "$work/runtimed-js.out"
-echo "== first contact, seccomp only (baseline): $first_contact new domains, deployed on the fly"
-"$bin/rethink-bench" first-contact --socket "$work/runtime-seccomp.sock" --count "$first_contact" \
-    --body-bytes "$body_bytes" | tee "$work/first-seccomp.out"
-echo "== first contact, fully confined: $first_contact new domains, deployed on the fly"
-"$bin/rethink-bench" first-contact --socket "$work/runtime.sock" --count "$first_contact" --body-bytes "$body_bytes" \
-    | tee "$work/first.out"
 echo "== first contact, fully confined, JavaScript echo stub: $first_contact new domains, deployed on the fly"
 "$bin/rethink-bench" first-contact --socket "$work/runtime.sock" --count "$first_contact" --domain-prefix js-first- \
     --body-bytes "$body_bytes" | tee "$work/first-js.out"
@@ -94,7 +94,6 @@ echo "== first contact, fully confined, JavaScript echo stub: $first_contact new
 relay=$(tail -n 1 "$work/relay.out")
 daemon=$(tail -n 1 "$work/runtimed.out")
 first=$(tail -n 1 "$work/first.out")
-first_seccomp=$(tail -n 1 "$work/first-seccomp.out")
 daemon_js=$(tail -n 1 "$work/runtimed-js.out")
 first_js=$(tail -n 1 "$work/first-js.out")
 number() { jq -r "$2" <<<"$1"; }
@@ -114,7 +113,7 @@ done
 printf '%-30s %14s %14s %10s\n' "" "confined" "seccomp only" "cost"
 for p in p50Ms p99Ms; do
     c=$(number "$first" ".firstContact.$p")
-    b=$(number "$first_seccomp" ".firstContact.$p")
+    b=$(number "$first" ".compared.$p")
     printf '%-30s %14s %14s %10s\n' "first contact $p" "$c" "$b" "$(awk -v c="$c" -v b="$b" 'BEGIN { printf "%+.2f ms", c - b }')"
 done
 printf '%-30s %14s %14s %10s\n' "" "javascript" "native" "ratio"

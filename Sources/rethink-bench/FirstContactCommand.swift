@@ -28,6 +28,11 @@ struct FirstContactCommand: ParsableCommand {
     @Option(help: "Seconds to wait for each answer.")
     var timeout = 20
 
+    @Option(
+        name: .customLong("compare-socket"),
+        help: "A second runtime's socket: each new domain is contacted on both in turn, and both are reported.")
+    var compareSocket: String?
+
     func validate() throws {
         guard count > 0, bodyBytes >= 12, timeout > 0 else {
             throw ValidationError("--count and --timeout must be positive, --body-bytes at least 12")
@@ -35,6 +40,7 @@ struct FirstContactCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let compareSocket { return try compare(with: compareSocket) }
         let connection = try ServerConnection(socketPath: socket, timeoutMillis: Int32(timeout * 1000))
         let clientURL = connection.greeting.clientURL
         let log = RoundTripLog(count: count, firstID: 1, rawEcho: connection.greeting.isRawEcho)
@@ -46,5 +52,31 @@ struct FirstContactCommand: ParsableCommand {
         let report: JSONValue = ["mode": "first-contact", "firstContact": result.json]
         print(report.jsonString)
         try RunCommand.failOnBadAnswers([result], logs: [log])
+    }
+
+    /// `--compare-socket`: the same new domains on two runtimes, request by request in turn; prints a line for
+    /// each, then one JSON line holding both (`firstContact` for --socket, `compared` for the other).
+    private func compare(with other: String) throws {
+        let millis = Int32(timeout * 1000)
+        let connections = [
+            try ServerConnection(socketPath: socket, timeoutMillis: millis),
+            try ServerConnection(socketPath: other, timeoutMillis: millis),
+        ]
+        let logs = connections.map { RoundTripLog(count: count, firstID: 1, rawEcho: $0.greeting.isRawEcho) }
+        let start = MonotonicClock.now()
+        try RoundTrips.interleaved(connections, logs: logs, timeoutMillis: millis) { index, connection in
+            RequestTemplate(
+                from: connection.greeting.clientURL, to: "hyperty://\(domainPrefix)\(index).example/echo",
+                bodyBytes: bodyBytes)
+        }
+        let seconds = Double(MonotonicClock.now() - start) / 1e9
+        let results = [
+            PhaseResult(name: "first-contact", window: 1, seconds: seconds, log: logs[0]),
+            PhaseResult(name: "compared", window: 1, seconds: seconds, log: logs[1]),
+        ]
+        for result in results { print(result.line) }
+        let report: JSONValue = ["mode": "first-contact", "firstContact": results[0].json, "compared": results[1].json]
+        print(report.jsonString)
+        try RunCommand.failOnBadAnswers(results, logs: logs)
     }
 }

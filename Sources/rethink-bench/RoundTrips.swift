@@ -75,6 +75,35 @@ enum RoundTrips {
         return Double(MonotonicClock.now() - start) / 1e9
     }
 
+    /// Like ``oneAtATime(_:log:timeoutMillis:template:)`` over several servers in turn, request by request: the
+    /// i-th request goes to each connection before the (i+1)-th goes to any, so that a slower stretch of the
+    /// machine falls on all of them alike (an A/B comparison of first contacts).
+    static func interleaved(
+        _ connections: [ServerConnection], logs: [RoundTripLog], timeoutMillis: Int32,
+        template: (Int, ServerConnection) -> RequestTemplate
+    ) throws {
+        var buffer: [UInt8] = []
+        for index in 0..<(logs.first?.count ?? 0) {
+            for (connection, log) in zip(connections, logs) {
+                do {
+                    buffer.removeAll(keepingCapacity: true)
+                    template(index, connection).append(id: log.firstID + index, to: &buffer)
+                    log.stamp(index: index, at: MonotonicClock.now())
+                    try Posix.writeAll(connection.fd, buffer)
+                    while log.answered <= index {
+                        guard try connection.lines.fill(from: connection.fd, timeoutMillis: timeoutMillis) else {
+                            throw BenchError("the server closed the connection")
+                        }
+                        let now = MonotonicClock.now()
+                        connection.lines.forEachLine { log.record($0, at: now) }
+                    }
+                } catch {
+                    throw unanswered(error, log: log)
+                }
+            }
+        }
+    }
+
     private static func unanswered(_ error: Error, log: RoundTripLog) -> BenchError {
         let missing = log.unanswered()
         var text = "\(error)"

@@ -55,22 +55,8 @@ enum RoundTrips {
     ) throws -> Double {
         var buffer: [UInt8] = []
         let start = MonotonicClock.now()
-        do {
-            for index in 0..<log.count {
-                buffer.removeAll(keepingCapacity: true)
-                template(index).append(id: log.firstID + index, to: &buffer)
-                log.stamp(index: index, at: MonotonicClock.now())
-                try Posix.writeAll(connection.fd, buffer)
-                while log.answered <= index {
-                    guard try connection.lines.fill(from: connection.fd, timeoutMillis: timeoutMillis) else {
-                        throw BenchError("the server closed the connection")
-                    }
-                    let now = MonotonicClock.now()
-                    connection.lines.forEachLine { log.record($0, at: now) }
-                }
-            }
-        } catch {
-            throw unanswered(error, log: log)
+        for index in 0..<log.count {
+            try exchange(template(index), index: index, on: connection, log: log, timeoutMillis: timeoutMillis, buffer: &buffer)
         }
         return Double(MonotonicClock.now() - start) / 1e9
     }
@@ -85,22 +71,32 @@ enum RoundTrips {
         var buffer: [UInt8] = []
         for index in 0..<(logs.first?.count ?? 0) {
             for (connection, log) in zip(connections, logs) {
-                do {
-                    buffer.removeAll(keepingCapacity: true)
-                    template(index, connection).append(id: log.firstID + index, to: &buffer)
-                    log.stamp(index: index, at: MonotonicClock.now())
-                    try Posix.writeAll(connection.fd, buffer)
-                    while log.answered <= index {
-                        guard try connection.lines.fill(from: connection.fd, timeoutMillis: timeoutMillis) else {
-                            throw BenchError("the server closed the connection")
-                        }
-                        let now = MonotonicClock.now()
-                        connection.lines.forEachLine { log.record($0, at: now) }
-                    }
-                } catch {
-                    throw unanswered(error, log: log)
-                }
+                try exchange(
+                    template(index, connection), index: index, on: connection, log: log, timeoutMillis: timeoutMillis,
+                    buffer: &buffer)
             }
+        }
+    }
+
+    /// Sends request `index` and reads until its answer is in `log`.
+    private static func exchange(
+        _ request: RequestTemplate, index: Int, on connection: ServerConnection, log: RoundTripLog,
+        timeoutMillis: Int32, buffer: inout [UInt8]
+    ) throws {
+        do {
+            buffer.removeAll(keepingCapacity: true)
+            request.append(id: log.firstID + index, to: &buffer)
+            log.stamp(index: index, at: MonotonicClock.now())
+            try Posix.writeAll(connection.fd, buffer)
+            while log.answered <= index {
+                guard try connection.lines.fill(from: connection.fd, timeoutMillis: timeoutMillis) else {
+                    throw BenchError("the server closed the connection")
+                }
+                let now = MonotonicClock.now()
+                connection.lines.forEachLine { log.record($0, at: now) }
+            }
+        } catch {
+            throw unanswered(error, log: log)
         }
     }
 

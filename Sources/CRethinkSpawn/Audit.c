@@ -78,8 +78,11 @@ int rt_audit_enabled(void) {
 
 int rt_audit_enable(void) {
     struct audit_status status = {0};
-    status.mask = AUDIT_STATUS_ENABLED;
+    /* On, with room for a burst: the kernel drops records past its backlog (64 by default) and many stubs
+     * starting at once are refused a few paths each. */
+    status.mask = AUDIT_STATUS_ENABLED | AUDIT_STATUS_BACKLOG_LIMIT;
     status.enabled = 1;
+    status.backlog_limit = 8192;
     return audit_exchange(AUDIT_SET, &status);
 }
 

@@ -17,8 +17,10 @@ enum StubIsolation {
         var files = Isolation.systemFiles
         files.append(Isolation.FileRule(prepared.packageFile ?? prepared.packageDirectory, .readExecute))
         files.append(Isolation.FileRule(prepared.executable, .readExecute))
-        for directory in pythonPath where descriptor.language == .python {
-            files.append(Isolation.FileRule(directory, .read))
+        if descriptor.language == .python {
+            for directory in pythonPath + localSitePackages {
+                files.append(Isolation.FileRule(directory, .read))
+            }
         }
         for directory in prepared.kitDirectories {
             files.append(Isolation.FileRule(directory, .read))
@@ -28,6 +30,16 @@ enum StubIsolation {
             packageFile: prepared.packageFile, files: files, landlock: settings.landlock,
             scratchBytes: overrides?.scratchBytes ?? settings.scratchBytes, network: network, nice: settings.nice)
     }
+
+    /// Debian's Python looks for the host's own packages in `/usr/local/lib/python3.X/dist-packages` at start
+    /// (its `site` module): readable, so that the lookup is not a refusal logged for every Python stub.
+    static let localSitePackages: [String] = {
+        let root = "/usr/local/lib"
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return entries.filter { $0.hasPrefix("python3") }.sorted().map { "\(root)/\($0)/dist-packages" }.filter {
+            FileManager.default.fileExists(atPath: $0)
+        }
+    }()
 
     /// The limits for `domain`: the configured defaults with the operator's per-domain values over them.
     static func limits(_ defaults: ResourceLimits, for domain: DomainKey, settings: IsolationSettings)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One access Landlock refused a stub, as the kernel's audit reports it (record types 1423 and 1424,
 /// Linux 6.15 and later): which process, which rights (`fs.read_file`, `fs.write_file,fs.make_reg`,
 /// `scope.signal`...) and on what (a path, a port, a process).
@@ -6,6 +8,14 @@ public struct LandlockDenial: Sendable, Equatable {
     public var blockers: String
     public var object: String
 
-    /// What the daemon logs it as (and keys "logged once" on).
-    public var description: String { object.isEmpty ? blockers : "\(blockers) on \(object)" }
+    /// What the daemon logs it as (and keys "logged once" on). The path is the stub's choice: control
+    /// characters are escaped, so that a file name cannot start a line of its own in the log.
+    public var description: String {
+        let shown = String(
+            object.unicodeScalars.flatMap { scalar -> [Character] in
+                scalar.value < 0x20 || scalar.value == 0x7f
+                    ? Array(String(format: "\\x%02x", scalar.value)) : [Character(scalar)]
+            })
+        return object.isEmpty ? blockers : "\(blockers) on \(shown)"
+    }
 }

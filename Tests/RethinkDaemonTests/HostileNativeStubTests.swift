@@ -53,12 +53,14 @@ struct HostileNativeStubTests {
         try await rig.expectRefused(
             "open-read", ["path": .string("\(rig.catalogue)/\(AttackRig.victim).json")], errnos: ["EACCES"])
         try await rig.expectRefused("open-read", ["path": "/etc/shadow"], errnos: ["EACCES"])
+        try await rig.expectRefused("open-read", ["path": "/etc/passwd"], "a host file every user may read", errnos: ["EACCES"])
         // The operator sees what was refused: a root daemon reads Landlock's denials from the kernel's audit
         // (turning it on), once per path, with the stub's fields; an unprivileged one says why it cannot.
-        // (/etc/shadow is refused by its mode before Landlock is asked; the catalogue is Landlock's refusal.)
+        // (/etc/shadow, and files under a umask of 077, are refused by their modes before Landlock is asked;
+        // /etc/passwd is readable by everyone, so only Landlock refuses it.)
         let expected =
             user == .root && getuid() == 0
-            ? "sandbox refused fs.read_file on \(rig.catalogue)/\(AttackRig.victim).json: outside what its Landlock rules grant"
+            ? "sandbox refused fs.read_file on /etc/passwd: outside what its Landlock rules grant"
             : "refused file accesses are not logged"
         let deadline = Date().addingTimeInterval(3)
         while !rig.log.contains(expected), Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }

@@ -33,6 +33,9 @@ struct LandlockAuditParserTests {
         // A path with a space is written in hex, unquoted.
         let hex = "domain=b1 blockers=fs.read_file path=2F746D702F6120622E747874 dev=\"vda\" ino=5"
         #expect(parser.feed(type: 1423, text: hex).first?.object == "/tmp/a b.txt")
+        // A file name holding a newline would start a line of its own in a log: it is escaped.
+        let newline = "domain=b1 blockers=fs.read_file path=2F746D702F610A666F7267656420 dev=\"vda\" ino=5"
+        #expect(parser.feed(type: 1423, text: newline).first?.description == "fs.read_file on /tmp/a\\x0aforged ")
         let signal = #"domain=b1 blockers=scope.signal opid=1 ocomm="systemd""#
         #expect(parser.feed(type: 1423, text: signal).first?.description == "scope.signal on process 1 (systemd)")
         let port = "domain=b1 blockers=net.bind_tcp saddr=0.0.0.0 src=8080"

@@ -191,7 +191,8 @@ int rt_audit_open_readlog(void);
 /* Whether the kernel's audit is on (0 off, 1 on, 2 locked), or -1 with errno. */
 int rt_audit_enabled(void);
 
-/* Turns the kernel's audit on (needs CAP_AUDIT_CONTROL). Returns 0 or -1 with errno. */
+/* Turns the kernel's audit on, with a backlog of 8192 records (needs CAP_AUDIT_CONTROL). Returns 0 or -1
+ * with errno. */
 int rt_audit_enable(void);
 
 /* Receives one record: its type and text (not NUL-terminated). Returns the text's length, or -1 with

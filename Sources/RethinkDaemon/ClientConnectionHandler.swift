@@ -23,12 +23,20 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     private let status: ServiceStatus?
     /// Whether a peer with these credentials is one of the runtime's stubs: "a stub is never a client".
     private let isStub: @Sendable (_ pid: Int32, _ uid: UInt32) -> Bool
+    /// How long the client may stay over its output limit (the channel's high watermark) before it is closed.
+    private let stallTimeout: TimeAmount
+    private var keepsUp = true
+    /// Messages to it dropped since it went over its output limit.
+    private var dropped = 0
+    private var stall: Scheduled<Void>?
 
     init(
         bus: MessageBus, number: Int, maxMessageBytes: Int, version: String, status: ServiceStatus?, logger: Logger,
+        stallTimeout: TimeAmount = .seconds(30),
         isStub: @escaping @Sendable (_ pid: Int32, _ uid: UInt32) -> Bool = { _, _ in false }
     ) {
         self.bus = bus
+        self.stallTimeout = stallTimeout
         self.status = status
         self.isStub = isStub
         self.number = number
@@ -37,7 +45,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         self.logger = logger
         self.port = BusPort(
             kind: .client(number: number, url: bus.addresses.client(number)),
-            deliver: { [weak self] message, _ in self?.context?.writeLine(message) },
+            deliver: { [weak self] message, _ in self?.deliver(message) },
             flush: { [weak self] in self?.context?.flush() })
     }
 
@@ -83,6 +91,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        stall?.cancel()
+        stall = nil
         bus.detach(port)
         status?.clientsChanged(by: -1)
         context.fireChannelInactive()
@@ -100,6 +110,45 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
                 }
             }
         }
+    }
+
+    /// A client that does not read cannot grow the daemon (SPEC section 5): over its output limit (the
+    /// channel's high watermark) what is addressed to it is dropped and counted; a request among it gets its
+    /// requester's 408 from the bus's timeout, as any unanswered request does.
+    private func deliver(_ message: Message) {
+        guard let context else { return }
+        guard keepsUp else {
+            dropped += 1
+            return
+        }
+        context.writeLine(message)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let writable = context.channel.isWritable
+        if writable, !keepsUp {
+            stall?.cancel()
+            stall = nil
+            if dropped > 0 {
+                logger.warning(
+                    "client \(clientURL) reads again; \(dropped) message(s) to it were dropped while it was over its output limit",
+                    metadata: ["rethink_client": "\(clientURL)", "rethink_dropped": "\(dropped)"])
+            }
+            dropped = 0
+        } else if !writable, keepsUp {
+            logger.warning(
+                "client \(clientURL) does not read what it is sent: messages to it are dropped until it catches up, and it is disconnected in \(stallTimeout.nanoseconds / 1_000_000_000) s if it does not",
+                metadata: ["rethink_client": "\(clientURL)"])
+            stall = context.eventLoop.scheduleTask(in: stallTimeout) { [weak self] in
+                guard let self else { return }
+                self.logger.warning(
+                    "client \(self.clientURL) stayed over its output limit for \(self.stallTimeout.nanoseconds / 1_000_000_000) s: disconnected; \(self.dropped) message(s) to it were dropped",
+                    metadata: ["rethink_client": "\(self.clientURL)", "rethink_dropped": "\(self.dropped)"])
+                context.close(promise: nil)
+            }
+        }
+        keepsUp = writable
+        context.fireChannelWritabilityChanged()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -206,12 +206,18 @@ public final class Daemon: @unchecked Sendable {
                 .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144)
             )
             .childChannelOption(.maxMessagesPerRead, value: 8)
+            // A client's output limit: past it, NIO reports the channel unwritable and the handler drops.
+            .childChannelOption(
+                .writeBufferWaterMark,
+                value: ChannelOptions.Types.WriteBufferWaterMark(
+                    low: configuration.clientOutputLimitBytes / 2, high: configuration.clientOutputLimitBytes))
             .childChannelInitializer { [bus, status, logger, sandbox] channel in
                 channel.eventLoop.makeCompletedFuture {
                     self.nextClient += 1
                     let handler = ClientConnectionHandler(
                         bus: bus, number: self.nextClient, maxMessageBytes: self.live.maxMessageBytes,
-                        version: Daemon.version, status: status, logger: logger
+                        version: Daemon.version, status: status, logger: logger,
+                        stallTimeout: .milliseconds(Int64(self.live.clientStallSeconds * 1000))
                     ) { pid, uid in
                         sandbox.isStub(pid: pid) || (uid != 0 && sandbox.identities.contains(uid))
                     }
@@ -276,6 +282,9 @@ public final class Daemon: @unchecked Sendable {
         }
         if new.logTarget != configuration.logTarget || new.journalSocket != configuration.journalSocket {
             notes.append("the log target stays as it is until a restart")
+        }
+        if new.clientOutputLimitBytes != configuration.clientOutputLimitBytes {
+            notes.append("clientOutputLimitBytes stays \(configuration.clientOutputLimitBytes) until a restart")
         }
         var applied = new
         applied.socket = configuration.socket

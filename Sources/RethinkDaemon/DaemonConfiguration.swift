@@ -19,6 +19,10 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     public var journalSocket: String = LogTarget.defaultJournalSocket
     public var maxMessageBytes: Int = 1 << 20
     public var queueLimit: Int = 1000
+    /// What a client may leave unread before messages to it are dropped (SPEC section 5), and how long it
+    /// may stay over that before it is disconnected.
+    public var clientOutputLimitBytes: Int = 8 << 20
+    public var clientStallSeconds: Double = 30
     /// Members of this group (and root) may deploy and undeploy stubs through `<runtimeURL>/ua`.
     public var adminGroup: String? = "rethink-admin"
     /// Directories of per-domain credentials, `<domain-key>.json`.
@@ -145,6 +149,10 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         journalSocket = try container.decodeIfPresent(String.self, forKey: .journalSocket) ?? defaults.journalSocket
         maxMessageBytes = try container.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? defaults.maxMessageBytes
         queueLimit = try container.decodeIfPresent(Int.self, forKey: .queueLimit) ?? defaults.queueLimit
+        clientOutputLimitBytes =
+            try container.decodeIfPresent(Int.self, forKey: .clientOutputLimitBytes) ?? defaults.clientOutputLimitBytes
+        clientStallSeconds =
+            try container.decodeIfPresent(Double.self, forKey: .clientStallSeconds) ?? defaults.clientStallSeconds
         adminGroup = try container.decodeIfPresent(String.self, forKey: .adminGroup) ?? defaults.adminGroup
         credentialsDirectories =
             try container.decodeIfPresent([String].self, forKey: .credentialsDirectories)
@@ -212,6 +220,11 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         guard responseTimeoutSeconds > 0 else { throw ConfigurationError("responseTimeoutSeconds must be above 0") }
         guard maxMessageBytes >= 1024 else { throw ConfigurationError("maxMessageBytes must be at least 1024") }
         guard queueLimit >= 1 else { throw ConfigurationError("queueLimit must be at least 1") }
+        guard clientOutputLimitBytes >= 2 * maxMessageBytes else {
+            throw ConfigurationError(
+                "clientOutputLimitBytes (\(clientOutputLimitBytes)) must be at least twice maxMessageBytes (\(maxMessageBytes))")
+        }
+        guard clientStallSeconds > 0 else { throw ConfigurationError("clientStallSeconds must be above 0") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ConfigurationError(
                 "logLevel \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -234,7 +247,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, logTarget,
-            journalSocket, maxMessageBytes, queueLimit
+            journalSocket, maxMessageBytes, queueLimit, clientOutputLimitBytes, clientStallSeconds
         case adminGroup, credentialsDirectories, interpreters, pythonPath, handshakeTimeoutSeconds, sandbox
         case discovery, domains, javascriptHost
     }

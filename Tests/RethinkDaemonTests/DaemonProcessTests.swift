@@ -13,23 +13,25 @@ struct DaemonProcessTests {
         var socket: String { directory.appendingPathComponent("rt.sock").path }
         var configPath: String { directory.appendingPathComponent("config.json").path }
         var cataloguePath: String { directory.appendingPathComponent("catalogue").path }
+        var logPath: String { directory.appendingPathComponent("daemon.log").path }
+        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
         /// - Parameter catalogueInConfig: the catalogue in the configuration file (which a reload reads again)
         ///   rather than on the command line (which would override it).
-        init(catalogueInConfig: Bool = false) throws {
+        init(catalogueInConfig: Bool = false, extra: [(String, JSONValue)] = []) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent(
                 "rethink-proc-\(UUID().uuidString.prefix(8))")
             let catalogue = directory.appendingPathComponent("catalogue")
             try FileManager.default.createDirectory(at: catalogue, withIntermediateDirectories: true)
             try Data(TestRuntime.native.jsonBytes).write(to: catalogue.appendingPathComponent("native.example.json"))
             try Data(TestRuntime.testing().jsonBytes).write(to: catalogue.appendingPathComponent("py.example.json"))
-            try writeConfiguration(catalogues: catalogueInConfig ? [catalogue.path] : [])
+            try writeConfiguration(catalogues: catalogueInConfig ? [catalogue.path] : [], extra: extra)
             process = try ChildProcess(
                 Paths.product("rethink-runtimed"),
                 [
                     "--config", configPath, "--socket", socket, "--state-dir",
                     directory.appendingPathComponent("state").path, "--response-timeout", "5",
-                ] + (catalogueInConfig ? [] : ["--catalogue", catalogue.path]))
+                ] + (catalogueInConfig ? [] : ["--catalogue", catalogue.path]), stderrPath: logPath)
             let deadline = Date().addingTimeInterval(10)
             while !FileManager.default.fileExists(atPath: socket), Date() < deadline {
                 Thread.sleep(forTimeInterval: 0.02)

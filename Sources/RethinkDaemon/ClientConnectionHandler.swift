@@ -105,8 +105,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
             framer.feed(bytes) { event in
                 switch event {
                 case .line(let line): take(line)
-                case .oversized:
-                    refuse(code: 413, desc: "message larger than \(limit) bytes", id: nil, to: nil)
+                case .oversized(let prefix):
+                    // Its own id (and address) when they come early in the line, so the client can match it.
+                    let head = MessageHead.scan(prefix)
+                    refuse(code: 413, desc: "message larger than \(limit) bytes", id: head.id, to: head.to)
                 }
             }
         }

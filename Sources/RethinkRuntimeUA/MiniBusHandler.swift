@@ -49,8 +49,15 @@ final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
             framer.feed(bytes) { event in
                 switch event {
                 case .line(let line): take(line)
-                case .oversized:
-                    logger.warning("stub wrote a line over \(limit) bytes; dropped", metadata: stubMetadata)
+                case .oversized(let prefix):
+                    let head = MessageHead.scan(prefix)
+                    logger.warning(
+                        "stub wrote a line over \(limit) bytes\(head.type.map { " (a \($0))" } ?? ""); dropped",
+                        metadata: stubMetadata)
+                    // An answer that cannot be delivered is the requester's 502 now, not its 408 later.
+                    if head.type == "response", let id = head.id, let to = head.to {
+                        bus.stubAnswerTooLarge(from: port, to: to, id: id, limit: limit)
+                    }
                 }
             }
         }

@@ -21,7 +21,8 @@ struct RuntimeAnswerTests {
                     + String(repeating: "x", count: 5000) + #""}}"#).utf8))
         let answers = await client.collect(4)
         #expect(answers.map(\.code) == [400, 400, 400, 413])
-        #expect(answers.map(\.id) == [nil, .int(5), .int(6), nil])
+        // The over-long line's id comes before the cut, so its 413 carries it.
+        #expect(answers.map(\.id) == [nil, .int(5), .int(6), .int(7)])
         #expect(answers[1].from == "hyperty://native.example/x", "from the address the request was sent to")
         #expect(answers[0].from == runtime.runtimeURL)
         #expect(answers.allSatisfy { $0.to == client.greeting.clientURL })
@@ -98,6 +99,27 @@ struct RuntimeAnswerTests {
         #expect(late.code == 408)
         #expect(await client.collect(1, seconds: 1).isEmpty, "the stub's late answer is dropped, not delivered")
         #expect(client.duplicateFinalResponses == 0, "the stub's late answer is dropped, not delivered")
+    }
+
+    @Test func anOverlongRequestGets413WithItsOwnIDAndAStubsOverlongAnswerIsA502AtOnce() async throws {
+        let runtime = try await TestRuntime(descriptors: ["big.example": TestRuntime.testing()], responseTimeout: 30) {
+            $0.maxMessageBytes = 4096
+        }
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        // Over the limit: refused at once, with the request's own id (it comes first in the line).
+        let refused = try await client.request(
+            .execute, to: "hyperty://big.example/x", body: ["value": .string(String(repeating: "x", count: 5000))],
+            timeout: .seconds(10))
+        #expect(refused.code == 413, "\(refused.desc ?? "")")
+        // Within the limit, but the stub's echo is not: 1,200 "é" are 2,400 bytes here and 7,200 in its answer
+        // (it writes \u00e9). The requester hears 502 now, not 408 after the 30 s response timeout.
+        let echoed = try await client.request(
+            .execute, to: "hyperty://big.example/x", body: ["value": .string(String(repeating: "é", count: 1200))],
+            timeout: .seconds(10))
+        #expect(echoed.code == 502, "\(echoed.desc ?? "")")
+        #expect(echoed.desc?.contains("over the 4096-byte message limit") == true, "\(echoed.desc ?? "")")
+        #expect(try await client.request(.read, to: "hyperty://big.example/x", body: ["value": "small"]).code == 200)
     }
 
     @Test func aFullDeployQueueAnswers429() async throws {

@@ -13,6 +13,12 @@
 int rt_audit_open_readlog(void) {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_AUDIT);
     if (fd < 0) return -1;
+    /* Every process's audit records come here, not only the stubs': room for a burst, so that the one
+     * that matters is not dropped (ENOBUFS) while the daemon is busy. */
+    int size = 8 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
     struct sockaddr_nl address = {.nl_family = AF_NETLINK, .nl_groups = 1U << (AUDIT_NLGRP_READLOG - 1)};
     if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0) {
         int saved = errno;

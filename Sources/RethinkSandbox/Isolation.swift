@@ -108,6 +108,7 @@ public struct Isolation: Sendable, Equatable {
         FileRule("/etc/ld.so.cache", .read), FileRule("/etc/resolv.conf", .read), FileRule("/etc/hosts", .read),
         FileRule("/etc/nsswitch.conf", .read), FileRule("/etc/host.conf", .read), FileRule("/etc/gai.conf", .read),
         FileRule("/etc/services", .read), FileRule("/etc/protocols", .read), FileRule("/etc/localtime", .read),
+        FileRule("/etc/locale.alias", .read),
         FileRule("/etc/ssl/certs", .read), FileRule("/etc/ssl/openssl.cnf", .read),
         FileRule("/etc/ca-certificates", .read), FileRule("/dev/null", .readWrite), FileRule("/dev/zero", .read),
         FileRule("/dev/urandom", .read), FileRule("/dev/random", .read),

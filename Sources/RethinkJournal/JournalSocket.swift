@@ -38,17 +38,20 @@ public final class JournalSocket: Sendable {
         }
         let length = MemoryLayout<sa_family_t>.size + pathBytes.count + 1
         address = withUnsafeBytes(of: &storage) { Array($0.prefix(length)) }
-        descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw JournalError("cannot create a socket for the journal: errno \(errno)") }
+        // Checked before the socket exists: once every stored property is set, a throwing init still runs
+        // deinit, which closes `descriptor`; closing it here as well closed another thread's new descriptor
+        // (NIO's, which then crashed on EBADF).
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else {
+            throw JournalError("no journal socket at \(path)")
+        }
+        self.path = path
+        let created = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard created >= 0 else { throw JournalError("cannot create a socket for the journal: errno \(errno)") }
+        descriptor = created
         // Big entries and bursts: as large a send buffer as the kernel grants (libsystemd asks for 8 MiB).
         var size: CInt = 8 << 20
         setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<CInt>.size))
-        self.path = path
-        var status = stat()
-        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else {
-            close(descriptor)
-            throw JournalError("no journal socket at \(path)")
-        }
     }
 
     deinit {

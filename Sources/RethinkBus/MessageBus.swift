@@ -281,7 +281,15 @@ public final class MessageBus: @unchecked Sendable {
     /// Answers a message that is not tracked: requests with an `id` get an error response, others a log line.
     public func answer(_ message: Message, to sender: BusPort, code: Int, desc: String) {
         guard let id = message.id, message.type != .response else {
-            logger.notice("message dropped (\(code)): \(desc)", metadata: ["to": "\(message.to)", "from": "\(sender)"])
+            let (write, suppressed) = sender.droppedNotices.admit()
+            if let suppressed {
+                logger.notice(
+                    "\(suppressed) more dropped message(s) from \(sender) were not logged (over \(sender.droppedNotices.burst) in \(sender.droppedNotices.interval.nanoseconds / 1_000_000_000) s)",
+                    metadata: ["from": "\(sender)", "rethink_suppressed": "\(suppressed)"])
+            }
+            if write {
+                logger.notice("message dropped (\(code)): \(desc)", metadata: ["to": "\(message.to)", "from": "\(sender)"])
+            }
             return
         }
         let response = Message.response(

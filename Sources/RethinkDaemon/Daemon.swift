@@ -156,6 +156,9 @@ public final class Daemon: @unchecked Sendable {
         uaConfiguration.isolation = configuration.sandbox.isolation
         uaConfiguration.isolation.domains = configuration.domains
         uaConfiguration.maxMessageBytes = configuration.maxMessageBytes
+        uaConfiguration.stubLogRate = LogRateLimit(
+            burst: configuration.stubLogBurst,
+            interval: .nanoseconds(Int64(configuration.stubLogIntervalSeconds * 1e9)))
         return (
             LocalCatalogue(directories: configuration.catalogues, binariesDirectory: Daemon.binariesDirectory),
             IdentityStore(

@@ -23,6 +23,9 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// may stay over that before it is disconnected.
     public var clientOutputLimitBytes: Int = 8 << 20
     public var clientStallSeconds: Double = 30
+    /// A stub's log lines (its stderr) per window; past them they are counted and the count is logged.
+    public var stubLogBurst: Int = 1000
+    public var stubLogIntervalSeconds: Double = 10
     /// Members of this group (and root) may deploy and undeploy stubs through `<runtimeURL>/ua`.
     public var adminGroup: String? = "rethink-admin"
     /// Directories of per-domain credentials, `<domain-key>.json`.
@@ -153,6 +156,9 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             try container.decodeIfPresent(Int.self, forKey: .clientOutputLimitBytes) ?? defaults.clientOutputLimitBytes
         clientStallSeconds =
             try container.decodeIfPresent(Double.self, forKey: .clientStallSeconds) ?? defaults.clientStallSeconds
+        stubLogBurst = try container.decodeIfPresent(Int.self, forKey: .stubLogBurst) ?? defaults.stubLogBurst
+        stubLogIntervalSeconds =
+            try container.decodeIfPresent(Double.self, forKey: .stubLogIntervalSeconds) ?? defaults.stubLogIntervalSeconds
         adminGroup = try container.decodeIfPresent(String.self, forKey: .adminGroup) ?? defaults.adminGroup
         credentialsDirectories =
             try container.decodeIfPresent([String].self, forKey: .credentialsDirectories)
@@ -225,6 +231,9 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
                 "clientOutputLimitBytes (\(clientOutputLimitBytes)) must be at least twice maxMessageBytes (\(maxMessageBytes))")
         }
         guard clientStallSeconds > 0 else { throw ConfigurationError("clientStallSeconds must be above 0") }
+        guard stubLogBurst >= 1, stubLogIntervalSeconds > 0 else {
+            throw ConfigurationError("stubLogBurst must be at least 1 and stubLogIntervalSeconds above 0")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ConfigurationError(
                 "logLevel \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -247,7 +256,8 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, logTarget,
-            journalSocket, maxMessageBytes, queueLimit, clientOutputLimitBytes, clientStallSeconds
+            journalSocket, maxMessageBytes, queueLimit, clientOutputLimitBytes, clientStallSeconds, stubLogBurst,
+            stubLogIntervalSeconds
         case adminGroup, credentialsDirectories, interpreters, pythonPath, handshakeTimeoutSeconds, sandbox
         case discovery, domains, javascriptHost
     }

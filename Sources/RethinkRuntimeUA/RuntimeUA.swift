@@ -352,7 +352,7 @@ public actor RuntimeUA: BusDelegate {
             metadata: [
                 "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)",
                 "rethink_source": "stub",
-            ])
+            ], rate: configuration.stubLogRate)
         let dataChannel = try await NIOPipeBootstrap(group: loop)
             .channelOption(
                 .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144)

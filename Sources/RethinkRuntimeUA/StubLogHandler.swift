@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import RethinkBus
 import RethinkMessages
 
 /// Reads a stub's stderr, its log: each line goes to the daemon's log under the stub's fields. A line may
@@ -10,16 +11,21 @@ final class StubLogHandler: ChannelInboundHandler, @unchecked Sendable {
     private var framer = LineFramer(maxLineBytes: 16 * 1024)
     private let logger: Logger
     private let metadata: Logger.Metadata
+    private var rate: LogRateLimit
 
-    init(logger: Logger, metadata: Logger.Metadata) {
+    init(logger: Logger, metadata: Logger.Metadata, rate: LogRateLimit = LogRateLimit(burst: 1000, interval: .seconds(10))) {
         self.logger = logger
         self.metadata = metadata
+        self.rate = rate
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         buffer.withUnsafeReadableBytes { bytes in
             framer.feed(bytes) { event in
+                let (write, suppressed) = rate.admit()
+                if let suppressed { reportSuppressed(suppressed) }
+                guard write else { return }
                 switch event {
                 case .line(let line):
                     let (level, text) = StubLogHandler.priority(of: String(decoding: line, as: UTF8.self))
@@ -29,6 +35,21 @@ final class StubLogHandler: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let suppressed = rate.takeSuppressed()
+        if suppressed > 0 { reportSuppressed(suppressed) }
+        context.fireChannelInactive()
+    }
+
+    private func reportSuppressed(_ count: Int) {
+        var fields = metadata
+        fields["rethink_suppressed"] = "\(count)"
+        fields["rethink_source"] = nil
+        logger.warning(
+            "stub log: \(count) line(s) suppressed (over \(rate.burst) in \(rate.interval.nanoseconds / 1_000_000_000) s)",
+            metadata: fields)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

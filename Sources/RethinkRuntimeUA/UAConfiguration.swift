@@ -1,4 +1,5 @@
 import NIOCore
+import RethinkBus
 import RethinkSandbox
 
 /// How the Runtime UA deploys and stops stubs.
@@ -15,6 +16,8 @@ public struct UAConfiguration: Sendable {
     public var isolation = IsolationSettings()
     /// Largest MiniBUS line a stub may write.
     public var maxMessageBytes: Int = 1 << 20
+    /// Each stub's log lines per window (its stderr), as journald's per-service rate limit.
+    public var stubLogRate = LogRateLimit(burst: 1000, interval: .seconds(10))
 
     public init() {}
 }

@@ -237,11 +237,17 @@ extension MessageBus {
         case .deploymentFailed:
             let reason = desc ?? "deployment failed"
             let code = reason.hasPrefix("no descriptor") ? 404 : 502
-            route.failure = (code, "\(stubName): \(reason)", .now() + configuration.failureMemory)
+            let until = NIODeadline.now() + configuration.failureMemory
+            route.failure = (code, "\(stubName): \(reason)", until)
             failQueue(of: route, code: code, desc: "\(stubName): \(reason)")
             failOutstanding(of: url ?? "", code: 502, desc: "\(stubName): \(reason)")
             if let port = route.port { detach(port) }
             route.port = nil
+            // A domain that never had a stub (an unknown one, a refused package) is forgotten once its failure
+            // is: a client naming thousands of domains cannot grow the daemon for ever.
+            if route.stubURL == nil {
+                eventLoop.scheduleTask(deadline: until) { [weak self] in self?.forgetFailedRoute(of: domain) }
+            }
         case .dead:
             let reason =
                 "\(domain)'s stub is dead after repeated crashes; an operator can redeploy it (rethinkctl deploy \(domain))"
@@ -252,6 +258,14 @@ extension MessageBus {
             break
         }
         flush()
+    }
+
+    /// Drops `domain`'s route if it still only remembers an expired failure (no stub, nothing waiting).
+    private func forgetFailedRoute(of domain: DomainKey) {
+        guard let route = routes[domain], route.stubURL == nil, route.port == nil, route.queue.isEmpty,
+            route.status == .deploymentFailed, let failure = route.failure, failure.until <= .now()
+        else { return }
+        routes[domain] = nil
     }
 
     /// The stub's process is gone without being asked to: what it had not answered gets 502; what comes

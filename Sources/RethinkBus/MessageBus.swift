@@ -19,6 +19,8 @@ public final class MessageBus: @unchecked Sendable {
     private var timeouts = TimeoutQueue()
     private var nextSerial: UInt64 = 0
     var routes: [DomainKey: StubRoute] = [:]
+    /// How many domains the bus keeps a route for (on the bus's loop): stubs, and failures still remembered.
+    public var routeCount: Int { routes.count }
     private var toFlush: [BusPort] = []
     private var sweeper: RepeatedTask?
 

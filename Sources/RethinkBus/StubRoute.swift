@@ -8,7 +8,9 @@ final class StubRoute {
     var port: BusPort?
     var status: StubStatus = .deploying
     /// Messages waiting while the stub deploys or redeploys, in arrival order.
-    var queue = CircularBuffer<QueuedMessage>(initialCapacity: 16)
+    /// Room for one at first: most routes never queue (the stub is live), and a route per unknown domain
+    /// must cost little (it grows as messages wait).
+    var queue = CircularBuffer<QueuedMessage>(initialCapacity: 1)
     /// Set after `deployment-failed` or `failed`: the answer messages get until `until`.
     var failure: (code: Int, desc: String, until: NIODeadline)?
     var violations: [NIODeadline] = []

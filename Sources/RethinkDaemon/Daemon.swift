@@ -44,6 +44,7 @@ public final class Daemon: @unchecked Sendable {
     private let status: ServiceStatus
     private let credentialsDirectory: String?
     private var watchdog: RepeatedTask?
+    private var trimmer: MemoryTrimmer?
 
     /// - Parameter environment: where systemd's variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`,
     ///   `CREDENTIALS_DIRECTORY`) are read; tests pass their own.
@@ -187,6 +188,7 @@ public final class Daemon: @unchecked Sendable {
             bus: bus, registry: registry, ua: ua, admin: AdminPolicy(adminGroup: configuration.adminGroup),
             logger: logger)
         watchdog = notifier.startWatchdog(on: bus.eventLoop)
+        trimmer = MemoryTrimmer()
         self.services = services
         try await bus.eventLoop.submit { [bus] in
             bus.start()
@@ -259,6 +261,7 @@ public final class Daemon: @unchecked Sendable {
         notifier.notify("STOPPING=1\nSTATUS=undeploying stubs")
         logger.info("stopping: undeploying stubs")
         watchdog?.cancel()
+        trimmer?.stop()
         try? await server?.close()
         await ua.shutdown()
         await network?.shutdown()

@@ -25,6 +25,7 @@ public actor NetworkCatalogue {
     private var known: [DomainKey: Known] = [:]
     /// "No descriptor anywhere" answers, remembered for `negativeCacheTime`.
     private var misses: [DomainKey: (error: DeploymentError, until: NIODeadline)] = [:]
+    private var nextMissSweep = 1024
 
     public init(configuration: DiscoveryConfiguration, stateDirectory: String, logger: Logger) throws(DeploymentError) {
         self.configuration = configuration
@@ -96,6 +97,13 @@ public actor NetworkCatalogue {
         } catch {
             if error.code == .noDescriptor {
                 misses[domain] = (error, .now() + configuration.negativeCacheTime)
+                // Expired misses go once the table has doubled since the last sweep: a client naming
+                // thousands of unknown domains costs the daemon only what the negative-cache time holds.
+                if misses.count >= nextMissSweep {
+                    let now = NIODeadline.now()
+                    misses = misses.filter { $0.value.until > now }
+                    nextMissSweep = max(1024, misses.count * 2)
+                }
             }
             throw error
         }

@@ -49,6 +49,8 @@ public actor RuntimeUA: BusDelegate {
     /// Exits of stubs that ended before their deploy got as far as recording them.
     private var earlyExits: [String: ExitStatus] = [:]
     var shuttingDown = false
+    /// The "no descriptor" lines of deployments for unknown domains.
+    var unknownDomainLog = LogRateLimit(burst: 100, interval: .seconds(10))
 
     func markShuttingDown() {
         shuttingDown = true
@@ -157,12 +159,21 @@ public actor RuntimeUA: BusDelegate {
             descriptor = try await findDescriptor(domain)
             identity = try identities.identity(for: domain)
         } catch {
-            logger.warning(
-                "cannot deploy a stub for \(domain): \(error.message)",
-                metadata: [
-                    "rethink_domain": "\(domain)", "rethink_status": "deployment-failed",
-                    "message_id": "\(JournalMessageID.packageRefused)",
-                ])
+            // A domain nobody publishes is a client's mistake, and a client can name any number of them: those
+            // lines are limited (100 per 10 s, then a count); a refused package always gets its line.
+            let (write, suppressed) = error.code == .noDescriptor ? unknownDomainLog.admit() : (true, nil)
+            if let suppressed {
+                logger.notice("\(suppressed) more deployment(s) for domains with no descriptor were not logged")
+            }
+            if write {
+                logger.log(
+                    level: error.code == .noDescriptor ? .notice : .warning,
+                    "cannot deploy a stub for \(domain): \(error.message)",
+                    metadata: [
+                        "rethink_domain": "\(domain)", "rethink_status": "deployment-failed",
+                        "message_id": "\(JournalMessageID.packageRefused)",
+                    ])
+            }
             await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: nil, desc: error.message) }
             return .failure(error)
         }

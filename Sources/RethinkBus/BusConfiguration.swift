@@ -11,6 +11,9 @@ public struct BusConfiguration: Sendable {
     public var violationWindow: TimeAmount = .seconds(60)
     /// After `deployment-failed`, messages for the domain are answered at once for this long.
     public var failureMemory: TimeAmount = .seconds(2)
+    /// Requests one peer (a client, a stub) may have waiting for their final response; past it, 429. Each
+    /// costs the daemon its tracking until it is answered or times out.
+    public var maxInFlightPerPeer: Int = 10_000
 
     public init() {}
 }

@@ -22,6 +22,8 @@ public final class BusPort: @unchecked Sendable, Hashable, CustomStringConvertib
     public var isWritable = true
     var needsFlush = false
     var isAttached = false
+    /// Its requests waiting for their final response.
+    var inFlight = 0
     /// The bus's "message dropped" notices about what this port sends (a stub or a client can send a flood of
     /// undeliverable notifications; each would be a line of the daemon's log).
     var droppedNotices = LogRateLimit(burst: 100, interval: .seconds(10))

@@ -179,6 +179,12 @@ public final class MessageBus: @unchecked Sendable {
                 answer(message, to: sender, code: 400, desc: "a request with id \(id) from \(from) is still in flight")
                 return
             }
+            guard sender.inFlight < configuration.maxInFlightPerPeer else {
+                answer(
+                    message, to: sender, code: 429,
+                    desc: "\(sender.inFlight) requests from this connection wait for their answers, the most one peer may (maxInFlightPerPeer)")
+                return
+            }
             request = track(key: key, requester: sender, to: message.to)
         }
         if let ports = listeners[message.to] {
@@ -215,6 +221,7 @@ public final class MessageBus: @unchecked Sendable {
             key: key, requester: requester, to: to, target: .ports([]), serial: nextSerial,
             deadline: .now() + configuration.responseTimeout)
         pending[key] = request
+        requester.inFlight += 1
         timeouts.append(request)
         return request
     }
@@ -223,7 +230,9 @@ public final class MessageBus: @unchecked Sendable {
     @discardableResult
     private func forget(_ request: PendingRequest) -> Bool {
         timeouts.remove(request)
-        return pending.removeValue(forKey: request.key) != nil
+        guard pending.removeValue(forKey: request.key) != nil else { return false }
+        request.requester.inFlight -= 1
+        return true
     }
 
     private func deliverResponse(_ message: Message, from sender: BusPort) {

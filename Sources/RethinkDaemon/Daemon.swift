@@ -140,6 +140,7 @@ public final class Daemon: @unchecked Sendable {
         var bus = BusConfiguration()
         bus.responseTimeout = .nanoseconds(Int64(configuration.responseTimeoutSeconds * 1e9))
         bus.queueLimit = configuration.queueLimit
+        bus.maxInFlightPerPeer = configuration.maxInFlightPerPeer
         return bus
     }
 

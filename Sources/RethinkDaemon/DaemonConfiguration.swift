@@ -19,6 +19,8 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     public var journalSocket: String = LogTarget.defaultJournalSocket
     public var maxMessageBytes: Int = 1 << 20
     public var queueLimit: Int = 1000
+    /// Requests one peer may have waiting for their answers; past it, 429.
+    public var maxInFlightPerPeer: Int = 10_000
     /// What a client may leave unread before messages to it are dropped (SPEC section 5), and how long it
     /// may stay over that before it is disconnected.
     public var clientOutputLimitBytes: Int = 8 << 20
@@ -152,6 +154,8 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         journalSocket = try container.decodeIfPresent(String.self, forKey: .journalSocket) ?? defaults.journalSocket
         maxMessageBytes = try container.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? defaults.maxMessageBytes
         queueLimit = try container.decodeIfPresent(Int.self, forKey: .queueLimit) ?? defaults.queueLimit
+        maxInFlightPerPeer =
+            try container.decodeIfPresent(Int.self, forKey: .maxInFlightPerPeer) ?? defaults.maxInFlightPerPeer
         clientOutputLimitBytes =
             try container.decodeIfPresent(Int.self, forKey: .clientOutputLimitBytes) ?? defaults.clientOutputLimitBytes
         clientStallSeconds =
@@ -226,6 +230,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         guard responseTimeoutSeconds > 0 else { throw ConfigurationError("responseTimeoutSeconds must be above 0") }
         guard maxMessageBytes >= 1024 else { throw ConfigurationError("maxMessageBytes must be at least 1024") }
         guard queueLimit >= 1 else { throw ConfigurationError("queueLimit must be at least 1") }
+        guard maxInFlightPerPeer >= 1 else { throw ConfigurationError("maxInFlightPerPeer must be at least 1") }
         guard clientOutputLimitBytes >= 2 * maxMessageBytes else {
             throw ConfigurationError(
                 "clientOutputLimitBytes (\(clientOutputLimitBytes)) must be at least twice maxMessageBytes (\(maxMessageBytes))")
@@ -257,7 +262,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, logTarget,
             journalSocket, maxMessageBytes, queueLimit, clientOutputLimitBytes, clientStallSeconds, stubLogBurst,
-            stubLogIntervalSeconds
+            maxInFlightPerPeer, stubLogIntervalSeconds
         case adminGroup, credentialsDirectories, interpreters, pythonPath, handshakeTimeoutSeconds, sandbox
         case discovery, domains, javascriptHost
     }

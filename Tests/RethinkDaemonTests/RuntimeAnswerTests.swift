@@ -122,6 +122,30 @@ struct RuntimeAnswerTests {
         #expect(try await client.request(.read, to: "hyperty://big.example/x", body: ["value": "small"]).code == 200)
     }
 
+    @Test func aPeerPastItsInFlightLimitGets429UntilItsRequestsAreAnswered() async throws {
+        let runtime = try await TestRuntime(descriptors: ["quiet.example": TestRuntime.testing()], responseTimeout: 2) {
+            $0.maxInFlightPerPeer = 5
+        }
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        _ = try await client.request(.read, to: "hyperty://quiet.example/x", body: ["value": 1])
+        _ = try await runtime.waitFor("quiet.example", status: "live", via: client)
+        // Five requests the stub never answers are in flight; the sixth is refused at once.
+        for id in 100..<105 {
+            try await client.send(
+                Message.make(
+                    id: .int(Int64(id)), type: .execute, from: client.greeting.clientURL, to: "hyperty://quiet.example/x",
+                    body: ["value": ["action": "silent"]]))
+        }
+        let refused = try await client.request(.read, to: "hyperty://quiet.example/x", body: ["value": 2])
+        #expect(refused.code == 429, "\(refused.desc ?? "")")
+        #expect(refused.desc?.contains("maxInFlightPerPeer") == true)
+        // Once they have had their 408s, the peer may ask again.
+        let timedOut = await client.collect(5, seconds: 10) { $0.code == 408 }
+        #expect(timedOut.count == 5)
+        #expect(try await client.request(.read, to: "hyperty://quiet.example/x", body: ["value": 3]).code == 200)
+    }
+
     @Test func aFullDeployQueueAnswers429() async throws {
         let runtime = try await TestRuntime(
             descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])], responseTimeout: 2,

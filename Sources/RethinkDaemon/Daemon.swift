@@ -207,9 +207,11 @@ public final class Daemon: @unchecked Sendable {
             // A burst of connects (thousands of clients at once) waits here rather than failing with EAGAIN;
             // the kernel caps it at net.core.somaxconn (4096 by default).
             .serverChannelOption(.backlog, value: 4096)
-            // Larger reads mean more messages per batch and so fewer flushes (write syscalls, wake-ups).
+            // Larger reads mean more messages per batch and so fewer flushes (write syscalls, wake-ups); the
+            // allocator grows a busy connection's reads up to 256 KiB. A connection starts at 2 KiB: each holds
+            // its read buffer while it lives, and at 64 KiB 2,000 idle clients cost the daemon 140 MiB.
             .childChannelOption(
-                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144)
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 2048, maximum: 262_144)
             )
             .childChannelOption(.maxMessagesPerRead, value: 8)
             // A client's output limit: past it, NIO reports the channel unwritable and the handler drops.

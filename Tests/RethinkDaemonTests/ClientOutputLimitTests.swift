@@ -64,6 +64,38 @@ struct ClientOutputLimitTests {
         #expect(try await other.request(.read, to: other.greeting.runtimeURL + "/registry").code == 200)
     }
 
+    @Test func aThousandConnectionsThatEachSentARequestCostLittle() async throws {
+        let daemon = try DaemonProcessTests.RunningDaemon()
+        defer { daemon.cleanUp() }
+        let marker = daemon.directory.appendingPathComponent("all-answered").path
+        // 1,000 clients, each greeted and answered once, then held open until the test kills the script.
+        let script = """
+            import socket, sys, time
+            socks = []
+            for _ in range(1000):
+                s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); socks.append(s)
+            for s in socks:
+                f = s.makefile("rb"); f.readline()
+                s.sendall(b'{"id":1,"type":"read","to":"hyperty://nowhere.example/x"}\\n'); f.readline()
+            open(sys.argv[2], "w").close()
+            time.sleep(120)
+            """
+        let before = Self.kibibytes(daemon.process.pid, "VmRSS")
+        let clients = try ChildProcess("/usr/bin/python3", ["-c", script, daemon.socket, marker])
+        defer {
+            kill(clients.pid, SIGKILL)
+            clients.wait()
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: marker), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(FileManager.default.fileExists(atPath: marker), "every client was answered")
+        let during = Self.kibibytes(daemon.process.pid, "VmRSS")
+        // At 64 KiB of read buffer each (the allocator's first size before) this was 70 MiB; it starts at 2 KiB.
+        #expect(during - before < 24 * 1024, "RSS \(during) KiB with 1,000 clients open, \(before) KiB before")
+    }
+
     private static func kibibytes(_ pid: Int32, _ field: String) -> Int {
         let value = ProcessStatus(pid: pid).fields[field] ?? ""
         return Int(value.split(separator: " ").first ?? "") ?? 0

@@ -139,6 +139,25 @@ public struct Message: Sendable {
     }
 }
 
+extension MessageHead {
+    /// Reads the head of the (possibly truncated) message line `prefix`: the routing fields the parser takes,
+    /// as far as they come complete before the cut (an id running into the cut is not taken: 12 may be 1234).
+    public static func scan(_ prefix: [UInt8]) -> MessageHead {
+        var fields = Fields()
+        prefix.withUnsafeBufferPointer { buffer in
+            var scanner = JSONScanner(buffer)
+            scanner.skipWhitespace()
+            guard scanner.peek() == UInt8(ascii: "{") else { return }
+            // The cut ends the scan with a failure; what was taken before it stands.
+            try? scanner.forEachMember { scanner, key, escaped throws(JSONScanner.Failure) in
+                guard !escaped else { return false }
+                return try fields.take(key: key, scanner: &scanner)
+            }
+        }
+        return MessageHead(id: fields.id, type: fields.typeName, from: fields.from, to: fields.to)
+    }
+}
+
 /// The routing fields found while scanning a message's top level.
 private struct Fields {
     var id: MessageID?

@@ -138,15 +138,12 @@ extension MessageBus {
     }
 
     /// A stub's answer to `to`'s request `id` was over the message size limit and dropped: the requester gets
-    /// 502 at once instead of a 408 at the response timeout. Only for a request that went through this stub
-    /// (the rule for any answer from it); anything else is ignored.
+    /// 502 at once instead of a 408 at the response timeout. Only where the answer itself would have been
+    /// taken (``isExpectedResponder(_:of:)``, as for any response); anything else is ignored.
     public func stubAnswerTooLarge(from port: BusPort, to address: String, id: MessageID, limit: Int) {
-        guard case .stub(let domain, let url) = port.kind, let request = pending[PendingKey(address: address, id: id)]
+        guard case .stub(_, let url) = port.kind, let request = pending[PendingKey(address: address, id: id)],
+            isExpectedResponder(port, of: request)
         else { return }
-        var throughThisStub = DomainKey(address: request.key.address) == domain
-        if case .stub(_, let target) = request.target, target == url { throughThisStub = true }
-        if case .stub(let target, _) = request.target, target == domain { throughThisStub = true }
-        guard throughThisStub else { return }
         finish(request, code: 502, desc: "\(url)'s answer was over the \(limit)-byte message limit and was dropped")
         flush()
     }

@@ -252,7 +252,7 @@ public final class MessageBus: @unchecked Sendable {
         write(message.needsCanonicalType ? message.rewritten() : message, to: request.requester, sender: sender)
     }
 
-    private func isExpectedResponder(_ sender: BusPort, of request: PendingRequest) -> Bool {
+    func isExpectedResponder(_ sender: BusPort, of request: PendingRequest) -> Bool {
         switch request.target {
         case .ports(let ports): return ports.contains(sender)
         case .stub(let domain, let url):

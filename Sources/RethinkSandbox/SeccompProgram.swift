@@ -15,9 +15,10 @@ struct SeccompProgram: Sendable {
 
     /// Filters for x86_64 only: any other architecture's calls (i386 via `int 0x80`, x32 via
     /// the x32 bit) kill the process whatever the default action, as no stub has a reason to make them.
-    static func compile(
-        language: StubLanguage, defaultAction: SandboxPolicy.DefaultAction, supervised: Bool = false
-    ) throws(SandboxError) -> SeccompProgram
+    /// The network calls are allowed here; a confined stub's are handed to the daemon by the supervision
+    /// filter stacked beside it (``compileSupervision()``).
+    static func compile(language: StubLanguage, defaultAction: SandboxPolicy.DefaultAction) throws(SandboxError)
+        -> SeccompProgram
     {
         let deny = defaultAction == .kill ? rt_scmp_act_kill_process() : rt_scmp_act_errno(UInt16(EPERM))
         guard let context = seccomp_init(deny) else {
@@ -28,7 +29,7 @@ struct SeccompProgram: Sendable {
         try check(
             seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, rt_scmp_act_kill_process()),
             "setting the foreign-architecture action")
-        for rule in SyscallRule.rules(for: language, supervised: supervised) {
+        for rule in SyscallRule.rules(for: language) {
             try add(rule, to: context)
         }
 

@@ -6,7 +6,6 @@ final class SeccompProgramCache: Sendable {
     private struct Key: Hashable {
         let language: StubLanguage
         let defaultAction: SandboxPolicy.DefaultAction
-        let supervised: Bool
     }
 
     private let programs = Mutex<[Key: SeccompProgram]>([:])
@@ -23,13 +22,12 @@ final class SeccompProgramCache: Sendable {
     }
 
     func program(for policy: SandboxPolicy) throws(SandboxError) -> SeccompProgram {
-        let key = Key(language: policy.language, defaultAction: policy.defaultAction, supervised: policy.isolation != nil)
+        // A supervised stub's network calls are notified by a filter of its own (supervision()): its allowlist
+        // is an unsupervised one's, so one program serves both.
+        let key = Key(language: policy.language, defaultAction: policy.defaultAction)
         return try programs.withLock { programs throws(SandboxError) -> SeccompProgram in
             if let program = programs[key] { return program }
-            // A supervised stub's network calls are notified by a filter of their own (supervision()); its
-            // allowlist lets them through, as an unsupervised one's does.
-            let program = try SeccompProgram.compile(
-                language: key.language, defaultAction: key.defaultAction, supervised: false)
+            let program = try SeccompProgram.compile(language: key.language, defaultAction: key.defaultAction)
             programs[key] = program
             return program
         }

@@ -386,9 +386,11 @@ static void rt_child(const rt_spawn_config *config, const struct sock_fprog *pro
                 rt_child_fail(pipe_fd, RT_STEP_LANDLOCK);
             }
             close(rule.parent_fd);
-            /* Its own /proc entry, read only (runtimes read their maps and limits at start): /proc/self is
-             * resolved here, so the rule names this process's directory and no other. */
-            struct rt_landlock_path_beneath_attr own = {(1ULL << 2) | (1ULL << 3), -1};
+        }
+        if (config->self_access != 0) {
+            /* Its own /proc entry (runtimes read their maps and limits at start): /proc/self is resolved
+             * here, so the rule names this process's directory and no other. Best effort. */
+            struct rt_landlock_path_beneath_attr own = {config->self_access, -1};
             own.parent_fd = open("/proc/self", O_PATH | O_CLOEXEC | O_DIRECTORY);
             if (own.parent_fd >= 0) {
                 (void)syscall(SYS_landlock_add_rule, config->ruleset_fd, RT_LANDLOCK_RULE_PATH_BENEATH, &own, 0);

@@ -26,6 +26,7 @@ struct PreparedConfinement: @unchecked Sendable {
         config.nice = 0
         config.ruleset_fd = rulesetFD
         config.scratch_access = rulesetFD >= 0 ? Landlock.scratchRights(abi: landlockABI) : 0
+        config.self_access = rulesetFD >= 0 ? Landlock.rights(for: .read, abi: landlockABI) : 0
         // ABI 7: the kernel's audit reports denials after the exec too (what LandlockAudit logs).
         config.landlock_flags = rulesetFD >= 0 && landlockABI >= 7 ? Landlock.logNewExec : 0
         switch isolation.identity {

@@ -103,6 +103,7 @@ typedef struct rt_spawn_config {
     size_t kept_path_count;
     int ruleset_fd;         /* a Landlock ruleset to restrict the child with, or -1 */
     uint64_t scratch_access; /* with ruleset_fd: Landlock rights granted beneath cwd (after the tmpfs) */
+    uint64_t self_access;   /* with ruleset_fd: Landlock rights granted beneath its own /proc entry (0: none) */
     uint32_t landlock_flags; /* landlock_restrict_self's flags (ABI 7: log denials after the exec too) */
     uint32_t uid;           /* RT_ID_KEEP, or the uid/gid the child switches to (needs privilege) */
     uint32_t gid;

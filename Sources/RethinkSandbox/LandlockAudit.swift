@@ -13,6 +13,8 @@ import Logging
 final class LandlockAudit: @unchecked Sendable {
     let fd: CInt
     private var parser = LandlockAuditParser()
+    /// One record at a time (the kernel's audit records are at most MAX_AUDIT_MESSAGE_LENGTH, 8970 bytes).
+    private var record = [CChar](repeating: 0, count: 8960)
 
     /// Why a daemon cannot see file denials, for its start-up log line (nil: it can).
     enum Unavailable: Error {
@@ -43,10 +45,9 @@ final class LandlockAudit: @unchecked Sendable {
     /// Reads every record waiting; returns the denials they complete.
     func drain() -> [LandlockDenial] {
         var denials: [LandlockDenial] = []
-        var text = [CChar](repeating: 0, count: 8960)
         while true {
             var type: UInt16 = 0
-            let length = text.withUnsafeMutableBufferPointer { rt_audit_receive(fd, &type, $0.baseAddress, $0.count) }
+            let length = record.withUnsafeMutableBufferPointer { rt_audit_receive(fd, &type, $0.baseAddress, $0.count) }
             if length < 0 {
                 if Glibc.errno == EINTR { continue }
                 // EAGAIN: drained. ENOBUFS: the kernel dropped records while the daemon was busy; carry on.
@@ -54,10 +55,10 @@ final class LandlockAudit: @unchecked Sendable {
                 return denials
             }
             guard type == LandlockAuditParser.accessRecord || type == LandlockAuditParser.domainRecord else { continue }
-            let record = text.prefix(Int(length)).withUnsafeBufferPointer {
+            let text = record.prefix(Int(length)).withUnsafeBufferPointer {
                 String(decoding: UnsafeRawBufferPointer($0), as: UTF8.self)
             }
-            denials += parser.feed(type: type, text: record)
+            denials += parser.feed(type: type, text: text)
         }
     }
 }

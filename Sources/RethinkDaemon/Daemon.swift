@@ -240,16 +240,12 @@ public final class Daemon: @unchecked Sendable {
         // Bound and listening under a name of its own first, then renamed into place: the socket's file appears
         // only once connects succeed, and with its final mode, so a client (or a script) that waits for the
         // file never meets ECONNREFUSED or EACCES.
+        // (A path too long for a staging name beside it is bound in place.)
         let staging = path + ".\(getpid())"
-        guard staging.utf8.count < 108 else {
-            let channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
-            chmod(path, 0o666)
-            boundSocketPath = path
-            return channel
-        }
-        let channel = try await bootstrap.bind(unixDomainSocketPath: staging, cleanupExistingSocketFile: true).get()
-        chmod(staging, 0o666)
-        guard rename(staging, path) == 0 else {
+        let bound = staging.utf8.count < 108 ? staging : path
+        let channel = try await bootstrap.bind(unixDomainSocketPath: bound, cleanupExistingSocketFile: true).get()
+        chmod(bound, 0o666)
+        guard bound == path || rename(staging, path) == 0 else {
             let error = errno
             unlink(staging)
             try? await channel.close()

@@ -326,14 +326,17 @@ public actor RuntimeUA: BusDelegate {
     }
 
     /// How long after its deploy answer a stub keeps the daemon's priority (its first requests, its start-up).
-    static let priorityDelay: TimeAmount = .seconds(1)
+    static let priorityDelay: DispatchTimeInterval = .seconds(1)
+    /// Where stubs are lowered: re-weighting an autogroup takes the kernel's global locks, which the event
+    /// loop that routes every message need not wait for.
+    private static let priorityQueue = DispatchQueue(label: "rethink.stub-priority", qos: .utility)
 
     /// Lowers `process`'s priority after `delay`, again every 150 ms while the kernel says "later" (an
     /// unprivileged daemon may re-weight an autogroup once per 100 ms across the whole system).
-    private static func lowerPriority(of process: SandboxedProcess, on loop: EventLoop, in delay: TimeAmount, tries: Int) {
-        loop.scheduleTask(in: delay) {
+    private static func lowerPriority(of process: SandboxedProcess, after delay: DispatchTimeInterval, tries: Int) {
+        priorityQueue.asyncAfter(deadline: .now() + delay) {
             if !process.lowerPriority(), tries > 1 {
-                lowerPriority(of: process, on: loop, in: .milliseconds(150), tries: tries - 1)
+                lowerPriority(of: process, after: .milliseconds(150), tries: tries - 1)
             }
         }
     }
@@ -352,9 +355,9 @@ public actor RuntimeUA: BusDelegate {
             [bus] reply in
             // `deployed` is applied here, in line order, so that it precedes the statuses the stub reports next.
             guard handshake.completeOnLoop(reply), reply.code == 200 else { return }
-            // Lowered a moment later, not here: the requests that waited for this stub go to it next, and a
-            // stub already at nice 10 (its autogroup re-weighted on this loop's thread) answers them later.
-            Self.lowerPriority(of: process, on: loop, in: Self.priorityDelay, tries: 20)
+            // Lowered a moment later, not now: the requests that waited for this stub go to it next, and a
+            // stub already at nice 10 would answer them later.
+            Self.lowerPriority(of: process, after: Self.priorityDelay, tries: 20)
             bus.setStatus(.deployed, of: domain, stub: url, desc: nil)
             events.yield(.reported(url: url, domain: domain, status: .deployed, desc: nil))
         }

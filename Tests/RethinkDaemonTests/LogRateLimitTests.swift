@@ -34,19 +34,21 @@ struct LogRateLimitTests {
         let answer = try await client.request(
             .execute, to: "hyperty://loud.example/x", body: ["value": ["action": "log", "lines": .array(lines)]])
         #expect(answer.code == 200)
-        try await Task.sleep(for: .milliseconds(1200))
-        // The next line opens a new window, which reports the last one's count.
-        _ = try await client.request(
-            .execute, to: "hyperty://loud.example/x", body: ["value": ["action": "log", "lines": ["after the flood"]]])
-        let deadline = Date().addingTimeInterval(5)
-        func summary() -> LogCollector.Entry? {
-            runtime.logs.all.first { $0.message.contains("line(s) suppressed") && $0.metadata["rethink_domain"] == "loud.example" }
+        // Undeploying the stub closes its stderr: what the window still held back is reported then (the report
+        // at a window's end is the unit test's above).
+        let undeployed = try await client.request(
+            .delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "loud.example"]])
+        #expect(undeployed.code == 200, "\(undeployed.desc ?? "")")
+        func reported() -> Int {
+            runtime.logs.all.filter { $0.message.contains("line(s) suppressed") && $0.metadata["rethink_domain"] == "loud.example" }
+                .compactMap { Int($0.metadata["rethink_suppressed"] ?? "") }.reduce(0, +)
         }
-        while summary() == nil, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        let written = runtime.logs.all.filter { $0.message.hasPrefix("flood line") }.count
+        func writtenLines() -> Int { runtime.logs.all.filter { $0.message.hasPrefix("flood line") }.count }
+        let deadline = Date().addingTimeInterval(10)
+        while writtenLines() + reported() < 2000, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let written = writtenLines()
         // 50 a window: the flood may straddle two windows on a slow host, never more than a few.
         #expect(written > 0 && written <= 150, "\(written) flood lines written")
-        let reported = Int(summary()?.metadata["rethink_suppressed"] ?? "") ?? 0
-        #expect(reported >= 1000, "written \(written), reported suppressed \(reported)")
+        #expect(written + reported() >= 2000, "every flood line written or counted: \(written) + \(reported())")
     }
 }

@@ -53,6 +53,14 @@ public actor Registry {
                 metadata: ["rethink_stub_url": "\(url)", "rethink_status": "\(status.rawValue)"])
             return nil
         }
+        // A stub's last reports can reach the Registry after its exit (its stdout is read on another thread
+        // than its exit is seen on): once the runtime gave up on it, nothing it said brings it back.
+        guard record.status != .dead else {
+            logger.debug(
+                "status for a dead stub dropped",
+                metadata: ["rethink_stub_url": "\(url)", "rethink_status": "\(status.rawValue)"])
+            return nil
+        }
         let previous = record.status
         let expected = StatusMachine.allows(from: previous, to: status)
         record.status = status

@@ -49,6 +49,16 @@ struct RegistryTests {
         #expect(await registry.apply(.live, to: old) == nil)
     }
 
+    @Test func aDeadStubsLateReportIsDropped() async {
+        let registry = Registry(logger: Logger(label: "test"), broadcast: { _ in })
+        let url = await registry.allocate(domain: domain, version: nil, interworking: false)
+        await registry.apply(.deployed, to: url)
+        await registry.apply(.dead, to: url, desc: "gave up")
+        // Its "live", read from its stdout after its exit was seen.
+        #expect(await registry.apply(.live, to: url) == nil)
+        #expect(await registry.record(for: domain)?.status == .dead)
+    }
+
     @Test func fiveCrashesWithinAMinuteGiveUpAndOldCrashesAreForgotten() async {
         let clock = FakeClock()
         let registry = Registry(logger: Logger(label: "test"), now: { clock.now }, broadcast: { _ in })

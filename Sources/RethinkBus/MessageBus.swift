@@ -23,6 +23,10 @@ public final class MessageBus: @unchecked Sendable {
     public var routeCount: Int { routes.count }
     private var toFlush: [BusPort] = []
     private var sweeper: RepeatedTask?
+    /// After `stop()`: a request still arriving (a stub's, during shutdown) is answered 503 at once, untracked.
+    public private(set) var isStopped = false
+    /// Requests waiting for their final response (on the loop): a shutdown drains them before it stops stubs.
+    public var pendingCount: Int { pending.count }
 
     public init(eventLoop: EventLoop, addresses: RuntimeAddresses, configuration: BusConfiguration, logger: Logger) {
         self.eventLoop = eventLoop
@@ -59,6 +63,7 @@ public final class MessageBus: @unchecked Sendable {
 
     /// Stops the sweep; pending requests are answered 503 (the runtime is going away).
     public func stop() {
+        isStopped = true
         sweeper?.cancel()
         sweeper = nil
         for request in Array(pending.values) {
@@ -174,6 +179,10 @@ public final class MessageBus: @unchecked Sendable {
         }
         var request: PendingRequest?
         if let id = message.id, let from = message.from {
+            guard !isStopped else {
+                answer(message, to: sender, code: 503, desc: "the runtime is shutting down")
+                return
+            }
             let key = PendingKey(address: from, id: id)
             guard pending[key] == nil else {
                 answer(message, to: sender, code: 400, desc: "a request with id \(id) from \(from) is still in flight")

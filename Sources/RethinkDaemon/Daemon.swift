@@ -40,6 +40,8 @@ public final class Daemon: @unchecked Sendable {
     private var server: Channel?
     private var boundSocketPath: String?
     private var nextClient = 0
+    /// Open client connections, on the bus's loop: a shutdown stops reading them, drains, then closes them.
+    private var clientChannels: [ObjectIdentifier: Channel] = [:]
     private let notifier: SystemdNotifier
     private let status: ServiceStatus
     private let credentialsDirectory: String?
@@ -230,6 +232,9 @@ public final class Daemon: @unchecked Sendable {
                         sandbox.isStub(pid: pid) || (uid != 0 && sandbox.identities.contains(uid))
                     }
                     try channel.pipeline.syncOperations.addHandler(handler)
+                    let key = ObjectIdentifier(channel)
+                    self.clientChannels[key] = channel
+                    channel.closeFuture.whenComplete { _ in self.clientChannels[key] = nil }
                 }
             }
         if let descriptor = SocketActivation.listeningDescriptor() {
@@ -255,20 +260,61 @@ public final class Daemon: @unchecked Sendable {
         return channel
     }
 
-    /// Undeploys every stub, closes the socket and removes its file; requests still waiting get 503.
-    public func stop() async {
-        notifier.notify("STOPPING=1\nSTATUS=undeploying stubs")
-        logger.info("stopping: undeploying stubs")
+    /// Stops exactly (SPEC section 5): no new connection and no new line is read; the requests already read
+    /// get their real answers for up to `shutdownDrainSeconds`; then every stub is undeployed, what still
+    /// waits gets 503, and each connection is closed once what was written to it has gone (or after
+    /// `closeGrace` for a client that does not read). The socket's file is removed.
+    public func stop(closeGrace: TimeAmount = .seconds(2)) async {
+        notifier.notify("STOPPING=1\nSTATUS=answering the requests already read")
         watchdog?.cancel()
         trimmer?.stop()
         try? await server?.close()
+        let waiting =
+            (try? await bus.eventLoop.submit { [self] in
+                for channel in clientChannels.values { channel.setOption(ChannelOptions.autoRead, value: false) }
+                return bus.pendingCount
+            }.get()) ?? 0
+        if waiting > 0 {
+            logger.info("stopping: no new requests are read; \(waiting) already read wait for their answers")
+            await drain(for: .nanoseconds(Int64(live.shutdownDrainSeconds * 1e9)))
+        }
+        notifier.notify("STATUS=undeploying stubs")
+        logger.info("stopping: undeploying stubs")
         await ua.shutdown()
         await network?.shutdown()
         try? await bus.eventLoop.submit { [bus] in bus.stop() }.get()
+        await closeClients(grace: closeGrace)
         if let boundSocketPath { unlink(boundSocketPath) }
         sandbox.shutdown()
         try? await group.shutdownGracefully()
         logger.info("stopped")
+    }
+
+    /// Waits until no request waits for its answer, or `limit`.
+    private func drain(for limit: TimeAmount) async {
+        let deadline = NIODeadline.now() + limit
+        while NIODeadline.now() < deadline {
+            let left = (try? await bus.eventLoop.submit { [bus] in bus.pendingCount }.get()) ?? 0
+            if left == 0 { return }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Closes every client connection after what was written to it: an empty write completes once every
+    /// earlier one has reached the socket. A client that does not read is closed after `grace`.
+    private func closeClients(grace: TimeAmount) async {
+        let closed: [EventLoopFuture<Void>] =
+            (try? await bus.eventLoop.submit { [self] in
+                clientChannels.values.map { channel in
+                    let timer = channel.eventLoop.scheduleTask(in: grace) { channel.close(promise: nil) }
+                    channel.writeAndFlush(ByteBuffer()).whenComplete { _ in
+                        timer.cancel()
+                        channel.close(promise: nil)
+                    }
+                    return channel.closeFuture
+                }
+            }.get()) ?? []
+        for future in closed { try? await future.get() }
     }
 
     /// Applies a reloaded configuration (`SIGHUP`) without dropping clients or stubs: catalogues, credentials,

@@ -25,6 +25,15 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// may stay over that before it is disconnected.
     public var clientOutputLimitBytes: Int = 8 << 20
     public var clientStallSeconds: Double = 30
+    /// On SIGTERM: how long requests already read may take to get their real answers before stubs are stopped
+    /// and what still waits gets 503.
+    public var shutdownDrainSeconds: Double = 2
+    /// The metrics (OpenMetrics text over HTTP) on a unix socket of their own, for root and the admin group;
+    /// nil: `metrics.sock` beside the client socket; `""`: not served.
+    public var metricsSocket: String?
+    /// Also on a loopback TCP address (`127.0.0.1:9464`), for a Prometheus scrape; readable by anyone on the
+    /// host. nil: not served.
+    public var metricsListen: String?
     /// A stub's log lines (its stderr) per window; past them they are counted and the count is logged.
     public var stubLogBurst: Int = 1000
     public var stubLogIntervalSeconds: Double = 10
@@ -160,6 +169,10 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             try container.decodeIfPresent(Int.self, forKey: .clientOutputLimitBytes) ?? defaults.clientOutputLimitBytes
         clientStallSeconds =
             try container.decodeIfPresent(Double.self, forKey: .clientStallSeconds) ?? defaults.clientStallSeconds
+        shutdownDrainSeconds =
+            try container.decodeIfPresent(Double.self, forKey: .shutdownDrainSeconds) ?? defaults.shutdownDrainSeconds
+        metricsSocket = try container.decodeIfPresent(String.self, forKey: .metricsSocket) ?? defaults.metricsSocket
+        metricsListen = try container.decodeIfPresent(String.self, forKey: .metricsListen) ?? defaults.metricsListen
         stubLogBurst = try container.decodeIfPresent(Int.self, forKey: .stubLogBurst) ?? defaults.stubLogBurst
         stubLogIntervalSeconds =
             try container.decodeIfPresent(Double.self, forKey: .stubLogIntervalSeconds) ?? defaults.stubLogIntervalSeconds
@@ -236,6 +249,8 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
                 "clientOutputLimitBytes (\(clientOutputLimitBytes)) must be at least twice maxMessageBytes (\(maxMessageBytes))")
         }
         guard clientStallSeconds > 0 else { throw ConfigurationError("clientStallSeconds must be above 0") }
+        guard shutdownDrainSeconds >= 0 else { throw ConfigurationError("shutdownDrainSeconds must be 0 or more") }
+        if let metricsListen { _ = try MetricsAddress(parsing: metricsListen) }
         guard stubLogBurst >= 1, stubLogIntervalSeconds > 0 else {
             throw ConfigurationError("stubLogBurst must be at least 1 and stubLogIntervalSeconds above 0")
         }
@@ -262,9 +277,15 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, logTarget,
             journalSocket, maxMessageBytes, queueLimit, clientOutputLimitBytes, clientStallSeconds, stubLogBurst,
-            maxInFlightPerPeer, stubLogIntervalSeconds
+            maxInFlightPerPeer, stubLogIntervalSeconds, shutdownDrainSeconds, metricsSocket, metricsListen
         case adminGroup, credentialsDirectories, interpreters, pythonPath, handshakeTimeoutSeconds, sandbox
         case discovery, domains, javascriptHost
+    }
+
+    /// Where the metrics' unix socket is: configured, or `metrics.sock` beside the client socket; nil when off.
+    public var metricsSocketPath: String? {
+        if let metricsSocket { return metricsSocket.isEmpty ? nil : metricsSocket }
+        return (socket as NSString).deletingLastPathComponent.appending("/metrics.sock")
     }
 
     /// The JavaScript stub host as the packager takes it: nil when none is configured (or `""`). It answers a

@@ -18,13 +18,19 @@ struct DaemonProcessTests {
 
         /// - Parameter catalogueInConfig: the catalogue in the configuration file (which a reload reads again)
         ///   rather than on the command line (which would override it).
-        init(catalogueInConfig: Bool = false, extra: [(String, JSONValue)] = []) throws {
+        init(
+            catalogueInConfig: Bool = false, extra: [(String, JSONValue)] = [],
+            catalogueEntries: [(String, JSONValue)] = []
+        ) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent(
                 "rethink-proc-\(UUID().uuidString.prefix(8))")
             let catalogue = directory.appendingPathComponent("catalogue")
             try FileManager.default.createDirectory(at: catalogue, withIntermediateDirectories: true)
             try Data(TestRuntime.native.jsonBytes).write(to: catalogue.appendingPathComponent("native.example.json"))
             try Data(TestRuntime.testing().jsonBytes).write(to: catalogue.appendingPathComponent("py.example.json"))
+            for (domain, descriptor) in catalogueEntries {
+                try Data(descriptor.jsonBytes).write(to: catalogue.appendingPathComponent("\(domain).json"))
+            }
             try writeConfiguration(catalogues: catalogueInConfig ? [catalogue.path] : [], extra: extra)
             process = try ChildProcess(
                 Paths.product("rethink-runtimed"),

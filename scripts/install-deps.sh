@@ -22,6 +22,7 @@ packages=(
     nginx            # tests: the web server a domain publishes its .well-known stub tree with
     nodejs           # /usr/bin/node runs JavaScript stubs (reTHINK's protostubs, through stubkit/js)
     node-ws          # WebSocket for JavaScript stubs (/usr/share/nodejs/ws); the tests' message node
+    prometheus       # promtool: the tests check the metrics text as Prometheus reads it
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -23,6 +23,7 @@ extension MessageBus {
             return
         }
         request?.target = .stub(domain: domain, url: nil)
+        request?.meters = route.meters
         if route.canDeliver, route.queue.isEmpty {
             deliver(message, over: route, request: request, sender: sender)
             return
@@ -46,7 +47,9 @@ extension MessageBus {
     private func deliver(_ message: Message, over route: StubRoute, request: PendingRequest?, sender: BusPort) {
         guard let port = route.port, let url = route.stubURL else { return }
         request?.target = .stub(domain: route.domain, url: url)
+        request?.meters = route.meters
         route.messagesToStub &+= 1
+        route.meters?.toStub.increment()
         write(message, to: port, sender: sender)
     }
 
@@ -128,7 +131,10 @@ extension MessageBus {
             return false
         }
         if own || DomainKey(address: from) == domain || DomainKey(address: message.to) == domain {
-            if let route = routeOf(port) { route.messagesFromStub &+= 1 }
+            if let route = routeOf(port) {
+                route.messagesFromStub &+= 1
+                route.meters?.fromStub.increment()
+            }
             return true
         }
         violation(
@@ -170,6 +176,7 @@ extension MessageBus {
         logger.warning(
             "stub \(url) violation: \(reason); dropped",
             metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)"])
+        metrics.meters(for: domain).violations.increment()
         guard let route = routeOf(port) else { return }
         let now = NIODeadline.now()
         route.violations = route.violations.filter { $0 + configuration.violationWindow > now } + [now]
@@ -213,6 +220,7 @@ extension MessageBus {
         if let old = route.port, old !== port { detach(old) }
         route.port = port
         route.stubURL = url
+        if route.meters == nil { route.meters = metrics.meters(for: domain) }
         route.failure = nil
         route.status = .deploying
         attach(port)
@@ -269,6 +277,7 @@ extension MessageBus {
     /// next waits in the queue for the redeployed stub.
     public func stubProcessGone(domain: DomainKey, url: String, reason: String) {
         failOutstanding(of: url, code: 502, desc: "stub \(url) \(reason) with the request outstanding")
+        metrics.meters(for: domain).crashes.increment()
         if let route = routes[domain], route.stubURL == url {
             if let port = route.port { detach(port) }
             route.port = nil

@@ -13,6 +13,9 @@ public final class MessageBus: @unchecked Sendable {
     public private(set) var configuration: BusConfiguration
     public weak var delegate: BusDelegate?
     let logger: Logger
+    public let metrics: BusMetrics
+    /// Operators watching the traffic (`rethinkctl monitor`); empty, the tap costs one check per delivery.
+    var watchers: [BusWatcher] = []
 
     private var listeners: [String: [BusPort]] = [:]
     var pending: [PendingKey: PendingRequest] = [:]
@@ -28,7 +31,11 @@ public final class MessageBus: @unchecked Sendable {
     /// Requests waiting for their final response (on the loop): a shutdown drains them before it stops stubs.
     public var pendingCount: Int { pending.count }
 
-    public init(eventLoop: EventLoop, addresses: RuntimeAddresses, configuration: BusConfiguration, logger: Logger) {
+    public init(
+        eventLoop: EventLoop, addresses: RuntimeAddresses, configuration: BusConfiguration, logger: Logger,
+        metrics: BusMetrics = .disabled
+    ) {
+        self.metrics = metrics
         self.eventLoop = eventLoop
         self.addresses = addresses
         self.configuration = configuration
@@ -89,6 +96,7 @@ public final class MessageBus: @unchecked Sendable {
     public func detach(_ port: BusPort) {
         guard port.isAttached else { return }
         port.isAttached = false
+        if !watchers.isEmpty { watchers.removeAll { $0.port === port } }
         for address in port.listening { removeListener(port, from: address) }
         port.listening.removeAll()
         for request in Array(pending.values) {
@@ -256,8 +264,14 @@ public final class MessageBus: @unchecked Sendable {
                 "response dropped: \(sender) was not asked", metadata: ["to": "\(message.to)", "id": "\(id)"])
             return
         }
-        if message.isFinalResponse { forget(request) }
-        if case .stub = sender.kind, let route = routeOf(sender) { route.messagesFromStub &+= 1 }
+        if message.isFinalResponse {
+            forget(request)
+            (request.meters ?? metrics.none).finished(code: message.code ?? 200)
+        }
+        if case .stub = sender.kind, let route = routeOf(sender) {
+            route.messagesFromStub &+= 1
+            route.meters?.fromStub.increment()
+        }
         write(message.needsCanonicalType ? message.rewritten() : message, to: request.requester, sender: sender)
     }
 
@@ -290,6 +304,8 @@ public final class MessageBus: @unchecked Sendable {
     /// Gives a tracked request its final response from the runtime, once.
     func finish(_ request: PendingRequest, code: Int, desc: String) {
         guard forget(request) else { return }
+        (request.meters ?? metrics.none).finished(code: code)
+        metrics.runtimeAnswers.increment()
         let response = Message.response(
             id: request.key.id, from: request.to, to: request.key.address, code: code, desc: desc)
         logger.debug(
@@ -314,6 +330,8 @@ public final class MessageBus: @unchecked Sendable {
         }
         let response = Message.response(
             id: id, from: message.to, to: message.from ?? sender.url, code: code, desc: desc)
+        metricsOfAddress(message.to).finished(code: code)
+        metrics.runtimeAnswers.increment()
         write(response, to: sender, sender: nil)
     }
 
@@ -334,6 +352,8 @@ public final class MessageBus: @unchecked Sendable {
     /// Writes to a port and remembers to flush it at the end of the batch.
     func write(_ message: Message, to port: BusPort, sender: BusPort?) {
         guard port.isAttached else { return }
+        metrics.delivered.increment()
+        if !watchers.isEmpty { tap(message, to: port, sender: sender) }
         port.write(message, sender: sender)
         if !port.needsFlush {
             port.needsFlush = true
@@ -342,6 +362,27 @@ public final class MessageBus: @unchecked Sendable {
     }
 
     /// Flushes every port written to since the last flush. Call at the end of each batch of input.
+    /// The meters a request to `address` counts under: its domain's, if a stub serves it, else "none".
+    func metricsOfAddress(_ address: String) -> DomainMeters {
+        guard let domain = DomainKey(address: address), let meters = routes[domain]?.meters else { return metrics.none }
+        return meters
+    }
+
+    /// Sets the gauges only a scrape reads (queue depth): on the loop, just before the scrape is rendered.
+    public func refreshGauges() {
+        for route in routes.values {
+            route.meters?.queued.record(route.queue.count)
+        }
+    }
+
+    /// Marks a port as written to (for ``flush()``) without routing: the tap's events.
+    func markForFlush(_ port: BusPort) {
+        if !port.needsFlush {
+            port.needsFlush = true
+            toFlush.append(port)
+        }
+    }
+
     public func flush() {
         guard !toFlush.isEmpty else { return }
         let ports = toFlush

@@ -22,6 +22,8 @@ final class PendingRequest {
     weak var older: PendingRequest?
     var newer: PendingRequest?
     var queued = false
+    /// The meters of the domain whose stub it went to (set with `target`), where its final code is counted.
+    var meters: DomainMeters?
 
     init(key: PendingKey, requester: BusPort, to: String, target: Target, serial: UInt64, deadline: NIODeadline) {
         self.key = key

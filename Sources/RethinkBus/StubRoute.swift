@@ -16,6 +16,8 @@ final class StubRoute {
     var violations: [NIODeadline] = []
     var messagesToStub: UInt64 = 0
     var messagesFromStub: UInt64 = 0
+    /// Set once a stub serves the domain (an unknown domain's route has none: see ``BusMetrics``).
+    var meters: DomainMeters?
 
     init(domain: DomainKey) {
         self.domain = domain

@@ -29,13 +29,15 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     /// Messages to it dropped since it went over its output limit.
     private var dropped = 0
     private var stall: Scheduled<Void>?
+    private let meters: ClientMeters
 
     init(
         bus: MessageBus, number: Int, maxMessageBytes: Int, version: String, status: ServiceStatus?, logger: Logger,
-        stallTimeout: TimeAmount = .seconds(30),
+        meters: ClientMeters = .disabled, stallTimeout: TimeAmount = .seconds(30),
         isStub: @escaping @Sendable (_ pid: Int32, _ uid: UInt32) -> Bool = { _, _ in false }
     ) {
         self.bus = bus
+        self.meters = meters
         self.stallTimeout = stallTimeout
         self.status = status
         self.isStub = isStub
@@ -76,6 +78,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         }
         bus.attach(port)
         status?.clientsChanged(by: 1)
+        meters.connections.increment()
+        meters.connected.increment()
         let greeting = Message.make(
             type: .create, from: bus.addresses.ua, to: clientURL,
             body: [
@@ -95,6 +99,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         stall = nil
         bus.detach(port)
         status?.clientsChanged(by: -1)
+        meters.connected.decrement()
         context.fireChannelInactive()
     }
 
@@ -121,6 +126,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         guard let context else { return }
         guard keepsUp else {
             dropped += 1
+            meters.dropped.increment()
             return
         }
         context.writeLine(message)
@@ -128,6 +134,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
+        port.isWritable = writable
         if writable, !keepsUp {
             stall?.cancel()
             stall = nil
@@ -146,6 +153,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
                 self.logger.warning(
                     "client \(self.clientURL) stayed over its output limit for \(self.stallTimeout.nanoseconds / 1_000_000_000) s: disconnected; \(self.dropped) message(s) to it were dropped",
                     metadata: ["rethink_client": "\(self.clientURL)", "rethink_dropped": "\(self.dropped)"])
+                self.meters.stalled.increment()
                 context.close(promise: nil)
             }
         }

@@ -47,6 +47,8 @@ public final class Daemon: @unchecked Sendable {
     private let credentialsDirectory: String?
     private var watchdog: RepeatedTask?
     private var trimmer: MemoryTrimmer?
+    let metrics = RuntimeMetrics()
+    private var metricsServer: MetricsServer?
 
     /// - Parameter environment: where systemd's variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`,
     ///   `CREDENTIALS_DIRECTORY`) are read; tests pass their own.
@@ -65,7 +67,7 @@ public final class Daemon: @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let bus = MessageBus(
             eventLoop: group.next(), addresses: addresses, configuration: Self.busConfiguration(configuration),
-            logger: logger)
+            logger: logger, metrics: metrics.bus)
         self.bus = bus
         let status = ServiceStatus(eventLoop: bus.eventLoop, notifier: notifier)
         self.status = status
@@ -193,11 +195,13 @@ public final class Daemon: @unchecked Sendable {
         watchdog = notifier.startWatchdog(on: bus.eventLoop)
         trimmer = MemoryTrimmer()
         self.services = services
-        try await bus.eventLoop.submit { [bus] in
+        try await bus.eventLoop.submit { [bus, metrics] in
             bus.start()
+            metrics.start(on: bus.eventLoop)
             try services.start()
         }.get()
         server = try await bindClientSocket()
+        await serveMetrics()
         try await bus.eventLoop.submit { [status] in status.sendNow(prefix: "READY=1\n") }.get()
         logger.info(
             "rethink-runtimed \(Daemon.version) serving \(boundSocketPath ?? "the socket passed by systemd") as \(addresses.runtimeURL)",
@@ -226,7 +230,7 @@ public final class Daemon: @unchecked Sendable {
                     self.nextClient += 1
                     let handler = ClientConnectionHandler(
                         bus: bus, number: self.nextClient, maxMessageBytes: self.live.maxMessageBytes,
-                        version: Daemon.version, status: status, logger: logger,
+                        version: Daemon.version, status: status, logger: logger, meters: self.metrics.clients,
                         stallTimeout: .milliseconds(Int64(self.live.clientStallSeconds * 1000))
                     ) { pid, uid in
                         sandbox.isStub(pid: pid) || (uid != 0 && sandbox.identities.contains(uid))
@@ -260,6 +264,26 @@ public final class Daemon: @unchecked Sendable {
         return channel
     }
 
+    /// The metrics' unix socket (and TCP address, if configured). A metrics socket that cannot be bound is
+    /// logged, not fatal: the runtime serves its clients without it.
+    private func serveMetrics() async {
+        let (ua, bus, metrics) = (self.ua, self.bus, self.metrics)
+        let server = MetricsServer(
+            loop: bus.eventLoop, logger: logger, allow: { [weak self] peer in self?.services.admin.allows(peer) ?? false },
+            render: { await metrics.render(busOn: bus, stubs: await ua.runningStubs()) })
+        do {
+            let tcp = try configuration.metricsListen.map { text throws(ConfigurationError) in try MetricsAddress(parsing: text) }
+            try await server.start(socketPath: configuration.metricsSocketPath, tcp: tcp)
+            metricsServer = server
+            var place = configuration.metricsSocketPath ?? "no unix socket"
+            if let listen = configuration.metricsListen { place += " and http://\(listen)/metrics" }
+            logger.info("metrics served on \(place)")
+        } catch {
+            await server.stop()
+            logger.error("metrics are not served: \(error)")
+        }
+    }
+
     /// Stops exactly (SPEC section 5): no new connection and no new line is read; the requests already read
     /// get their real answers for up to `shutdownDrainSeconds`; then every stub is undeployed, what still
     /// waits gets 503, and each connection is closed once what was written to it has gone (or after
@@ -268,6 +292,8 @@ public final class Daemon: @unchecked Sendable {
         notifier.notify("STOPPING=1\nSTATUS=answering the requests already read")
         watchdog?.cancel()
         trimmer?.stop()
+        metrics.stop()
+        await metricsServer?.stop()
         try? await server?.close()
         let waiting =
             (try? await bus.eventLoop.submit { [self] in

@@ -36,7 +36,7 @@ final class RuntimeServices: @unchecked Sendable {
     /// Attaches the component and listens on its addresses. On the loop.
     func start() throws {
         bus.attach(port)
-        for address in [bus.addresses.bus, bus.addresses.registry, bus.addresses.ua] {
+        for address in [bus.addresses.bus, bus.addresses.registry, bus.addresses.ua, bus.addresses.monitor] {
             try bus.listen(port, on: address)
         }
     }
@@ -52,6 +52,10 @@ final class RuntimeServices: @unchecked Sendable {
         case (bus.addresses.bus, .unsubscribe): unsubscribe(message, from: sender)
         case (bus.addresses.registry, .read): readRegistry(message)
         case (bus.addresses.ua, .create), (bus.addresses.ua, .delete): deployOrUndeploy(message, from: sender)
+        case (bus.addresses.monitor, .subscribe): watch(message, from: sender)
+        case (bus.addresses.monitor, .unsubscribe):
+            let had = bus.unwatch(sender)
+            reply(message, code: had ? 200 : 404, desc: had ? "no longer watching" : "this connection was not watching")
         default:
             reply(message, code: 400, desc: "\(message.to) does not take \(message.type.rawValue)")
         }
@@ -176,6 +180,35 @@ final class RuntimeServices: @unchecked Sendable {
         }
         if let error = subscriptionErrors[record.domain] { fields.append(("subscriptionError", .string(error))) }
         return .object(fields)
+    }
+
+    // MARK: <runtimeURL>/monitor
+
+    /// `rethinkctl monitor`: every delivery the bus makes, as it makes it, for an operator's connection.
+    /// `body.value`: `domain` and `address` narrow it; `bodies: true` adds message bodies.
+    private func watch(_ message: Message, from sender: BusPort) {
+        guard case .client = sender.kind, admin.allows(sender.credentials) else {
+            reply(message, code: 403, desc: "watching the bus is for root and the admin group")
+            return
+        }
+        let options = message.bodyValue
+        var domain: DomainKey?
+        if let name = options?["domain"]?.stringValue {
+            guard let key = DomainKey(name.lowercased()) else {
+                reply(message, code: 400, desc: "body.value.domain must be a domain key such as acme.example")
+                return
+            }
+            domain = key
+        }
+        let address = options?["address"]?.stringValue
+        let bodies = options?["bodies"]?.boolValue ?? false
+        reply(message, code: 200, desc: "watching")
+        bus.watch(sender, domain: domain, address: address, bodies: bodies)
+        var what = "\(sender.url) (uid \(sender.credentials?.uid ?? 0)) watches the bus"
+        if let domain { what += " for \(domain)" }
+        if let address { what += " at \(address)" }
+        if bodies { what += ", with bodies" }
+        logger.notice("\(what)", metadata: ["rethink_client": "\(sender.url)"])
     }
 
     // MARK: <runtimeURL>/ua

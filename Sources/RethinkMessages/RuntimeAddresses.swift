@@ -11,6 +11,8 @@ public struct RuntimeAddresses: Sendable {
     public var ua: String { runtimeURL + "/ua" }
     public var bus: String { runtimeURL + "/bus" }
     public var status: String { runtimeURL + "/status" }
+    /// Where an operator's `rethinkctl monitor` subscribes to watch what the bus routes.
+    public var monitor: String { runtimeURL + "/monitor" }
 
     public func client(_ number: Int) -> String { runtimeURL + "/client/\(number)" }
 

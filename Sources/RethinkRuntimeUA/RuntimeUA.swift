@@ -153,6 +153,7 @@ public actor RuntimeUA: BusDelegate {
     private func performDeploy(_ domain: DomainKey) async -> Result<String, DeploymentError> {
         defer { inFlight[domain] = nil }
         guard !shuttingDown else { return .failure(DeploymentError(.spawn, "the runtime is shutting down")) }
+        let started = NIODeadline.now()
         let descriptor: Descriptor
         let identity: JSONValue?
         do {
@@ -185,6 +186,8 @@ public actor RuntimeUA: BusDelegate {
                 instance = $0
                 instances[domain] = $0
             }
+            bus.metrics.meters(for: domain).deploys.recordNanoseconds(
+                Int64(clamping: (NIODeadline.now() - started).nanoseconds))
             return .success(url)
         } catch {
             let reason = "\(domain)'s stub \(url) was not deployed: \(error.message)"

@@ -7,9 +7,10 @@ import RethinkMessages
 @main
 struct Rethinkctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Talk to rethink-runtimed: list stubs, send messages, listen, deploy and undeploy.",
+        abstract: "Talk to rethink-runtimed: list stubs, send messages, listen, deploy and undeploy, watch the bus, read metrics.",
         subcommands: [
             Status.self, Stubs.self, Send.self, Listen.self, Deploy.self, Undeploy.self, StubCommand.self,
+            Monitor.self, Metrics.self,
         ])
 }
 

@@ -86,6 +86,9 @@ check "systemctl show: the STATUS text counts the live stub ($status_text)" grep
 stubs_json=$(box "$prefix/bin/rethinkctl" stubs --json 2>&1)
 check "under the unit the stub is confined: user namespace, Landlock, supervised network ($stubs_json)" \
     bash -c 'j=$(cat); grep -q "\"namespaceUID\":[0-9]" <<<"$j" && grep -q "\"landlock\":[1-9]" <<<"$j" && grep -q "\"networkSupervised\":true" <<<"$j"' <<<"$stubs_json"
+metrics=$(box "$prefix/bin/rethinkctl" metrics 2>&1)
+check "under the unit the metrics socket serves the request the stub answered" \
+    grep -q 'rethink_requests_total{domain="echo.example",code="200"} 1' <<<"$metrics"
 echo_pid=$(box sh -c "pgrep -f $stub_pattern" | head -n 1)
 daemon_pid=$(box systemctl show -p MainPID --value rethink-runtimed.service)
 check "the stub runs in its own user namespace, not the daemon's" \

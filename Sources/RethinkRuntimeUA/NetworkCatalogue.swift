@@ -95,7 +95,10 @@ public actor NetworkCatalogue {
             known[domain] = Known(descriptor: descriptor, checked: .now())
             return descriptor
         } catch {
-            if error.code == .noDescriptor {
+            // Only an answer the network gave is remembered: a name refused without asking (a reserved
+            // top-level domain, a scheme the policy refuses) costs nothing to refuse again, and a client naming
+            // 100,000 such domains would otherwise fill the table for the negative-cache time.
+            if error.code == .noDescriptor, candidateURLs(for: domain).contains(where: fetcher.wouldRequest) {
                 misses[domain] = (error, .now() + configuration.negativeCacheTime)
                 // Expired misses go once the table has doubled since the last sweep: a client naming
                 // thousands of unknown domains costs the daemon only what the negative-cache time holds.

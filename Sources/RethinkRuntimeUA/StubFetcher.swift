@@ -84,6 +84,8 @@ final class StubFetcher: Sendable {
     /// `fetchTimeout`. The deadline is enforced here by cancelling the fetch: AsyncHTTPClient's own deadline
     /// does not stop a body that trickles in slowly.
     func get(_ url: String, limit: Int) async throws(Failure) -> Response {
+        // A URL the policy refuses is refused at once, without the tasks a fetch needs.
+        _ = try connectionURL(for: url)
         let timeout = configuration.fetchTimeout
         let result = await withTaskGroup(of: Result<Response, Failure>?.self) { group in
             group.addTask {
@@ -149,6 +151,11 @@ final class StubFetcher: Sendable {
             }
         }
         throw Failure(kind: .refused, description: "\(url): more than \(configuration.maxRedirects) redirects")
+    }
+
+    /// Whether `url` would be requested at all: its scheme, `insecureHosts` and the reserved names allow it.
+    func wouldRequest(_ url: String) -> Bool {
+        (try? connectionURL(for: url)) != nil
     }
 
     /// The URL actually requested: the HTTPS policy checked, the port of a `resolve` override applied.

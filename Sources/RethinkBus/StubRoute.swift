@@ -11,6 +11,9 @@ final class StubRoute {
     /// Room for one at first: most routes never queue (the stub is live), and a route per unknown domain
     /// must cost little (it grows as messages wait).
     var queue = CircularBuffer<QueuedMessage>(initialCapacity: 1)
+    /// Requests in `queue` that already got their final response (408 while the stub was stalled): they hold
+    /// a place until the queue drains, or until a full queue is compacted.
+    var answeredInQueue = 0
     /// Set after `deployment-failed` or `failed`: the answer messages get until `until`.
     var failure: (code: Int, desc: String, until: NIODeadline)?
     var violations: [NIODeadline] = []

@@ -9,16 +9,32 @@ bound="${RETHINK_TEST_TIMEOUT:-${1:-2400}}"
 log="$(mktemp "${TMPDIR:-/tmp}/rethink-swift-test.XXXXXX")"
 trap 'rm -f "$log"' EXIT
 
+# The floods that measure the daemon's memory under abuse (AbuseBoundsTests) keep both cores busy for a minute:
+# beside the other suites they would starve their timing, so they run on their own, after them.
+heavy="AbuseBoundsTests"
+
 # timeout signals its own process group: swift test, the test binary and the daemons it started.
-timeout --kill-after=30 "$bound" "$SWIFT" test --skip-build "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
-    echo
-    echo "swift test did not end within ${bound} s; these tests had started and not ended:"
-    # A parameterised test prints "started" once per case and ends once, so count per name.
-    grep -oE '◇ Test [^ (]+\(' "$log" | sed -E 's/^◇ Test //; s/\($//' | sort | uniq >"$log.started"
-    grep -oE '[✔✘] Test [^ (]+\(' "$log" | sed -E 's/^[✔✘] Test //; s/\($//' | sort | uniq >"$log.ended"
-    comm -23 "$log.started" "$log.ended" | sed 's/^/  /'
-    rm -f "$log.started" "$log.ended"
+run_phase() {
+    timeout --kill-after=30 "$bound" "$SWIFT" test --skip-build "$@" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+        echo
+        echo "swift test did not end within ${bound} s; these tests had started and not ended:"
+        # A parameterised test prints "started" once per case and ends once, so count per name.
+        grep -oE '◇ Test [^ (]+\(' "$log" | sed -E 's/^◇ Test //; s/\($//' | sort | uniq >"$log.started"
+        grep -oE '[✔✘] Test [^ (]+\(' "$log" | sed -E 's/^[✔✘] Test //; s/\($//' | sort | uniq >"$log.ended"
+        comm -23 "$log.started" "$log.ended" | sed 's/^/  /'
+        rm -f "$log.started" "$log.ended"
+    fi
+    return "$status"
+}
+
+if [ $# -gt 0 ]; then
+    run_phase "$@"
+    exit $?
 fi
-exit "$status"
+run_phase --skip "$heavy"
+first=$?
+run_phase --filter "$heavy"
+second=$?
+[ "$first" -eq 0 ] && [ "$second" -eq 0 ]

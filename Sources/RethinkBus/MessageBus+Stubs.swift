@@ -243,8 +243,11 @@ extension MessageBus {
     }
 
     /// Applies a status to the domain's route: opens it when the stub takes traffic, answers what waits when
-    /// it will not. Stale reports (from a stub already replaced) are ignored.
-    public func setStatus(_ status: StubStatus, of domain: DomainKey, stub url: String?, desc: String?) {
+    /// it will not. Stale reports (from a stub already replaced) are ignored. `notFound`: a `deploymentFailed`
+    /// because nobody publishes a descriptor for the domain (404 to what waits, not 502).
+    public func setStatus(
+        _ status: StubStatus, of domain: DomainKey, stub url: String?, desc: String?, notFound: Bool = false
+    ) {
         guard let route = routes[domain] else { return }
         if let url, route.stubURL != nil, route.stubURL != url { return }
         route.status = status
@@ -257,7 +260,7 @@ extension MessageBus {
             failQueue(of: route, code: 502, desc: reason)
         case .deploymentFailed:
             let reason = desc ?? "deployment failed"
-            let code = reason.hasPrefix("no descriptor") ? 404 : 502
+            let code = notFound ? 404 : 502
             let until = NIODeadline.now() + configuration.failureMemory
             route.failure = (code, "\(stubName): \(reason)", until)
             failQueue(of: route, code: code, desc: "\(stubName): \(reason)")

@@ -175,7 +175,8 @@ public actor RuntimeUA: BusDelegate {
                         "message_id": "\(JournalMessageID.packageRefused)",
                     ])
             }
-            await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: nil, desc: error.message) }
+            let notFound = error.code == .noDescriptor
+            await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: nil, desc: error.message, notFound: notFound) }
             return .failure(error)
         }
         let url = await registry.allocate(

@@ -61,20 +61,75 @@ struct JSONScanner {
                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                     index += 1
                 case UInt8(ascii: "u"):
-                    guard index + 4 < bytes.count else { throw Failure(reason: "truncated \\u escape") }
-                    for offset in 1...4 where JSONScanner.hexValue(bytes[index + offset]) == nil {
-                        throw Failure(reason: "bad \\u escape at byte \(index)")
-                    }
-                    index += 5
+                    try scanUnicodeEscape()
                 default:
                     throw Failure(reason: "bad escape at byte \(index)")
                 }
                 continue
             }
             if byte < 0x20 { throw Failure(reason: "control character in string at byte \(index)") }
+            if byte >= 0x80 {
+                // Every line is UTF-8 (SPEC section 5): what the router forwards unchanged must be, too.
+                guard let length = utf8SequenceLength(at: index) else {
+                    throw Failure(reason: "invalid UTF-8 in a string at byte \(index)")
+                }
+                index += length
+                continue
+            }
             index += 1
         }
         throw Failure(reason: "unterminated string")
+    }
+
+    /// At the `u` of a `\\u` escape: four hex digits, and a high surrogate only with its low one after it
+    /// (a lone surrogate is not a character, and UTF-8 has no encoding for it).
+    private mutating func scanUnicodeEscape() throws(Failure) {
+        let at = index - 1
+        guard let value = hex4(after: index) else { throw Failure(reason: "bad \\u escape at byte \(at)") }
+        index += 5
+        switch value {
+        case 0xD800..<0xDC00:
+            guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u"),
+                let low = hex4(after: index + 1), (0xDC00..<0xE000).contains(low)
+            else { throw Failure(reason: "lone surrogate \\u escape at byte \(at)") }
+            index += 6
+        case 0xDC00..<0xE000:
+            throw Failure(reason: "lone surrogate \\u escape at byte \(at)")
+        default:
+            break
+        }
+    }
+
+    /// The four hex digits after position `u`, if they are there.
+    private func hex4(after u: Int) -> UInt32? {
+        guard u + 4 < bytes.count else { return nil }
+        var value: UInt32 = 0
+        for offset in 1...4 {
+            guard let digit = JSONScanner.hexValue(bytes[u + offset]) else { return nil }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+
+    /// The length of the well-formed UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, nothing past
+    /// U+10FFFF) starting at `position`, or nil.
+    private func utf8SequenceLength(at position: Int) -> Int? {
+        let lead = bytes[position]
+        let length: Int
+        var second: ClosedRange<UInt8> = 0x80...0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: (length, second) = (3, 0xA0...0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: (length, second) = (3, 0x80...0x9F)
+        case 0xF0: (length, second) = (4, 0x90...0xBF)
+        case 0xF1...0xF3: length = 4
+        case 0xF4: (length, second) = (4, 0x80...0x8F)
+        default: return nil
+        }
+        guard position + length <= bytes.count, second.contains(bytes[position + 1]) else { return nil }
+        for offset in 2..<length where !(0x80...0xBF).contains(bytes[position + offset]) { return nil }
+        return length
     }
 
     /// Decodes the content of a string scanned by `scanString`.

@@ -30,6 +30,27 @@ struct RuntimeAnswerTests {
         #expect(after.code == 200)
     }
 
+    @Test func aLineWithInvalidUTF8IsAnswered400AndNothingInvalidIsEverWritten() async throws {
+        let runtime = try await TestRuntime(descriptors: ["native.example": TestRuntime.native])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        // In `to`, in the id, in the body: each would have reached the stub and come back in its answer.
+        let lines: [[UInt8]] = [
+            Array(#"{"id": "a", "type": "create", "to": "hyperty://native.example/x"#.utf8) + [0xFF, 0xFE]
+                + Array(#"", "body": {}}"#.utf8),
+            Array(#"{"id": "b"#.utf8) + [0xC3] + Array(#"", "type": "create", "to": "hyperty://native.example/x"}"#.utf8),
+            Array(#"{"id": "c", "type": "create", "to": "hyperty://native.example/x", "body": {"v": ""#.utf8) + [0xED, 0xA0, 0x80]
+                + Array(#""}}"#.utf8),
+            Array(#"{"id": "d", "type": "create", "to": "hyperty://native.example/x", "body": {"v": "\ud800"}}"#.utf8),
+        ]
+        for line in lines { try await client.sendLine(line) }
+        let answers = await client.collect(4)
+        #expect(answers.map(\.code) == [400, 400, 400, 400], "\(answers.map(\.text))")
+        #expect(answers.allSatisfy { String(validating: $0.bytes, as: UTF8.self) != nil }, "every answer is UTF-8")
+        #expect(answers.map { $0.desc ?? "" }.filter { $0.contains("invalid UTF-8") || $0.contains("lone surrogate") }.count == 4)
+        #expect(try await client.request(.read, to: "hyperty://native.example/x", body: ["value": "ok"]).code == 200)
+    }
+
     @Test func onlyTheRegistryPublishesOnTheStatusStream() async throws {
         let runtime = try await TestRuntime(descriptors: ["native.example": TestRuntime.native])
         defer { Task { await runtime.stop() } }

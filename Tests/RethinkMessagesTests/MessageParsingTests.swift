@@ -37,6 +37,31 @@ struct MessageParsingTests {
         #expect(try parse(answer.text).id == nil)
     }
 
+    @Test func invalidUTF8OrALoneSurrogateInAnyStringIsRefused() {
+        let head = Array(#"{"id": 1, "type": "create", "to": "hyperty://beta.example/x"#.utf8)
+        for bad: [UInt8] in [[0xFF], [0xC3], [0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80]] {
+            let line = head + bad + Array(#"", "body": {}}"#.utf8)
+            #expect(throws: MessageParseError.self, "bytes \(bad)") { try Message.parse(line) }
+            let inBody = Array(#"{"id": 1, "type": "create", "to": "hyperty://beta.example/x", "body": {"v": ""#.utf8)
+                + bad + Array(#""}}"#.utf8)
+            #expect(throws: MessageParseError.self, "bytes \(bad) in the body") { try Message.parse(inBody) }
+        }
+        for escape in [#"\ud800"#, #"\udc00"#, #"\ud800\u0041"#] {
+            #expect(throws: MessageParseError.self, "\(escape)") {
+                try parse(#"{"id": 1, "type": "create", "to": "hyperty://beta.example/x", "body": {"v": ""# + escape + #""}}"#)
+            }
+        }
+    }
+
+    @Test func wellFormedUTF8AndSurrogatePairsAreKept() throws {
+        let message = try parse(
+            #"{"id": "ü-1", "type": "create", "to": "hyperty://beta.example/zoë", "body": {"v": "€ 𝄞 \ud834\udd1e"}}"#)
+        #expect(message.id == .string("ü-1"))
+        #expect(message.to == "hyperty://beta.example/zoë")
+        #expect(message.bodyValue == nil)
+        #expect(message.body?["v"]?.stringValue == "€ 𝄞 𝄞")
+    }
+
     @Test func typeIsAcceptedInAnyCaseAndWrittenLowercase() throws {
         let message = try parse(#"{"id":"a","type":"UPDATE","from":"x://a.example/1","to":"x://b.example/2"}"#)
         #expect(message.type == .update)

@@ -17,7 +17,7 @@ CONFIGURATION ?= release
 TEST_INSTALL_CONFIGURATION ?= debug
 INSTALL_BUILD_FLAGS = -c $(CONFIGURATION) $(if $(filter release,$(CONFIGURATION)),--static-swift-stdlib)
 
-.PHONY: all build deps test test-swift test-stubkit test-interworking test-units test-systemd demo bench bench-network clean install uninstall
+.PHONY: all build deps test test-swift test-stubkit test-interworking test-units test-systemd demo bench bench-network soak clean install uninstall
 
 all: build
 
@@ -92,6 +92,18 @@ bench: deps
 # First contact with stubs fetched over HTTPS from a real nginx, and the cached redeploy (docs/BENCHMARK.md).
 bench-network: deps
 	@bash scripts/bench-network.sh
+
+# SOAK_SECONDS (600) of mixed load on one release daemon: well-behaved clients whose every answer is booked,
+# echo stubs killed at random, hostile peers; RSS every 10 s and a verdict (docs/BENCHMARK.md, Soak).
+# Not part of `make test`. SOAK_SCRATCH_PATH: where the release build goes (.build).
+SOAK_SECONDS ?= 600
+SOAK_SCRATCH_PATH ?= .build
+SOAK_BUILD = $(SWIFT) build -c release --scratch-path "$(SOAK_SCRATCH_PATH)"
+
+soak: deps
+	$(SOAK_BUILD) --product rethink-runtimed
+	$(SOAK_BUILD) --product rethink-echo-stub
+	$(PYTHON) scripts/soak.py --seconds "$(SOAK_SECONDS)" --bin "$$($(SOAK_BUILD) --show-bin-path)"
 
 clean:
 	$(SWIFT) package clean

@@ -14,6 +14,9 @@ public struct BusConfiguration: Sendable {
     /// Requests one peer (a client, a stub) may have waiting for their final response; past it, 429. Each
     /// costs the daemon its tracking until it is answered or times out.
     public var maxInFlightPerPeer: Int = 10_000
+    /// A `live` stub with no traffic and no listener interest this long is undeployed (`.zero`: never); the
+    /// next message deploys it again. A descriptor's `idleSeconds` overrides it for its stub.
+    public var idleTimeout: TimeAmount = .seconds(300)
 
     public init() {}
 }

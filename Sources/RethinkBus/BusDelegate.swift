@@ -8,4 +8,7 @@ public protocol BusDelegate: AnyObject, Sendable {
     func bus(_ bus: MessageBus, stub url: String, of domain: DomainKey, reported status: StubStatus, desc: String?)
     /// The stub sent more foreign messages than allowed: stop it with status `failed`.
     func bus(_ bus: MessageBus, stubExceededViolations url: String, of domain: DomainKey)
+    /// The stub has been idle for its idle time: undeploy it through ``MessageBus/takeIdleStub(_:of:)``, or
+    /// keep it (``MessageBus/idleStubKept(_:of:)``).
+    func bus(_ bus: MessageBus, stubIdle url: String, of domain: DomainKey)
 }

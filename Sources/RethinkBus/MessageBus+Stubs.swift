@@ -231,8 +231,13 @@ extension MessageBus {
     // MARK: Stub lifecycle, driven by the Runtime UA
 
     /// A new stub process for `domain` is attached and waits for its handshake.
-    public func stubAttached(_ port: BusPort, domain: DomainKey, url: String) {
+    /// `idleTimeout`: the descriptor's idle time, if it sets one.
+    public func stubAttached(_ port: BusPort, domain: DomainKey, url: String, idleTimeout: TimeAmount? = nil) {
         let route = existingOrNewRoute(for: domain)
+        route.idleTimeout = idleTimeout
+        route.idleReported = false
+        route.lastActivity = route.messagesToStub &+ route.messagesFromStub
+        route.quietSince = .now()
         if let old = route.port, old !== port { detach(old) }
         route.port = port
         route.stubURL = url

@@ -17,7 +17,7 @@ public final class MessageBus: @unchecked Sendable {
     /// Operators watching the traffic (`rethinkctl monitor`); empty, the tap costs one check per delivery.
     var watchers: [BusWatcher] = []
 
-    private var listeners: [String: [BusPort]] = [:]
+    var listeners: [String: [BusPort]] = [:]
     var pending: [PendingKey: PendingRequest] = [:]
     private var timeouts = TimeoutQueue()
     private var nextSerial: UInt64 = 0
@@ -26,6 +26,7 @@ public final class MessageBus: @unchecked Sendable {
     public var routeCount: Int { routes.count }
     private var toFlush: [BusPort] = []
     private var sweeper: RepeatedTask?
+    private var idleSweeper: RepeatedTask?
     /// After `stop()`: a request still arriving (a stub's, during shutdown) is answered 503 at once, untracked.
     public private(set) var isStopped = false
     /// Requests waiting for their final response (on the loop): a shutdown drains them before it stops stubs.
@@ -48,6 +49,10 @@ public final class MessageBus: @unchecked Sendable {
             max(5_000_000, min(50_000_000, configuration.responseTimeout.nanoseconds / 20)))
         sweeper = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
             self?.expireRequests()
+        }
+        idleSweeper?.cancel()
+        idleSweeper = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
+            self?.sweepIdleStubs()
         }
     }
 
@@ -73,6 +78,8 @@ public final class MessageBus: @unchecked Sendable {
         isStopped = true
         sweeper?.cancel()
         sweeper = nil
+        idleSweeper?.cancel()
+        idleSweeper = nil
         for request in Array(pending.values) {
             finish(request, code: 503, desc: "the runtime is shutting down")
         }
@@ -147,7 +154,7 @@ public final class MessageBus: @unchecked Sendable {
         removeListener(port, from: address)
     }
 
-    private func removeListener(_ port: BusPort, from address: String) {
+    func removeListener(_ port: BusPort, from address: String) {
         guard var ports = listeners[address] else { return }
         ports.removeAll { $0 === port }
         listeners[address] = ports.isEmpty ? nil : ports

@@ -19,6 +19,13 @@ final class StubRoute {
     var violations: [NIODeadline] = []
     var messagesToStub: UInt64 = 0
     var messagesFromStub: UInt64 = 0
+    /// Its descriptor's idle time, if it sets one (`.zero`: never idle); else the bus's.
+    var idleTimeout: TimeAmount?
+    /// The message counters at the last idle sweep, and since when they have not moved.
+    var lastActivity: UInt64 = 0
+    var quietSince: NIODeadline = .now()
+    /// Reported idle to the Runtime UA, which has not answered yet.
+    var idleReported = false
     /// Set once a stub serves the domain (an unknown domain's route has none: see ``BusMetrics``).
     var meters: DomainMeters?
 

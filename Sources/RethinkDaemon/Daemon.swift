@@ -145,6 +145,7 @@ public final class Daemon: @unchecked Sendable {
         bus.responseTimeout = .nanoseconds(Int64(configuration.responseTimeoutSeconds * 1e9))
         bus.queueLimit = configuration.queueLimit
         bus.maxInFlightPerPeer = configuration.maxInFlightPerPeer
+        bus.idleTimeout = .nanoseconds(Int64(configuration.stubIdleSeconds * 1e9))
         return bus
     }
 

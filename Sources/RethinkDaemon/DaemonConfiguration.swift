@@ -28,6 +28,10 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// On SIGTERM: how long requests already read may take to get their real answers before stubs are stopped
     /// and what still waits gets 503.
     public var shutdownDrainSeconds: Double = 2
+    /// A stub with no traffic and no client listening in its domain this long is undeployed, and deployed
+    /// again by the next message (0: never; at least `responseTimeoutSeconds`). A descriptor's `idleSeconds`
+    /// overrides it.
+    public var stubIdleSeconds: Double = 300
     /// The metrics (OpenMetrics text over HTTP) on a unix socket of their own, for root and the admin group;
     /// nil: `metrics.sock` beside the client socket; `""`: not served.
     public var metricsSocket: String?
@@ -171,6 +175,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             try container.decodeIfPresent(Double.self, forKey: .clientStallSeconds) ?? defaults.clientStallSeconds
         shutdownDrainSeconds =
             try container.decodeIfPresent(Double.self, forKey: .shutdownDrainSeconds) ?? defaults.shutdownDrainSeconds
+        stubIdleSeconds = try container.decodeIfPresent(Double.self, forKey: .stubIdleSeconds) ?? defaults.stubIdleSeconds
         metricsSocket = try container.decodeIfPresent(String.self, forKey: .metricsSocket) ?? defaults.metricsSocket
         metricsListen = try container.decodeIfPresent(String.self, forKey: .metricsListen) ?? defaults.metricsListen
         stubLogBurst = try container.decodeIfPresent(Int.self, forKey: .stubLogBurst) ?? defaults.stubLogBurst
@@ -250,6 +255,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         }
         guard clientStallSeconds > 0 else { throw ConfigurationError("clientStallSeconds must be above 0") }
         guard shutdownDrainSeconds >= 0 else { throw ConfigurationError("shutdownDrainSeconds must be 0 or more") }
+        guard stubIdleSeconds >= 0 else { throw ConfigurationError("stubIdleSeconds must be 0 (never) or more") }
         if let metricsListen { _ = try MetricsAddress(parsing: metricsListen) }
         guard stubLogBurst >= 1, stubLogIntervalSeconds > 0 else {
             throw ConfigurationError("stubLogBurst must be at least 1 and stubLogIntervalSeconds above 0")
@@ -277,7 +283,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case socket, stateDirectory, catalogues, runtimeDomain, responseTimeoutSeconds, logLevel, logTarget,
             journalSocket, maxMessageBytes, queueLimit, clientOutputLimitBytes, clientStallSeconds, stubLogBurst,
-            maxInFlightPerPeer, stubLogIntervalSeconds, shutdownDrainSeconds, metricsSocket, metricsListen
+            maxInFlightPerPeer, stubLogIntervalSeconds, shutdownDrainSeconds, metricsSocket, metricsListen, stubIdleSeconds
         case adminGroup, credentialsDirectories, interpreters, pythonPath, handshakeTimeoutSeconds, sandbox
         case discovery, domains, javascriptHost
     }

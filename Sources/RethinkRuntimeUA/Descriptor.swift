@@ -31,6 +31,9 @@ public struct Descriptor: Sendable {
     public let entryPoint: String?
     /// The descriptor's URL when it came from the network (`.well-known`), nil for a local catalogue.
     public let remoteURL: String?
+    /// How long its stub may sit idle before it is undeployed (`idleSeconds`, a rethink-runtimed extension;
+    /// 0: never); nil: the daemon's `stubIdleSeconds`.
+    public var idleSeconds: Double? = nil
 
     /// Parses and checks a descriptor. `directory` resolves a relative `sourcePackageURL`; `binariesDirectory`
     /// resolves the bare name of an `executable` stub shipped with the daemon.
@@ -75,7 +78,12 @@ public struct Descriptor: Sendable {
         guard configuration.objectValue != nil else {
             throw DeploymentError(.badDescriptor, "descriptor \(origin): \"configuration\" must be an object")
         }
-        return Descriptor(
+        let idle = json["idleSeconds"]
+        let idleSeconds = idle?.doubleValue ?? idle?.intValue.map(Double.init)
+        if idle != nil, (idleSeconds ?? -1) < 0 {
+            throw DeploymentError(.badDescriptor, "descriptor \(origin): \"idleSeconds\" must be a number of seconds, 0 or more")
+        }
+        var descriptor = Descriptor(
             domain: domain, objectName: json["objectName"]?.stringValue ?? domain.value,
             version: json["version"]?.stringValue ?? json["version"]?.intValue.map { String($0) }
                 ?? json["version"]?.doubleValue.map { "\($0)" },
@@ -83,6 +91,8 @@ public struct Descriptor: Sendable {
             signature: json["signature"]?.stringValue, configuration: configuration,
             constraints: json["constraints"] ?? .object([]), interworking: json["interworking"]?.boolValue ?? false,
             origin: origin, entryPoint: json["entryPoint"]?.stringValue, remoteURL: baseURL)
+        descriptor.idleSeconds = idleSeconds
+        return descriptor
     }
 
     private static func remoteSource(_ json: JSONValue, origin: String, language: StubLanguage, baseURL: String)
@@ -209,10 +219,12 @@ public struct Descriptor: Sendable {
     /// The same descriptor naming `sha256` as its package's digest: for a reTHINK descriptor that gives none,
     /// once its package was fetched over HTTPS (see `NetworkCatalogue.package(for:)`).
     func withSHA256(_ digest: String) -> Descriptor {
-        Descriptor(
+        var descriptor = Descriptor(
             domain: domain, objectName: objectName, version: version, description: description, language: language,
             source: source, sha256: digest, signature: signature, configuration: configuration,
             constraints: constraints, interworking: interworking, origin: origin, entryPoint: entryPoint,
             remoteURL: remoteURL)
+        descriptor.idleSeconds = idleSeconds
+        return descriptor
     }
 }

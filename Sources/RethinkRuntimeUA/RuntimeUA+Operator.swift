@@ -26,6 +26,31 @@ extension RuntimeUA {
         return true
     }
 
+    /// An idle stub (no traffic, no listener interest for its idle time) is undeployed; the next message for
+    /// its domain deploys it again. The bus takes its route away first, in one step on the loop, so a message
+    /// that arrives meanwhile waits for the new stub instead of reaching this one as it stops.
+    func retireIdle(_ url: String, of domain: DomainKey) async {
+        let bus = self.bus
+        guard let instance = instances[domain], instance.url == url, inFlight[domain] == nil, successors[domain] == nil,
+            !stopping.contains(url), !shuttingDown
+        else {
+            await onLoop { $0.idleStubKept(url, of: domain) }
+            return
+        }
+        let taken = (try? await bus.eventLoop.submit { bus.takeIdleStub(url, of: domain) }.get()) ?? false
+        guard taken else { return }
+        instances[domain] = nil
+        let idle = bus.configuration.idleTimeout
+        logger.info(
+            "stub \(url) undeployed: idle (no traffic and no listener for \(idle.nanoseconds / 1_000_000_000) s or its descriptor's idleSeconds); the next message deploys it again",
+            metadata: [
+                "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_status": "undeployed",
+                "rethink_reason": "idle",
+            ])
+        await registry.remove(domain: domain)
+        Task { await self.stop(instance, code: 503, desc: "\(domain)'s stub was undeployed: idle", keepRoute: true) }
+    }
+
     /// Stops every stub (daemon shutdown), concurrently.
     public func shutdown() async {
         markShuttingDown()

@@ -20,6 +20,7 @@ public actor RuntimeUA: BusDelegate {
         case reported(url: String, domain: DomainKey, status: StubStatus, desc: String?)
         case violations(url: String, domain: DomainKey)
         case exited(url: String, domain: DomainKey, status: ExitStatus)
+        case idle(url: String, domain: DomainKey)
     }
 
     let bus: MessageBus
@@ -112,6 +113,10 @@ public actor RuntimeUA: BusDelegate {
         events.yield(.violations(url: url, domain: domain))
     }
 
+    nonisolated public func bus(_ bus: MessageBus, stubIdle url: String, of domain: DomainKey) {
+        events.yield(.idle(url: url, domain: domain))
+    }
+
     private func handle(_ event: Event) async {
         switch event {
         case .needsStub(let domain):
@@ -129,6 +134,8 @@ public actor RuntimeUA: BusDelegate {
             Task { await self.stop(instance, code: 502, desc: "stub \(url) \(reason)") }
         case .exited(let url, let domain, let status):
             await processExited(url: url, domain: domain, status: status)
+        case .idle(let url, let domain):
+            await retireIdle(url, of: domain)
         }
     }
 
@@ -257,12 +264,13 @@ public actor RuntimeUA: BusDelegate {
                 "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)",
             ])
         let deployMessage = deployMessage(url: url, descriptor: descriptor, identity: identity)
+        let idleTimeout = descriptor.idleSeconds.map { TimeAmount.nanoseconds(Int64($0 * 1e9)) }
         let loop = bus.eventLoop
         await onLoop { bus in
             if successor {
                 bus.successorAttached(started.port)
             } else {
-                bus.stubAttached(started.port, domain: domain, url: url)
+                bus.stubAttached(started.port, domain: domain, url: url, idleTimeout: idleTimeout)
             }
             bus.send(deployMessage, to: started.port)
             bus.flush()

@@ -1,0 +1,76 @@
+import NIOCore
+import RethinkMessages
+
+extension MessageBus {
+    // MARK: Idle stubs
+
+    /// Once a second: a `live` stub that has carried no message for its idle time, has nothing queued and no
+    /// client listening on an address of its domain (a subscription it serves) is reported to the Runtime UA,
+    /// once. No cost on the data path: the sweep compares the route's message counters with the last sweep's.
+    /// The idle time is at least the response timeout, so an idle stub has no request outstanding either.
+    func sweepIdleStubs() {
+        let now = NIODeadline.now()
+        var interested: Set<DomainKey>?
+        for route in routes.values {
+            guard let url = route.stubURL, route.port != nil, route.status == .live, !route.idleReported,
+                let timeout = idleTimeout(of: route)
+            else { continue }
+            let activity = route.messagesToStub &+ route.messagesFromStub
+            if interested == nil { interested = domainsWithListeners() }
+            if activity != route.lastActivity || !route.queue.isEmpty || interested?.contains(route.domain) == true {
+                route.lastActivity = activity
+                route.quietSince = now
+                continue
+            }
+            if now - route.quietSince >= timeout {
+                route.idleReported = true
+                delegate?.bus(self, stubIdle: url, of: route.domain)
+            }
+        }
+    }
+
+    /// The route's idle time: its descriptor's, else the bus's; nil when it never idles. Never shorter than the
+    /// response timeout.
+    private func idleTimeout(of route: StubRoute) -> TimeAmount? {
+        let timeout = route.idleTimeout ?? configuration.idleTimeout
+        guard timeout > .zero else { return nil }
+        return max(timeout, configuration.responseTimeout)
+    }
+
+    /// Domains some client listens in (a client's address there, or a remote subscription the stub serves).
+    private func domainsWithListeners() -> Set<DomainKey> {
+        var domains: Set<DomainKey> = []
+        for (address, ports) in listeners where ports.contains(where: { if case .client = $0.kind { true } else { false } }) {
+            if let domain = DomainKey(address: address) { domains.insert(domain) }
+        }
+        return domains
+    }
+
+    /// The Runtime UA takes an idle stub away: true when it is still idle, and then its route is gone, so that
+    /// the next message for the domain deploys a new stub (and waits in a new queue) instead of reaching this
+    /// one while it stops. False when traffic came meanwhile: it stays, and is watched again.
+    public func takeIdleStub(_ url: String, of domain: DomainKey) -> Bool {
+        guard let route = routes[domain], route.stubURL == url, route.idleReported else { return false }
+        let activity = route.messagesToStub &+ route.messagesFromStub
+        guard activity == route.lastActivity, route.queue.isEmpty, !domainsWithListeners().contains(domain) else {
+            route.idleReported = false
+            route.lastActivity = activity
+            route.quietSince = .now()
+            return false
+        }
+        routes[domain] = nil
+        // Its addresses go now; the port stays attached until the Runtime UA has sent it its undeploy message.
+        if let port = route.port {
+            for address in port.listening { removeListener(port, from: address) }
+            port.listening.removeAll()
+        }
+        return true
+    }
+
+    /// The Runtime UA keeps an idle stub after all (it is being upgraded, or stopped already): watched again.
+    public func idleStubKept(_ url: String, of domain: DomainKey) {
+        guard let route = routes[domain], route.stubURL == url else { return }
+        route.idleReported = false
+        route.quietSince = .now()
+    }
+}

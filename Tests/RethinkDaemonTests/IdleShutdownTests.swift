@@ -1,0 +1,88 @@
+import Foundation
+import RethinkClient
+import RethinkMessages
+import Testing
+
+/// A stub nobody uses does not run for ever (docs/OPERATIONS.md, "Idle stubs"): with no traffic and no client
+/// listening in its domain for `stubIdleSeconds` it is undeployed, and the next message deploys it again and
+/// is answered once; a listener, or a descriptor's `idleSeconds: 0`, keeps it.
+@Suite(.timeLimit(.minutes(2)))
+struct IdleShutdownTests {
+    /// One second of idleness (the response timeout is one second too: an idle stub owes nothing).
+    static func runtime(_ descriptors: [String: JSONValue] = ["native.example": TestRuntime.native]) async throws
+        -> TestRuntime
+    {
+        try await TestRuntime(descriptors: descriptors, responseTimeout: 1) { $0.stubIdleSeconds = 1 }
+    }
+
+    /// Waits until the log says the domain's stub was undeployed as idle `count` times in all.
+    static func waitForIdleUndeploys(_ runtime: TestRuntime, _ count: Int, seconds: Double = 10) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while runtime.logs.all.filter({ $0.message.contains("undeployed: idle") }).count < count, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    @Test func anIdleStubIsUndeployedAndTheNextMessageDeploysItAgain() async throws {
+        let runtime = try await Self.runtime()
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        #expect(try await client.request(.read, to: "hyperty://native.example/x").code == 200)
+        let first = try #require(try await runtime.stub("native.example", via: client))
+        let pid = try #require(first["pid"]?.intValue)
+        try await Self.waitForIdleUndeploys(runtime, 1)
+        let line = try #require(runtime.logs.all.first { $0.message.contains("undeployed: idle") })
+        #expect(line.metadata["rethink_reason"] == "idle")
+        #expect(try await runtime.stub("native.example", via: client) == nil, "gone from the registry")
+        var exited = false
+        for _ in 0..<250 where !exited {
+            exited = kill(Int32(pid), 0) != 0
+            if !exited { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(exited, "the idle stub's process ended")
+        let again = try await client.request(.read, to: "hyperty://native.example/x", body: ["value": "again"])
+        #expect(again.code == 200)
+        #expect(again.bodyValue == "again")
+        let second = try await runtime.stub("native.example", via: client)
+        #expect(second?["url"] != first["url"], "a new stub: \(second?.jsonString ?? "none")")
+    }
+
+    @Test func requestsSpacedBeyondTheIdleTimeEachGetOneAnswerFromAStubDeployedForThem() async throws {
+        let runtime = try await Self.runtime()
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        for round in 1...4 {
+            let answer = try await client.request(.read, to: "hyperty://native.example/x", body: ["value": .int(Int64(round))])
+            #expect(answer.code == 200, "round \(round): \(answer.text)")
+            #expect(answer.bodyValue == .int(Int64(round)))
+            try await Self.waitForIdleUndeploys(runtime, round)
+        }
+        #expect(client.duplicateFinalResponses == 0)
+        #expect(await client.collect(1, seconds: 0.3).isEmpty, "no stray answer")
+    }
+
+    @Test func aClientListeningInTheDomainOrADescriptorsIdleSecondsZeroKeepsTheStub() async throws {
+        var keeper = TestRuntime.native
+        if case .object(var fields) = keeper {
+            fields.append(("idleSeconds", 0))
+            keeper = .object(fields)
+        }
+        let runtime = try await Self.runtime([
+            "native.example": TestRuntime.native, "keep.example": keeper, "busy.example": TestRuntime.native,
+        ])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        let listener = try await runtime.client()
+        #expect(try await listener.listen(["hyperty://busy.example/alice"]).code == 200)
+        for domain in ["native.example", "keep.example", "busy.example"] {
+            #expect(try await client.request(.read, to: "hyperty://\(domain)/x").code == 200)
+        }
+        // native.example goes within a few seconds; the other two must still be there well after it.
+        try await Self.waitForIdleUndeploys(runtime, 1)
+        #expect(try await runtime.stub("native.example", via: client) == nil)
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await runtime.stub("keep.example", via: client)?["status"] == "live", "idleSeconds 0: never idle")
+        #expect(try await runtime.stub("busy.example", via: client)?["status"] == "live", "a client listens there")
+        #expect(runtime.logs.all.filter { $0.message.contains("undeployed: idle") }.count == 1)
+    }
+}

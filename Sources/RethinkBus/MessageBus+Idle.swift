@@ -7,7 +7,7 @@ extension MessageBus {
     /// Once a second: a `live` stub that has carried no message for its idle time, has nothing queued and no
     /// client listening on an address of its domain (a subscription it serves) is reported to the Runtime UA,
     /// once. No cost on the data path: the sweep compares the route's message counters with the last sweep's.
-    /// The idle time is at least the response timeout, so an idle stub has no request outstanding either.
+    /// A stub that still owes an answer is kept (``takeIdleStub(_:of:)`` checks).
     func sweepIdleStubs() {
         let now = NIODeadline.now()
         var interested: Set<DomainKey>?
@@ -29,12 +29,10 @@ extension MessageBus {
         }
     }
 
-    /// The route's idle time: its descriptor's, else the bus's; nil when it never idles. Never shorter than the
-    /// response timeout.
+    /// The route's idle time: its descriptor's, else the bus's; nil when it never idles.
     private func idleTimeout(of route: StubRoute) -> TimeAmount? {
         let timeout = route.idleTimeout ?? configuration.idleTimeout
-        guard timeout > .zero else { return nil }
-        return max(timeout, configuration.responseTimeout)
+        return timeout > .zero ? timeout : nil
     }
 
     /// Domains some client listens in (a client's address there, or a remote subscription the stub serves).
@@ -52,7 +50,12 @@ extension MessageBus {
     public func takeIdleStub(_ url: String, of domain: DomainKey) -> Bool {
         guard let route = routes[domain], route.stubURL == url, route.idleReported else { return false }
         let activity = route.messagesToStub &+ route.messagesFromStub
-        guard activity == route.lastActivity, route.queue.isEmpty, !domainsWithListeners().contains(domain) else {
+        let owes = pending.values.contains { request in
+            if case .stub(let target, let stub) = request.target { return target == domain && (stub == nil || stub == url) }
+            return request.requester === route.port
+        }
+        guard activity == route.lastActivity, route.queue.isEmpty, !owes, !domainsWithListeners().contains(domain)
+        else {
             route.idleReported = false
             route.lastActivity = activity
             route.quietSince = .now()

@@ -29,8 +29,8 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// and what still waits gets 503.
     public var shutdownDrainSeconds: Double = 2
     /// A stub with no traffic and no client listening in its domain this long is undeployed, and deployed
-    /// again by the next message (0: never; at least `responseTimeoutSeconds`). A descriptor's `idleSeconds`
-    /// overrides it.
+    /// again by the next message (0: never); one that still owes an answer is kept. A descriptor's
+    /// `idleSeconds` overrides it.
     public var stubIdleSeconds: Double = 300
     /// The metrics (OpenMetrics text over HTTP) on a unix socket of their own, for root and the admin group;
     /// nil: `metrics.sock` beside the client socket; `""`: not served.

@@ -8,11 +8,11 @@ import Testing
 /// is answered once; a listener, or a descriptor's `idleSeconds: 0`, keeps it.
 @Suite(.timeLimit(.minutes(2)))
 struct IdleShutdownTests {
-    /// One second of idleness (the response timeout is one second too: an idle stub owes nothing).
+    /// One second of idleness.
     static func runtime(_ descriptors: [String: JSONValue] = ["native.example": TestRuntime.native]) async throws
         -> TestRuntime
     {
-        try await TestRuntime(descriptors: descriptors, responseTimeout: 1) { $0.stubIdleSeconds = 1 }
+        try await TestRuntime(descriptors: descriptors) { $0.stubIdleSeconds = 1 }
     }
 
     /// Waits until the log says the domain's stub was undeployed as idle `count` times in all.
@@ -59,6 +59,18 @@ struct IdleShutdownTests {
         }
         #expect(client.duplicateFinalResponses == 0)
         #expect(await client.collect(1, seconds: 0.3).isEmpty, "no stray answer")
+    }
+
+    @Test func aStubThatOwesAnAnswerIsNotIdle() async throws {
+        let runtime = try await Self.runtime(["py.example": TestRuntime.testing()])
+        defer { Task { await runtime.stop() } }
+        let client = try await runtime.client()
+        #expect(try await client.request(.read, to: "hyperty://py.example/x").code == 200)
+        // Quiet for 2.5 s (more than its idle time) while it works on this request: kept, and answered.
+        let answer = try await client.request(
+            .execute, to: "hyperty://py.example/x", body: ["value": ["action": "delay", "ms": 2500]])
+        #expect(answer.code == 200, "\(answer.text)")
+        #expect(runtime.logs.all.filter { $0.message.contains("undeployed: idle") }.isEmpty)
     }
 
     @Test func aClientListeningInTheDomainOrADescriptorsIdleSecondsZeroKeepsTheStub() async throws {

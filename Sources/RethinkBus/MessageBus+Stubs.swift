@@ -37,6 +37,7 @@ extension MessageBus {
                 desc: "the queue for \(domain) is full (\(configuration.queueLimit) messages wait for its stub)")
             return
         }
+        request?.inStubQueue = true
         route.queue.append(QueuedMessage(message: message, sender: sender))
     }
 
@@ -51,6 +52,7 @@ extension MessageBus {
         guard let port = route.port, let url = route.stubURL else { return }
         request?.target = .stub(domain: route.domain, url: url)
         request?.meters = route.meters
+        request?.inStubQueue = false
         route.messagesToStub &+= 1
         route.meters?.toStub.increment()
         write(message, to: port, sender: sender)
@@ -86,7 +88,9 @@ extension MessageBus {
     /// Answers everything queued for the route with `code`.
     private func failQueue(of route: StubRoute, code: Int, desc: String) {
         while let queued = route.queue.popFirst() {
-            respond(pendingRequest(of: queued.message), queued.message, to: queued.sender, code: code, desc: desc)
+            let request = pendingRequest(of: queued.message)
+            request?.inStubQueue = false
+            respond(request, queued.message, to: queued.sender, code: code, desc: desc)
         }
         route.answeredInQueue = 0
     }

@@ -311,7 +311,7 @@ public final class MessageBus: @unchecked Sendable {
     /// Gives a tracked request its final response from the runtime, once.
     func finish(_ request: PendingRequest, code: Int, desc: String) {
         guard forget(request) else { return }
-        if case .stub(let domain, nil) = request.target, let route = routes[domain], !route.queue.isEmpty {
+        if request.inStubQueue, case .stub(let domain, _) = request.target, let route = routes[domain] {
             route.answeredInQueue += 1
         }
         (request.meters ?? metrics.none).finished(code: code)

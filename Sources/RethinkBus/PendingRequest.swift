@@ -22,6 +22,8 @@ final class PendingRequest {
     weak var older: PendingRequest?
     var newer: PendingRequest?
     var queued = false
+    /// Waiting in its stub's queue (not yet written to the stub).
+    var inStubQueue = false
     /// The meters of the domain whose stub it went to (set with `target`), where its final code is counted.
     var meters: DomainMeters?
 

@@ -14,10 +14,19 @@ struct UnknownDomainTests {
         let bus = runtime.daemon.bus
         #expect(try await client.request(.read, to: "hyperty://nobody-first.example/x").code == 404)
         #expect(try await bus.eventLoop.submit { bus.routeCount }.get() >= 1, "the unknown domain has its route for now")
+        // Sent at once, not one round trip after another: the 300 fall in one 10 s window of the log limit even
+        // on a slow host.
+        let started = Date()
         for index in 0..<300 {
-            let answer = try await client.request(.read, to: "hyperty://nobody-\(index).example/x")
-            #expect(answer.code == 404)
+            try await client.send(
+                Message.make(
+                    id: .int(Int64(index + 1000)), type: .read, from: client.greeting.clientURL,
+                    to: "hyperty://nobody-\(index).example/x"))
         }
+        let answers = await client.collect(300, seconds: 60) { $0.type == .response }
+        #expect(answers.count == 300)
+        #expect(answers.allSatisfy { $0.code == 404 })
+        let windows = Int(Date().timeIntervalSince(started) / 10) + 1
         #expect(try await client.request(.read, to: "hyperty://known.example/x").code == 200)
         // The bus remembers a deployment failure for 2 s (failureMemory); then only the live stub's route is left.
         let deadline = Date().addingTimeInterval(10)
@@ -28,7 +37,8 @@ struct UnknownDomainTests {
         }
         #expect(routes == 1, "\(routes) routes left")
         let lines = runtime.logs.all.filter { $0.message.hasPrefix("cannot deploy a stub for nobody-") }
-        #expect(lines.count <= 100, "\(lines.count) lines for 300 unknown domains")
+        #expect(lines.count <= 100 * windows, "\(lines.count) lines for 300 unknown domains in \(windows) window(s)")
+        if windows < 3 { #expect(lines.count < 300, "the limit bit") }
         #expect(try await client.request(.read, to: "hyperty://nobody-0.example/x").code == 404, "still answered")
     }
 }

@@ -287,7 +287,7 @@ extension MessageBus {
             route.failure = (503, reason, .distantFuture)
             failQueue(of: route, code: 503, desc: reason)
             route.port = nil
-        case .deploying, .deployed, .created, .inProgress:
+        case .deploying, .deployed, .created, .inProgress, .undeployed:
             break
         }
         flush()

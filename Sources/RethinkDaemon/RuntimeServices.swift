@@ -168,6 +168,7 @@ final class RuntimeServices: @unchecked Sendable {
             ("confinement", record.confinement ?? .null),
         ]
         if let desc = record.desc { fields.append(("desc", .string(desc))) }
+        if let reason = record.reason { fields.append(("reason", .string(reason.rawValue))) }
         if let counters = bus.counters(for: record.domain) {
             fields.append(
                 (

@@ -20,7 +20,7 @@ final class ServiceStatus: @unchecked Sendable {
 
     func stubChanged(_ domain: DomainKey, to status: StubStatus) {
         eventLoop.preconditionInEventLoop()
-        stubs[domain] = status
+        stubs[domain] = status == .undeployed ? nil : status
         scheduleUpdate()
     }
 
@@ -40,6 +40,7 @@ final class ServiceStatus: @unchecked Sendable {
             case .disconnected: disconnected += 1
             case .failed, .deploymentFailed: failed += 1
             case .dead: dead += 1
+            case .undeployed: break
             }
         }
         return

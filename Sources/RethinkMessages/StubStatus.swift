@@ -10,6 +10,9 @@ public enum StubStatus: String, Sendable, CaseIterable, Codable {
     case disconnected
     case deploymentFailed = "deployment-failed"
     case dead
+    /// The runtime stopped it on purpose (an operator, idleness, shutdown); its `reason` says which. Broadcast
+    /// once, then the stub is gone from the registry.
+    case undeployed
 
     /// Parses a status value case-insensitively (`LIVE` = `live`, as the reTHINK seed writes it). reTHINK's
     /// older stubs report `connected` for what the contract calls `live` (SPEC section 7).

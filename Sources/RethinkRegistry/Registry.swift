@@ -35,18 +35,21 @@ public actor Registry {
             domain: domain, url: url, status: .deploying, desc: nil, pid: nil, version: version,
             interworking: interworking, since: now(), restarts: previous.map { $0.restarts + 1 } ?? 0)
         record.crashes = previous?.crashes ?? []
+        record.reason = .requested
         records[domain] = record
         emit(
             StatusChange(
-                stubURL: url, domain: domain, status: .deploying, previous: previous?.status, desc: nil, expected: true)
-        )
+                stubURL: url, domain: domain, status: .deploying, previous: previous?.status, desc: nil, expected: true,
+                reason: .requested))
         return url
     }
 
     /// Applies a status to the stub at `url`; returns the change, or nil when `url` is not the domain's
     /// current stub (a stale report from a stub already replaced).
     @discardableResult
-    public func apply(_ status: StubStatus, to url: String, desc: String? = nil) -> StatusChange? {
+    public func apply(_ status: StubStatus, to url: String, desc: String? = nil, reason: StatusReason? = nil)
+        -> StatusChange?
+    {
         guard let domain = domain(ofStub: url), var record = records[domain], record.url == url else {
             logger.debug(
                 "status for an unknown or replaced stub dropped",
@@ -65,10 +68,12 @@ public actor Registry {
         let expected = StatusMachine.allows(from: previous, to: status)
         record.status = status
         record.desc = desc
+        record.reason = reason
         record.since = now()
         records[domain] = record
         let change = StatusChange(
-            stubURL: url, domain: domain, status: status, previous: previous, desc: desc, expected: expected)
+            stubURL: url, domain: domain, status: status, previous: previous, desc: desc, expected: expected,
+            reason: reason)
         emit(change)
         return change
     }
@@ -94,9 +99,13 @@ public actor Registry {
         records[domain]?.crashes = []
     }
 
-    /// Forgets an undeployed stub.
-    public func remove(domain: DomainKey) {
-        records.removeValue(forKey: domain)
+    /// Forgets a stub the runtime stopped on purpose, broadcasting `undeployed` with the reason.
+    public func remove(domain: DomainKey, reason: StatusReason = .operator, desc: String? = nil) {
+        guard let record = records.removeValue(forKey: domain) else { return }
+        emit(
+            StatusChange(
+                stubURL: record.url, domain: domain, status: .undeployed, previous: record.status, desc: desc,
+                expected: true, reason: reason))
     }
 
     public func record(for domain: DomainKey) -> StubRecord? {
@@ -130,6 +139,7 @@ public actor Registry {
             "rethink_status": "\(change.status.rawValue)",
         ]
         if let desc = change.desc { metadata["rethink_desc"] = "\(desc)" }
+        if let reason = change.reason { metadata["rethink_reason"] = "\(reason.rawValue)" }
         switch change.status {
         case .deployed: metadata["message_id"] = "\(JournalMessageID.stubDeployed)"
         case .live: metadata["message_id"] = "\(JournalMessageID.stubLive)"

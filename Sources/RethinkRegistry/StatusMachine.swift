@@ -18,7 +18,7 @@ public enum StatusMachine {
     /// Whether `next` may follow `current`. A fresh stub (no current status) starts at `deploying`.
     public static func allows(from current: StubStatus?, to next: StubStatus) -> Bool {
         guard let current else { return next == .deploying }
-        if current == next { return true }
+        if current == next || next == .undeployed { return true }
         return successors[current, default: []].contains(next)
     }
 }

@@ -7,6 +7,8 @@ public struct StubRecord: Sendable {
     public var url: String
     public var status: StubStatus
     public var desc: String?
+    /// Why the current status was entered, when known.
+    public var reason: StatusReason?
     public var pid: Int32?
     public var version: String?
     public var interworking: Bool

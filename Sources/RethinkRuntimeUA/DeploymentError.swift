@@ -1,3 +1,5 @@
+import RethinkMessages
+
 /// Why a stub could not be deployed. Its `message` becomes the `desc` of status `deployment-failed`, the
 /// journal entry and the 502 (or 404) the waiting requests get, so it says what to do.
 public struct DeploymentError: Error, Sendable, CustomStringConvertible {
@@ -23,4 +25,16 @@ public struct DeploymentError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// The status reason a deployment that failed this way carries.
+    public var reason: StatusReason {
+        switch code {
+        case .noDescriptor: return .noDescriptor
+        case .credentials: return .authenticationFailed
+        case .spawn: return .spawnFailed
+        case .handshake:
+            return message.contains("did not answer the deploy message within") ? .timedOut : .handshakeFailed
+        default: return .refusedPackage
+        }
+    }
 }

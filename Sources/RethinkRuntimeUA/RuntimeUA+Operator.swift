@@ -13,16 +13,18 @@ extension RuntimeUA {
 
     /// An operator's `delete` to `<runtimeURL>/ua`: stops the domain's stub; its queued and outstanding
     /// requests get 503. Returns false when the domain had no stub.
-    public func undeploy(_ domain: DomainKey, reason: String = "undeployed by an operator") async -> Bool {
+    public func undeploy(
+        _ domain: DomainKey, reason: String = "undeployed by an operator", why: StatusReason = .operator
+    ) async -> Bool {
         let record = await registry.record(for: domain)
         await stopRolloverStubs(of: domain, desc: "\(domain)'s stub was \(reason)")
         guard let instance = instances[domain] else {
             await onLoop { $0.removeRoute(for: domain, code: 503, desc: "\(domain)'s stub was \(reason)") }
-            await registry.remove(domain: domain)
+            await registry.remove(domain: domain, reason: why, desc: reason)
             return record != nil
         }
         await stop(instance, code: 503, desc: "\(domain)'s stub was \(reason)")
-        await registry.remove(domain: domain)
+        await registry.remove(domain: domain, reason: why, desc: reason)
         return true
     }
 
@@ -47,7 +49,7 @@ extension RuntimeUA {
                 "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_status": "undeployed",
                 "rethink_reason": "idle",
             ])
-        await registry.remove(domain: domain)
+        await registry.remove(domain: domain, reason: .idle, desc: "no traffic and no listener for its idle time")
         Task { await self.stop(instance, code: 503, desc: "\(domain)'s stub was undeployed: idle", keepRoute: true) }
     }
 
@@ -61,7 +63,7 @@ extension RuntimeUA {
         let domains = Array(Set(instances.keys).union(successors.keys).union(retiring.values.map(\.domain)))
         await withTaskGroup(of: Void.self) { group in
             for domain in domains {
-                group.addTask { _ = await self.undeploy(domain, reason: "stopped: the runtime is shutting down") }
+                group.addTask { _ = await self.undeploy(domain, reason: "stopped: the runtime is shutting down", why: .shutdown) }
             }
         }
     }

@@ -96,7 +96,8 @@ extension RuntimeUA {
             successors[domain] = nil
             let reason = "rollover of \(domain) to version \(descriptor.version ?? "?") failed: \(error.message)"
             logger.error("\(reason); \(old.url) serves on", metadata: metadata)
-            await registry.apply(.deploymentFailed, to: url, desc: error.message)
+            await registry.apply(
+                .deploymentFailed, to: url, desc: error.message, reason: (error as? DeploymentError)?.reason)
             if let successor { await stop(successor, code: 502, desc: reason, sendDelete: false, keepRoute: true) }
             await registry.reinstate(previous, replacedBy: url)
             // The old stub crashed meanwhile (its record is back, so nobody undeployed the domain): start afresh.

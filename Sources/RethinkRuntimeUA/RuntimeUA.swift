@@ -125,12 +125,12 @@ public actor RuntimeUA: BusDelegate {
             // The stub answered its deploy message: from here on its exit is a crash, even if the deploy
             // task has not resumed yet (this stream orders the answer before the exit).
             if status == .deployed { handshaking.remove(url) }
-            await registry.apply(status, to: url, desc: desc)
+            await registry.apply(status, to: url, desc: desc, reason: .reported)
         case .violations(let url, let domain):
             guard let instance = instances[domain], instance.url == url else { return }
             let reason =
                 "stopped: it sent more than \(bus.configuration.violationLimit) messages outside its domain within \(bus.configuration.violationWindow.nanoseconds / 1_000_000_000) s"
-            await registry.apply(.failed, to: url, desc: reason)
+            await registry.apply(.failed, to: url, desc: reason, reason: .violations)
             Task { await self.stop(instance, code: 502, desc: "stub \(url) \(reason)") }
         case .exited(let url, let domain, let status):
             await processExited(url: url, domain: domain, status: status)
@@ -199,7 +199,7 @@ public actor RuntimeUA: BusDelegate {
             return .success(url)
         } catch {
             let reason = "\(domain)'s stub \(url) was not deployed: \(error.message)"
-            await registry.apply(.deploymentFailed, to: url, desc: error.message)
+            await registry.apply(.deploymentFailed, to: url, desc: error.message, reason: (error as? DeploymentError)?.reason)
             await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: url, desc: error.message) }
             logger.error(
                 "\(reason)",
@@ -403,8 +403,10 @@ public actor RuntimeUA: BusDelegate {
     // MARK: Status and exits
 
     /// Applies a status the runtime sets: to the Registry (record, broadcast) and to the bus (routing).
-    func setStatus(_ status: StubStatus, domain: DomainKey, url: String, desc: String?) async {
-        await registry.apply(status, to: url, desc: desc)
+    func setStatus(
+        _ status: StubStatus, domain: DomainKey, url: String, desc: String?, reason: StatusReason? = nil
+    ) async {
+        await registry.apply(status, to: url, desc: desc, reason: reason)
         await onLoop { $0.setStatus(status, of: domain, stub: url, desc: desc) }
     }
 
@@ -443,7 +445,7 @@ public actor RuntimeUA: BusDelegate {
             ])
         await onLoop { $0.stubProcessGone(domain: domain, url: url, reason: reason) }
         closeChannels(of: instance)
-        await registry.apply(.disconnected, to: url, desc: "the stub \(reason)")
+        await registry.apply(.disconnected, to: url, desc: "the stub \(reason)", reason: .crashed)
         switch await registry.recordCrash(of: url) {
         case .retry(let delay):
             logger.info(
@@ -454,7 +456,8 @@ public actor RuntimeUA: BusDelegate {
             }
         case .giveUp:
             await setStatus(
-                .dead, domain: domain, url: url, desc: "gave up after repeated crashes; last: the stub \(reason)")
+                .dead, domain: domain, url: url, desc: "gave up after repeated crashes; last: the stub \(reason)",
+                reason: .crashed)
         }
     }
 

@@ -213,6 +213,7 @@ struct Listen: AsyncParsableCommand {
             } else if message.to == client.greeting.runtimeURL + "/status", let value = message.body {
                 emit(
                     "\(value["domain"]?.stringValue ?? "?")  \(value["value"]?.stringValue ?? "?")  \(value["resource"]?.stringValue ?? "")"
+                        + (value["reason"]?.stringValue.map { "  (\($0))" } ?? "")
                         + (value["desc"]?.stringValue.map { "  \($0)" } ?? ""))
             } else {
                 emit(Self.describe(message))

@@ -27,6 +27,8 @@ struct IdleShutdownTests {
         let runtime = try await Self.runtime()
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
+        let watcher = try await runtime.client()
+        #expect(try await watcher.listen([runtime.runtimeURL + "/status"]).code == 200)
         #expect(try await client.request(.read, to: "hyperty://native.example/x").code == 200)
         let first = try #require(try await runtime.stub("native.example", via: client))
         let pid = try #require(first["pid"]?.intValue)
@@ -34,6 +36,8 @@ struct IdleShutdownTests {
         let line = try #require(runtime.logs.all.first { $0.message.contains("undeployed: idle") })
         #expect(line.metadata["rethink_reason"] == "idle")
         #expect(try await runtime.stub("native.example", via: client) == nil, "gone from the registry")
+        let undeployed = await watcher.collect(1, seconds: 5) { $0.body?["value"]?.stringValue == "undeployed" }
+        #expect(undeployed.first?.body?["reason"]?.stringValue == "idle", "the status stream says undeployed, idle")
         var exited = false
         for _ in 0..<250 where !exited {
             exited = kill(Int32(pid), 0) != 0

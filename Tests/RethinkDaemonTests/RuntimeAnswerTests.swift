@@ -169,22 +169,34 @@ struct RuntimeAnswerTests {
 
     @Test func aFullDeployQueueAnswers429() async throws {
         let runtime = try await TestRuntime(
-            descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])], responseTimeout: 5,
+            descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])], responseTimeout: 10,
             queueLimit: 5)
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
-        for index in 1...8 {
-            try await client.send(
-                Message.make(
-                    id: .int(Int64(index)), type: .create, from: client.greeting.clientURL,
-                    to: "hyperty://stuck.example/x"))
+        let observer = try await runtime.client()
+        func send(_ indices: ClosedRange<Int>) async throws {
+            for index in indices {
+                try await client.send(
+                    Message.make(
+                        id: .int(Int64(index)), type: .create, from: client.greeting.clientURL,
+                        to: "hyperty://stuck.example/x"))
+            }
         }
-        // (A queued request answered 408 frees its place: the eight go in well within the 5 s response timeout.)
-        let answers = await client.collect(8, seconds: 10) { $0.type == .response }
-        #expect(answers.count == 8)
-        #expect(answers.filter { $0.code == 429 }.count == 3)
+        try await send(1...5)
+        // Once the five wait in the queue, the next three find it full.
+        let deadline = Date().addingTimeInterval(10)
+        while try await runtime.stub("stuck.example", via: observer)?["messages"]?["queued"]?.intValue != 5,
+            Date() < deadline
+        {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await send(6...8)
+        let refused = await client.collect(3, seconds: 5) { $0.type == .response }
+        #expect(refused.map(\.code) == [429, 429, 429])
+        #expect(refused.map(\.id) == [.int(6), .int(7), .int(8)])
+        let timedOut = await client.collect(5, seconds: 15) { $0.type == .response }
         #expect(
-            answers.filter { $0.code == 408 }.count == 5, "queued requests still time out: the clock runs from entry")
+            timedOut.map(\.code) == [408, 408, 408, 408, 408], "queued requests still time out: the clock runs from entry")
         #expect(await client.collect(1, seconds: 0.5).isEmpty, "exactly one final response each")
     }
 

@@ -30,6 +30,26 @@ struct RegistryTests {
         #expect(second == "hyperty-runtime://acme.example/protostub/2")
     }
 
+    @Test func everyChangeCarriesItsReasonAndAnUndeployIsBroadcast() async {
+        let broadcasts = Broadcasts()
+        let registry = Registry(logger: Logger(label: "test"), broadcast: { broadcasts.append($0) })
+        let url = await registry.allocate(domain: domain, version: nil, interworking: false)
+        await registry.apply(.deployed, to: url)
+        await registry.apply(.live, to: url, reason: .reported)
+        await registry.apply(.disconnected, to: url, desc: "the stub was killed", reason: .crashed)
+        #expect(await registry.record(for: domain)?.reason == .crashed)
+        await registry.remove(domain: domain, reason: .idle, desc: "no traffic")
+        #expect(broadcasts.all.map(\.status) == [.deploying, .deployed, .live, .disconnected, .undeployed])
+        #expect(broadcasts.all.map(\.reason) == [.requested, nil, .reported, .crashed, .idle])
+        #expect(broadcasts.all.allSatisfy { $0.expected }, "an undeploy may follow any status")
+        let message = broadcasts.all[4].message(addresses: RuntimeAddresses(runtimeDomain: "localhost", runtimeID: "x"))
+        #expect(message.body?["value"]?.stringValue == "undeployed")
+        #expect(message.body?["reason"]?.stringValue == "idle")
+        #expect(await registry.record(for: domain) == nil)
+        await registry.remove(domain: domain)
+        #expect(broadcasts.all.count == 5, "removing what is not there broadcasts nothing")
+    }
+
     @Test func statusChangesAreBroadcastInOrderAndOddTransitionsFlagged() async {
         let broadcasts = Broadcasts()
         let registry = Registry(logger: Logger(label: "test"), broadcast: { broadcasts.append($0) })

@@ -151,6 +151,10 @@ let package = Package(
 
         // MARK: Tests, one target per module
         .testTarget(name: "RethinkMessagesTests", dependencies: ["RethinkMessages"]),
+        .testTarget(
+            name: "RethinkBusTests",
+            dependencies: ["RethinkBus", "RethinkMessages", .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
         .testTarget(name: "RethinkJournalTests", dependencies: ["RethinkJournal"]),
         .testTarget(name: "RethinkSandboxTests", dependencies: ["RethinkSandbox"]),
         .testTarget(name: "RethinkRegistryTests", dependencies: ["RethinkRegistry", "RethinkMessages"]),

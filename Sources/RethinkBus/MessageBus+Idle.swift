@@ -9,7 +9,7 @@ extension MessageBus {
     /// once. No cost on the data path: the sweep compares the route's message counters with the last sweep's.
     /// A stub that still owes an answer is kept (``takeIdleStub(_:of:)`` checks).
     func sweepIdleStubs() {
-        let now = NIODeadline.now()
+        let now = eventLoop.now
         var interested: Set<DomainKey>?
         for route in routes.values {
             guard let url = route.stubURL, route.port != nil, route.status == .live, !route.idleReported,
@@ -58,7 +58,7 @@ extension MessageBus {
         else {
             route.idleReported = false
             route.lastActivity = activity
-            route.quietSince = .now()
+            route.quietSince = eventLoop.now
             return false
         }
         routes[domain] = nil
@@ -74,6 +74,6 @@ extension MessageBus {
     public func idleStubKept(_ url: String, of domain: DomainKey) {
         guard let route = routes[domain], route.stubURL == url else { return }
         route.idleReported = false
-        route.quietSince = .now()
+        route.quietSince = eventLoop.now
     }
 }

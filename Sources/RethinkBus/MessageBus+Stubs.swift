@@ -9,7 +9,7 @@ extension MessageBus {
     func routeToStub(_ message: Message, domain: DomainKey, request: PendingRequest?, sender: BusPort) {
         let route = routes[domain] ?? newRoute(for: domain)
         if let failure = route.failure {
-            if failure.until > .now() || route.status == .dead {
+            if failure.until > eventLoop.now || route.status == .dead {
                 respond(request, message, to: sender, code: failure.code, desc: failure.desc)
                 return
             }
@@ -198,7 +198,7 @@ extension MessageBus {
             metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)"])
         metrics.meters(for: domain).violations.increment()
         guard let route = routeOf(port) else { return }
-        let now = NIODeadline.now()
+        let now = eventLoop.now
         route.violations = route.violations.filter { $0 + configuration.violationWindow > now } + [now]
         if route.violations.count > configuration.violationLimit {
             route.violations.removeAll()
@@ -241,7 +241,7 @@ extension MessageBus {
         route.idleTimeout = idleTimeout
         route.idleReported = false
         route.lastActivity = route.messagesToStub &+ route.messagesFromStub
-        route.quietSince = .now()
+        route.quietSince = eventLoop.now
         if let old = route.port, old !== port { detach(old) }
         route.port = port
         route.stubURL = url
@@ -270,7 +270,7 @@ extension MessageBus {
         case .deploymentFailed:
             let reason = desc ?? "deployment failed"
             let code = notFound ? 404 : 502
-            let until = NIODeadline.now() + configuration.failureMemory
+            let until = eventLoop.now + configuration.failureMemory
             route.failure = (code, "\(stubName): \(reason)", until)
             failQueue(of: route, code: code, desc: "\(stubName): \(reason)")
             failOutstanding(of: url ?? "", code: 502, desc: "\(stubName): \(reason)")
@@ -296,7 +296,7 @@ extension MessageBus {
     /// Drops `domain`'s route if it still only remembers an expired failure (no stub, nothing waiting).
     private func forgetFailedRoute(of domain: DomainKey) {
         guard let route = routes[domain], route.stubURL == nil, route.port == nil, route.queue.isEmpty,
-            route.status == .deploymentFailed, let failure = route.failure, failure.until <= .now()
+            route.status == .deploymentFailed, let failure = route.failure, failure.until <= eventLoop.now
         else { return }
         routes[domain] = nil
     }

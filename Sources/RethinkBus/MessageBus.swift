@@ -16,6 +16,8 @@ public final class MessageBus: @unchecked Sendable {
     public let metrics: BusMetrics
     /// Operators watching the traffic (`rethinkctl monitor`); empty, the tap costs one check per delivery.
     var watchers: [BusWatcher] = []
+    /// Shutdown and retirement waiting for answers (``whenDrained(of:deadline:)``).
+    var drainWaiters: [DrainWaiter] = []
 
     var listeners: [String: [BusPort]] = [:]
     var pending: [PendingKey: PendingRequest] = [:]
@@ -63,7 +65,7 @@ public final class MessageBus: @unchecked Sendable {
     public func reconfigure(_ configuration: BusConfiguration) {
         eventLoop.preconditionInEventLoop()
         for route in routes.values where route.status == .deploymentFailed {
-            route.failure?.until = .now()
+            route.failure?.until = eventLoop.now
         }
         let restartSweep = configuration.responseTimeout != self.configuration.responseTimeout && sweeper != nil
         self.configuration = configuration
@@ -243,7 +245,7 @@ public final class MessageBus: @unchecked Sendable {
         nextSerial &+= 1
         let request = PendingRequest(
             key: key, requester: requester, to: to, target: .ports([]), serial: nextSerial,
-            deadline: .now() + configuration.responseTimeout)
+            deadline: eventLoop.now + configuration.responseTimeout)
         pending[key] = request
         requester.inFlight += 1
         timeouts.append(request)
@@ -256,6 +258,7 @@ public final class MessageBus: @unchecked Sendable {
         timeouts.remove(request)
         guard pending.removeValue(forKey: request.key) != nil else { return false }
         request.requester.inFlight -= 1
+        if !drainWaiters.isEmpty { drainCount(request) }
         return true
     }
 
@@ -346,7 +349,7 @@ public final class MessageBus: @unchecked Sendable {
     }
 
     private func expireRequests() {
-        for request in timeouts.expired(at: .now()) {
+        for request in timeouts.expired(at: eventLoop.now) {
             guard pending[request.key] === request else { continue }
             finish(
                 request, code: 408,

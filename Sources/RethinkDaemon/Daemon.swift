@@ -320,11 +320,8 @@ public final class Daemon: @unchecked Sendable {
     /// Waits until no request waits for its answer, or `limit`.
     private func drain(for limit: TimeAmount) async {
         let deadline = NIODeadline.now() + limit
-        while NIODeadline.now() < deadline {
-            let left = (try? await bus.eventLoop.submit { [bus] in bus.pendingCount }.get()) ?? 0
-            if left == 0 { return }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        let drained = try? await bus.eventLoop.submit { [bus] in bus.whenDrained(deadline: deadline) }.get()
+        try? await drained?.get()
     }
 
     /// Closes every client connection after what was written to it: an empty write completes once every

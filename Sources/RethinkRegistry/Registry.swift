@@ -15,6 +15,16 @@ public actor Registry {
     private let broadcast: @Sendable (StatusChange) -> Void
     private let logger: Logger
     private let now: @Sendable () -> Date
+    /// Callers waiting for a stub to reach one of some statuses (``waitForStatus(of:in:timeout:)``).
+    private var waiters: [Int: Waiter] = [:]
+    private var nextWaiter = 0
+
+    private struct Waiter {
+        let url: String
+        let domain: DomainKey
+        let statuses: Set<StubStatus>
+        let continuation: CheckedContinuation<StubRecord?, Never>
+    }
 
     public init(
         policy: CrashPolicy = .default, logger: Logger, now: @escaping @Sendable () -> Date = { Date() },
@@ -37,6 +47,7 @@ public actor Registry {
         record.crashes = previous?.crashes ?? []
         record.reason = .requested
         records[domain] = record
+        resumeWaiters { $0.domain == domain && $0.url != url ? .some(nil) : nil }
         emit(
             StatusChange(
                 stubURL: url, domain: domain, status: .deploying, previous: previous?.status, desc: nil, expected: true,
@@ -76,6 +87,34 @@ public actor Registry {
             reason: reason)
         emit(change)
         return change
+    }
+
+    /// Waits until the stub at `url` enters one of `statuses` (its record then), is replaced by another stub of
+    /// its domain (nil), or `timeout` passes (nil). Driven by the status changes as they are applied, not by
+    /// polling.
+    public func waitForStatus(of url: String, in statuses: Set<StubStatus>, timeout: Duration) async -> StubRecord? {
+        guard let domain = DomainKey(address: url), let record = records[domain], record.url == url else { return nil }
+        if statuses.contains(record.status) { return record }
+        nextWaiter += 1
+        let id = nextWaiter
+        return await withCheckedContinuation { continuation in
+            waiters[id] = Waiter(url: url, domain: domain, statuses: statuses, continuation: continuation)
+            Task {
+                try? await Task.sleep(for: timeout)
+                self.resumeWaiter(id, with: nil)
+            }
+        }
+    }
+
+    private func resumeWaiter(_ id: Int, with record: StubRecord?) {
+        waiters.removeValue(forKey: id)?.continuation.resume(returning: record)
+    }
+
+    /// Resumes each waiter `decide` gives an outcome for (`.some(record)`, or `.some(nil)`: replaced).
+    private func resumeWaiters(_ decide: (Waiter) -> StubRecord??) {
+        for (id, waiter) in waiters {
+            if let outcome = decide(waiter) { resumeWaiter(id, with: outcome) }
+        }
     }
 
     public func setPID(_ pid: Int32?, of url: String, confinement: JSONValue? = nil) {
@@ -154,5 +193,12 @@ public actor Registry {
                 metadata: metadata)
         }
         broadcast(change)
+        guard !waiters.isEmpty else { return }
+        let record = records[change.domain]
+        resumeWaiters { waiter in
+            guard waiter.url == change.stubURL else { return nil }
+            if change.status == .undeployed { return .some(nil) }
+            return waiter.statuses.contains(change.status) ? .some(record) : nil
+        }
     }
 }

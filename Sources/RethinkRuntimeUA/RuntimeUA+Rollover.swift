@@ -109,37 +109,31 @@ extension RuntimeUA {
         await drainAndRetire(old)
     }
 
-    /// Waits (polling the Registry, which applies the stub's reports in order) until the stub at `url` is
-    /// `live`; fails when it reports `failed` or takes longer than three handshake timeouts.
+    /// Waits for the Registry's status change (the stub's reports, in order) that makes the stub at `url`
+    /// `live`; fails when it reports `failed` (and the like), is replaced, or takes longer than three handshake
+    /// timeouts.
     private func waitUntilLive(_ url: String, of domain: DomainKey) async throws {
-        let deadline = ContinuousClock.now + .nanoseconds(configuration.handshakeTimeout.nanoseconds * 3)
-        while ContinuousClock.now < deadline {
-            guard let record = await registry.record(for: domain), record.url == url
-            else { throw DeploymentError(.handshake, "the new stub was replaced") }
-            switch record.status {
-            case .live: return
-            case .failed, .deploymentFailed, .dead, .disconnected:
-                throw DeploymentError(
-                    .handshake,
-                    "the new stub reported \(record.status.rawValue)" + (record.desc.map { ": \($0)" } ?? ""))
-            default:
-                try await Task.sleep(for: .milliseconds(10))
-            }
+        let limit = configuration.handshakeTimeout.nanoseconds * 3
+        let outcome = await registry.waitForStatus(
+            of: url, in: [.live, .failed, .deploymentFailed, .dead, .disconnected], timeout: .nanoseconds(limit))
+        guard let record = outcome else {
+            let replaced = await registry.record(for: domain)?.url != url
+            throw DeploymentError(
+                .handshake,
+                replaced ? "the new stub was replaced" : "the new stub was not live within \(limit / 1_000_000) ms")
         }
-        throw DeploymentError(
-            .handshake,
-            "the new stub was not live within \(configuration.handshakeTimeout.nanoseconds * 3 / 1_000_000) ms")
+        guard record.status == .live else {
+            throw DeploymentError(
+                .handshake, "the new stub reported \(record.status.rawValue)" + (record.desc.map { ": \($0)" } ?? ""))
+        }
     }
 
     /// Lets the replaced stub answer what it already has (up to the response timeout), then undeploys it.
     private func drainAndRetire(_ old: StubInstance) async {
         let bus = self.bus
-        let limit = ContinuousClock.now + .nanoseconds(bus.configuration.responseTimeout.nanoseconds) + .seconds(1)
-        while ContinuousClock.now < limit {
-            let left = try? await bus.eventLoop.submit { bus.outstandingRequests(of: old.url) }.get()
-            if left ?? 0 == 0 { break }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        let deadline = NIODeadline.now() + bus.configuration.responseTimeout + .seconds(1)
+        let drained = try? await bus.eventLoop.submit { bus.whenDrained(of: old.url, deadline: deadline) }.get()
+        try? await drained?.get()
         await stop(
             old, code: 502, desc: "stub \(old.url) was replaced by a newer version before it answered",
             keepRoute: true)

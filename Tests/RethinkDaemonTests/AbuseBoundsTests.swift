@@ -25,17 +25,22 @@ struct AbuseBoundsTests {
     ) async throws -> JSONValue {
         let flood = try ChildProcess(
             "/usr/bin/python3", [Self.flood, daemon.socket, target, "\(count)", "\(window)"], captureOutput: true)
-        let other = try await RuntimeClient.connect(socketPath: daemon.socket)
-        while flood.isRunning {
-            let answer = try await other.request(.read, to: other.greeting.runtimeURL + "/registry", timeout: .seconds(20))
-            #expect(answer.code == 200, "another client is served meanwhile")
-            try await Task.sleep(for: .milliseconds(250))
-        }
+        try await Self.expectOthersServed(daemon, while: flood)
         let report = try JSONValue.parse(Array(flood.readOutput().utf8))
         #expect(flood.exitCode == 0)
         #expect(report["answered"]?.intValue == Int64(count), "every request answered: \(report.jsonString)")
         #expect(report["duplicates"]?.intValue == 0, "none answered twice")
         return report
+    }
+
+    /// While `child` runs, another client reads the registry now and then and is answered each time.
+    static func expectOthersServed(_ daemon: DaemonProcessTests.RunningDaemon, while child: ChildProcess) async throws {
+        let other = try await RuntimeClient.connect(socketPath: daemon.socket)
+        while child.isRunning {
+            let answer = try await other.request(.read, to: other.greeting.runtimeURL + "/registry", timeout: .seconds(20))
+            #expect(answer.code == 200, "another client is served meanwhile")
+            try await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     @Test func aFloodAtAStalledStubIsAnsweredInFullWithinTheMemoryBound() async throws {

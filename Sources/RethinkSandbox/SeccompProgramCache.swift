@@ -10,6 +10,9 @@ final class SeccompProgramCache: Sendable {
 
     private let programs = Mutex<[Key: SeccompProgram]>([:])
     private let supervisionProgram = Mutex<SeccompProgram?>(nil)
+    /// How many allowlists were compiled (the tests check that each policy is compiled once).
+    private let compilations = Mutex(0)
+    var compiledPrograms: Int { compilations.withLock { $0 } }
 
     /// The supervision filter every confined stub gets before its allowlist, compiled once.
     func supervision() throws(SandboxError) -> SeccompProgram {
@@ -28,6 +31,7 @@ final class SeccompProgramCache: Sendable {
         return try programs.withLock { programs throws(SandboxError) -> SeccompProgram in
             if let program = programs[key] { return program }
             let program = try SeccompProgram.compile(language: key.language, defaultAction: key.defaultAction)
+            compilations.withLock { $0 += 1 }
             programs[key] = program
             return program
         }

@@ -40,7 +40,9 @@ struct SandboxPolicyTests {
         #expect(StubLanguage(descriptorValue: "") == nil)
     }
 
-    @Test func defaultLimitsKeepCoreDumpsOutOfTheirHands() {
+    /// The documented defaults. (That a stub cannot dump core, RLIMIT_CORE 0, is checked in a real child by
+    /// ChildEnvironmentTests, from its /proc/self/limits.)
+    @Test func defaultLimitsAreTheDocumentedOnes() {
         let limits = ResourceLimits.default
         #expect(limits.openFiles == 1024)
         #expect(limits.addressSpaceBytes == nil)

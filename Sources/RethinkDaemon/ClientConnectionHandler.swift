@@ -30,14 +30,17 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     private var dropped = 0
     private var stall: Scheduled<Void>?
     private let meters: ClientMeters
+    /// The "a stub is never a client" warnings, shared by every connection: a stub can connect in a loop.
+    private let refusals: RefusalLog?
 
     init(
         bus: MessageBus, number: Int, maxMessageBytes: Int, version: String, status: ServiceStatus?, logger: Logger,
-        meters: ClientMeters = .disabled, stallTimeout: TimeAmount = .seconds(30),
+        meters: ClientMeters = .disabled, refusals: RefusalLog? = nil, stallTimeout: TimeAmount = .seconds(30),
         isStub: @escaping @Sendable (_ pid: Int32, _ uid: UInt32) -> Bool = { _, _ in false }
     ) {
         self.bus = bus
         self.meters = meters
+        self.refusals = refusals
         self.stallTimeout = stallTimeout
         self.status = status
         self.isStub = isStub
@@ -66,12 +69,18 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
             let credentials: EventLoopFuture<PeerCredentialsLayout> = provider.unsafeGetSocketOption(
                 level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
             // On the channel's own loop the option is read at once, before any line is.
-            credentials.whenSuccess { [port, isStub, logger] raw in
+            credentials.whenSuccess { [port, isStub, logger, refusals] raw in
                 port?.credentials = PeerCredentials(pid: raw.pid, uid: raw.uid, gid: raw.gid)
                 if isStub(raw.pid, raw.uid) {
-                    logger.warning(
-                        "refused a client connection from a stub (pid \(raw.pid), uid \(raw.uid)): a stub is never a client",
-                        metadata: ["rethink_stub_pid": "\(raw.pid)"])
+                    let (write, suppressed) = refusals?.limit.admit() ?? (true, nil)
+                    if let suppressed {
+                        logger.warning("\(suppressed) more client connections from stubs were refused and not logged")
+                    }
+                    if write {
+                        logger.warning(
+                            "refused a client connection from a stub (pid \(raw.pid), uid \(raw.uid)): a stub is never a client",
+                            metadata: ["rethink_stub_pid": "\(raw.pid)"])
+                    }
                     context.close(promise: nil)
                 }
             }
@@ -200,6 +209,11 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         bus.send(response, to: port)
     }
 
+}
+
+/// The log limit of refused stub connections (100 lines per 10 s), one for all connections, on the bus's loop.
+final class RefusalLog: @unchecked Sendable {
+    var limit = LogRateLimit(burst: 100, interval: .seconds(10))
 }
 
 /// `struct ucred` with the same layout, Sendable for NIO's socket-option API.

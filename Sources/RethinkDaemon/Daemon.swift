@@ -42,6 +42,7 @@ public final class Daemon: @unchecked Sendable {
     private var nextClient = 0
     /// Open client connections, on the bus's loop: a shutdown stops reading them, drains, then closes them.
     private var clientChannels: [ObjectIdentifier: Channel] = [:]
+    private let refusals = RefusalLog()
     private let notifier: SystemdNotifier
     private let status: ServiceStatus
     private let credentialsDirectory: String?
@@ -232,6 +233,7 @@ public final class Daemon: @unchecked Sendable {
                     let handler = ClientConnectionHandler(
                         bus: bus, number: self.nextClient, maxMessageBytes: self.live.maxMessageBytes,
                         version: Daemon.version, status: status, logger: logger, meters: self.metrics.clients,
+                        refusals: self.refusals,
                         stallTimeout: .milliseconds(Int64(self.live.clientStallSeconds * 1000))
                     ) { pid, uid in
                         sandbox.isStub(pid: pid) || (uid != 0 && sandbox.identities.contains(uid))

@@ -17,7 +17,7 @@ public final class BusMetrics: Sendable {
     let none: DomainMeters
     /// Domains past the cap, together; made when the cap is first reached.
     private let other = NIOLockedValueBox<DomainMeters?>(nil)
-    /// Messages the runtime itself wrote (answers, greetings, broadcasts) and everything delivered, by kind.
+    /// Every message the bus wrote to a port, and the final responses the runtime gave itself.
     let delivered: Counter
     let runtimeAnswers: Counter
 
@@ -53,11 +53,6 @@ public final class BusMetrics: Sendable {
     /// Every domain's meters (a scrape sets their gauges).
     public func allMeters() -> [DomainMeters] {
         domains.withLockedValue { Array($0.values) } + (other.withLockedValue { $0 }.map { [$0] } ?? [])
-    }
-
-    /// The meters of a domain if it has any yet (the Runtime UA's deploy timings), without making them.
-    public func existingMeters(for domain: DomainKey) -> DomainMeters? {
-        domains.withLockedValue { $0[domain] }
     }
 }
 

@@ -15,11 +15,9 @@ extension MessageBus {
             guard let url = route.stubURL, route.port != nil, route.status == .live, !route.idleReported,
                 let timeout = idleTimeout(of: route)
             else { continue }
-            let activity = route.messagesToStub &+ route.messagesFromStub
             if interested == nil { interested = domainsWithListeners() }
-            if activity != route.lastActivity || !route.queue.isEmpty || interested?.contains(route.domain) == true {
-                route.lastActivity = activity
-                route.quietSince = now
+            guard isQuiet(route, interested: interested ?? []) else {
+                watchAgain(route)
                 continue
             }
             if now - route.quietSince >= timeout {
@@ -27,6 +25,18 @@ extension MessageBus {
                 delegate?.bus(self, stubIdle: url, of: route.domain)
             }
         }
+    }
+
+    /// No message since the last look, nothing queued, and no client listening in its domain.
+    private func isQuiet(_ route: StubRoute, interested: Set<DomainKey>) -> Bool {
+        route.activity == route.lastActivity && route.queue.isEmpty && !interested.contains(route.domain)
+    }
+
+    /// Starts the route's quiet time again from now (a new stub, new traffic, a stub kept).
+    func watchAgain(_ route: StubRoute) {
+        route.idleReported = false
+        route.lastActivity = route.activity
+        route.quietSince = eventLoop.now
     }
 
     /// The route's idle time: its descriptor's, else the bus's; nil when it never idles.
@@ -49,16 +59,10 @@ extension MessageBus {
     /// one while it stops. False when traffic came meanwhile: it stays, and is watched again.
     public func takeIdleStub(_ url: String, of domain: DomainKey) -> Bool {
         guard let route = routes[domain], route.stubURL == url, route.idleReported else { return false }
-        let activity = route.messagesToStub &+ route.messagesFromStub
-        let owes = pending.values.contains { request in
-            if case .stub(let target, let stub) = request.target { return target == domain && (stub == nil || stub == url) }
-            return request.requester === route.port
-        }
-        guard activity == route.lastActivity, route.queue.isEmpty, !owes, !domainsWithListeners().contains(domain)
-        else {
-            route.idleReported = false
-            route.lastActivity = activity
-            route.quietSince = eventLoop.now
+        // What it owes (answers), or is owed (answers to its own requests), keeps it.
+        let owes = outstandingRequests(of: url) > 0 || pending.values.contains { $0.requester === route.port }
+        guard isQuiet(route, interested: domainsWithListeners()), !owes else {
+            watchAgain(route)
             return false
         }
         routes[domain] = nil
@@ -73,7 +77,6 @@ extension MessageBus {
     /// The Runtime UA keeps an idle stub after all (it is being upgraded, or stopped already): watched again.
     public func idleStubKept(_ url: String, of domain: DomainKey) {
         guard let route = routes[domain], route.stubURL == url else { return }
-        route.idleReported = false
-        route.quietSince = eventLoop.now
+        watchAgain(route)
     }
 }

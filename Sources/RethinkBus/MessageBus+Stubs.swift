@@ -23,11 +23,12 @@ extension MessageBus {
             return
         }
         request?.target = .stub(domain: domain, url: nil)
-        request?.meters = route.meters
         if route.canDeliver, route.queue.isEmpty {
             deliver(message, over: route, request: request, sender: sender)
             return
         }
+        // Where a 429 or a 408 in the queue is counted (``deliver`` sets it again once it reaches a stub).
+        request?.meters = route.meters
         if route.queue.count >= configuration.queueLimit, route.answeredInQueue * 4 >= route.queue.count {
             compactQueue(of: route)
         }
@@ -53,8 +54,7 @@ extension MessageBus {
         request?.target = .stub(domain: route.domain, url: url)
         request?.meters = route.meters
         request?.inStubQueue = false
-        route.messagesToStub &+= 1
-        route.meters?.toStub.increment()
+        route.countToStub()
         write(message, to: port, sender: sender)
     }
 
@@ -151,10 +151,7 @@ extension MessageBus {
             return false
         }
         if own || DomainKey(address: from) == domain || DomainKey(address: message.to) == domain {
-            if let route = routeOf(port) {
-                route.messagesFromStub &+= 1
-                route.meters?.fromStub.increment()
-            }
+            routeOf(port)?.countFromStub()
             return true
         }
         violation(
@@ -239,9 +236,7 @@ extension MessageBus {
     public func stubAttached(_ port: BusPort, domain: DomainKey, url: String, idleTimeout: TimeAmount? = nil) {
         let route = existingOrNewRoute(for: domain)
         route.idleTimeout = idleTimeout
-        route.idleReported = false
-        route.lastActivity = route.messagesToStub &+ route.messagesFromStub
-        route.quietSince = eventLoop.now
+        watchAgain(route)
         if let old = route.port, old !== port { detach(old) }
         route.port = port
         route.stubURL = url

@@ -278,10 +278,7 @@ public final class MessageBus: @unchecked Sendable {
             forget(request)
             (request.meters ?? metrics.none).finished(code: message.code ?? 200)
         }
-        if case .stub = sender.kind, let route = routeOf(sender) {
-            route.messagesFromStub &+= 1
-            route.meters?.fromStub.increment()
-        }
+        if case .stub = sender.kind { routeOf(sender)?.countFromStub() }
         write(message.needsCanonicalType ? message.rewritten() : message, to: request.requester, sender: sender)
     }
 
@@ -368,13 +365,9 @@ public final class MessageBus: @unchecked Sendable {
         metrics.delivered.increment()
         if !watchers.isEmpty { tap(message, to: port, sender: sender) }
         port.write(message, sender: sender)
-        if !port.needsFlush {
-            port.needsFlush = true
-            toFlush.append(port)
-        }
+        markForFlush(port)
     }
 
-    /// Flushes every port written to since the last flush. Call at the end of each batch of input.
     /// The meters a request to `address` counts under: its domain's, if a stub serves it, else "none".
     func metricsOfAddress(_ address: String) -> DomainMeters {
         guard let domain = DomainKey(address: address), let meters = routes[domain]?.meters else { return metrics.none }
@@ -388,7 +381,7 @@ public final class MessageBus: @unchecked Sendable {
         }
     }
 
-    /// Marks a port as written to (for ``flush()``) without routing: the tap's events.
+    /// Marks a port as written to, for ``flush()``: every delivery, and the tap's events.
     func markForFlush(_ port: BusPort) {
         if !port.needsFlush {
             port.needsFlush = true
@@ -396,6 +389,7 @@ public final class MessageBus: @unchecked Sendable {
         }
     }
 
+    /// Flushes every port written to since the last flush. Call at the end of each batch of input.
     public func flush() {
         guard !toFlush.isEmpty else { return }
         let ports = toFlush

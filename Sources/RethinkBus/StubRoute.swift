@@ -34,6 +34,21 @@ final class StubRoute {
     }
 
     var canDeliver: Bool { port?.isWritable == true && status.acceptsTraffic }
+
+    /// Messages it carried either way: the idle sweep watches this move.
+    var activity: UInt64 { messagesToStub &+ messagesFromStub }
+
+    /// One message delivered to the stub: the listing's counter and the metrics' together.
+    func countToStub() {
+        messagesToStub &+= 1
+        meters?.toStub.increment()
+    }
+
+    /// One message taken from the stub.
+    func countFromStub() {
+        messagesFromStub &+= 1
+        meters?.fromStub.increment()
+    }
 }
 
 struct QueuedMessage {

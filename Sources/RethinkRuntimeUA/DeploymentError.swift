@@ -12,6 +12,8 @@ public struct DeploymentError: Error, Sendable, CustomStringConvertible {
         public static let integrity = Code(name: "integrity")
         public static let spawn = Code(name: "spawn")
         public static let handshake = Code(name: "handshake")
+        /// No answer to the deploy message (or no `live`) in time.
+        public static let timedOut = Code(name: "timed-out")
         public static let unsupported = Code(name: "unsupported")
         public static let credentials = Code(name: "credentials")
     }
@@ -32,8 +34,8 @@ public struct DeploymentError: Error, Sendable, CustomStringConvertible {
         case .noDescriptor: return .noDescriptor
         case .credentials: return .authenticationFailed
         case .spawn: return .spawnFailed
-        case .handshake:
-            return message.contains("did not answer the deploy message within") ? .timedOut : .handshakeFailed
+        case .timedOut: return .timedOut
+        case .handshake: return .handshakeFailed
         default: return .refusedPackage
         }
     }

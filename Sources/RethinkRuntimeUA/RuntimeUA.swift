@@ -169,20 +169,20 @@ public actor RuntimeUA: BusDelegate {
         } catch {
             // A domain nobody publishes is a client's mistake, and a client can name any number of them: those
             // lines are limited (100 per 10 s, then a count); a refused package always gets its line.
-            let (write, suppressed) = error.code == .noDescriptor ? unknownDomainLog.admit() : (true, nil)
+            let notFound = error.code == .noDescriptor
+            let (write, suppressed) = notFound ? unknownDomainLog.admit() : (true, nil)
             if let suppressed {
                 logger.notice("\(suppressed) more deployment(s) for domains with no descriptor were not logged")
             }
             if write {
                 logger.log(
-                    level: error.code == .noDescriptor ? .notice : .warning,
+                    level: notFound ? .notice : .warning,
                     "cannot deploy a stub for \(domain): \(error.message)",
                     metadata: [
                         "rethink_domain": "\(domain)", "rethink_status": "deployment-failed",
                         "message_id": "\(JournalMessageID.packageRefused)",
                     ])
             }
-            let notFound = error.code == .noDescriptor
             await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: nil, desc: error.message, notFound: notFound) }
             return .failure(error)
         }
@@ -279,7 +279,7 @@ public actor RuntimeUA: BusDelegate {
         let timeout = loop.scheduleTask(in: handshakeTimeout) {
             started.handshake.fail(
                 DeploymentError(
-                    .handshake,
+                    .timedOut,
                     "the stub did not answer the deploy message within \(handshakeTimeout.nanoseconds / 1_000_000) ms"
                 ))
         }

@@ -65,12 +65,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if let provider = context.channel as? SocketOptionProvider {
-            let credentials: EventLoopFuture<PeerCredentialsLayout> = provider.unsafeGetSocketOption(
-                level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+        if let credentials = context.channel.peerCredentials() {
             // On the channel's own loop the option is read at once, before any line is.
             credentials.whenSuccess { [port, isStub, logger, refusals] raw in
-                port?.credentials = PeerCredentials(pid: raw.pid, uid: raw.uid, gid: raw.gid)
+                port?.credentials = raw
                 if isStub(raw.pid, raw.uid) {
                     let (write, suppressed) = refusals?.limit.admit() ?? (true, nil)
                     if let suppressed {
@@ -214,6 +212,17 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 /// The log limit of refused stub connections (100 lines per 10 s), one for all connections, on the bus's loop.
 final class RefusalLog: @unchecked Sendable {
     var limit = LogRateLimit(burst: 100, interval: .seconds(10))
+}
+
+extension Channel {
+    /// The peer's Unix identity (SO_PEERCRED); nil for a channel without socket options. On the channel's own
+    /// loop the future is complete at once.
+    func peerCredentials() -> EventLoopFuture<PeerCredentials>? {
+        guard let provider = self as? SocketOptionProvider else { return nil }
+        let raw: EventLoopFuture<PeerCredentialsLayout> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+        return raw.map { PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
+    }
 }
 
 /// `struct ucred` with the same layout, Sendable for NIO's socket-option API.

@@ -247,23 +247,8 @@ public final class Daemon: @unchecked Sendable {
         if let descriptor = SocketActivation.listeningDescriptor() {
             return try await bootstrap.withBoundSocket(descriptor).get()
         }
-        let path = configuration.socket
-        try SocketActivation.prepareSocketPath(path)
-        // Bound and listening under a name of its own first, then renamed into place: the socket's file appears
-        // only once connects succeed, and with its final mode, so a client (or a script) that waits for the
-        // file never meets ECONNREFUSED or EACCES.
-        // (A path too long for a staging name beside it is bound in place.)
-        let staging = path + ".\(getpid())"
-        let bound = staging.utf8.count < 108 ? staging : path
-        let channel = try await bootstrap.bind(unixDomainSocketPath: bound, cleanupExistingSocketFile: true).get()
-        chmod(bound, 0o666)
-        guard bound == path || rename(staging, path) == 0 else {
-            let error = errno
-            unlink(staging)
-            try? await channel.close()
-            throw ConfigurationError("cannot put the client socket in place at \(path): \(String(cString: strerror(error)))")
-        }
-        boundSocketPath = path
+        let channel = try await bootstrap.bindUnixSocket(at: configuration.socket, what: "client socket")
+        boundSocketPath = configuration.socket
         return channel
     }
 
@@ -272,7 +257,7 @@ public final class Daemon: @unchecked Sendable {
     private func serveMetrics() async {
         let (ua, bus, metrics) = (self.ua, self.bus, self.metrics)
         let server = MetricsServer(
-            loop: bus.eventLoop, logger: logger, allow: { [weak self] peer in self?.services.admin.allows(peer) ?? false },
+            loop: bus.eventLoop, allow: { [weak self] peer in self?.services.admin.allows(peer) ?? false },
             render: { await metrics.render(busOn: bus, stubs: await ua.runningStubs()) })
         do {
             let tcp = try configuration.metricsListen.map { text throws(ConfigurationError) in try MetricsAddress(parsing: text) }
@@ -298,14 +283,14 @@ public final class Daemon: @unchecked Sendable {
         metrics.stop()
         await metricsServer?.stop()
         try? await server?.close()
-        let waiting =
+        let (waiting, drainSeconds) =
             (try? await bus.eventLoop.submit { [self] in
                 for channel in clientChannels.values { channel.setOption(ChannelOptions.autoRead, value: false) }
-                return bus.pendingCount
-            }.get()) ?? 0
+                return (bus.pendingCount, live.shutdownDrainSeconds)
+            }.get()) ?? (0, 0)
         if waiting > 0 {
             logger.info("stopping: no new requests are read; \(waiting) already read wait for their answers")
-            await drain(for: .nanoseconds(Int64(live.shutdownDrainSeconds * 1e9)))
+            await drain(for: .nanoseconds(Int64(drainSeconds * 1e9)))
         }
         notifier.notify("STATUS=undeploying stubs")
         logger.info("stopping: undeploying stubs")

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -19,13 +18,11 @@ final class MetricsServer: @unchecked Sendable {
     private let loop: EventLoop
     private let render: Render
     private let allow: Allow
-    private let logger: Logger
     private var channels: [Channel] = []
     private var socketPath: String?
 
-    init(loop: EventLoop, logger: Logger, allow: @escaping Allow, render: @escaping Render) {
+    init(loop: EventLoop, allow: @escaping Allow, render: @escaping Render) {
         self.loop = loop
-        self.logger = logger
         self.allow = allow
         self.render = render
     }
@@ -33,11 +30,7 @@ final class MetricsServer: @unchecked Sendable {
     /// Binds the unix socket (mode 0666: the peer check decides) and the TCP address, if any.
     func start(socketPath: String?, tcp: MetricsAddress?) async throws {
         if let socketPath {
-            try SocketActivation.prepareSocketPath(socketPath)
-            let channel = try await bootstrap(checkingPeers: true)
-                .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true).get()
-            chmod(socketPath, 0o666)
-            channels.append(channel)
+            channels.append(try await bootstrap(checkingPeers: true).bindUnixSocket(at: socketPath, what: "metrics socket"))
             self.socketPath = socketPath
         }
         if let tcp {
@@ -91,14 +84,11 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard let allow else { return serve(head, context: context) }
-        guard let provider = context.channel as? SocketOptionProvider else {
+        guard let credentials = context.channel.peerCredentials() else {
             return respond(context, .forbidden, Array("no peer credentials\n".utf8), head: head)
         }
-        let credentials: EventLoopFuture<PeerCredentialsLayout> = provider.unsafeGetSocketOption(
-            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
         credentials.whenComplete { [self] result in
-            let peer = (try? result.get()).map { PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
-            if allow(peer) {
+            if allow(try? result.get()) {
                 serve(head, context: context)
             } else {
                 respond(context, .forbidden, Array("metrics are for root and the admin group\n".utf8), head: head)

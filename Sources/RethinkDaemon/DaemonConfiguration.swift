@@ -83,20 +83,19 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         public init(from decoder: Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             let defaults = SandboxSettings()
-            defaultAction = try container.decodeIfPresent(SandboxPolicy.DefaultAction.self, forKey: .defaultAction)
-                ?? defaults.defaultAction
-            openFiles = try container.decodeIfPresent(UInt64.self, forKey: .openFiles) ?? defaults.openFiles
+            defaultAction = try container.decode(.defaultAction, or: defaults.defaultAction)
+            openFiles = try container.decode(.openFiles, or: defaults.openFiles)
             addressSpaceBytes = try Self.optional(container, .addressSpaceBytes, defaults.addressSpaceBytes)
             fileSizeBytes = try Self.optional(container, .fileSizeBytes, defaults.fileSizeBytes)
             cpuSeconds = try Self.optional(container, .cpuSeconds, defaults.cpuSeconds)
             memoryBytes = try Self.optional(container, .memoryBytes, defaults.memoryBytes)
             tasks = try Self.optional(container, .tasks, defaults.tasks)
-            confinement = try container.decodeIfPresent(String.self, forKey: .confinement) ?? defaults.confinement
-            landlock = try container.decodeIfPresent(Bool.self, forKey: .landlock) ?? defaults.landlock
-            uids = try container.decodeIfPresent(String.self, forKey: .uids) ?? defaults.uids
-            scratchBytes = try container.decodeIfPresent(UInt64.self, forKey: .scratchBytes) ?? defaults.scratchBytes
-            nice = try container.decodeIfPresent(Int32.self, forKey: .nice) ?? defaults.nice
-            auditDenials = try container.decodeIfPresent(Bool.self, forKey: .auditDenials) ?? defaults.auditDenials
+            confinement = try container.decode(.confinement, or: defaults.confinement)
+            landlock = try container.decode(.landlock, or: defaults.landlock)
+            uids = try container.decode(.uids, or: defaults.uids)
+            scratchBytes = try container.decode(.scratchBytes, or: defaults.scratchBytes)
+            nice = try container.decode(.nice, or: defaults.nice)
+            auditDenials = try container.decode(.auditDenials, or: defaults.auditDenials)
         }
 
         /// A limit left out keeps its default; `null` turns it off.
@@ -155,47 +154,36 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = DaemonConfiguration()
-        socket = try container.decodeIfPresent(String.self, forKey: .socket) ?? defaults.socket
-        stateDirectory = try container.decodeIfPresent(String.self, forKey: .stateDirectory) ?? defaults.stateDirectory
-        catalogues = try container.decodeIfPresent([String].self, forKey: .catalogues) ?? defaults.catalogues
-        runtimeDomain = try container.decodeIfPresent(String.self, forKey: .runtimeDomain) ?? defaults.runtimeDomain
-        responseTimeoutSeconds =
-            try container.decodeIfPresent(Double.self, forKey: .responseTimeoutSeconds)
-            ?? defaults.responseTimeoutSeconds
-        logLevel = try container.decodeIfPresent(String.self, forKey: .logLevel) ?? defaults.logLevel
-        logTarget = try container.decodeIfPresent(LogTarget.self, forKey: .logTarget) ?? defaults.logTarget
-        journalSocket = try container.decodeIfPresent(String.self, forKey: .journalSocket) ?? defaults.journalSocket
-        maxMessageBytes = try container.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? defaults.maxMessageBytes
-        queueLimit = try container.decodeIfPresent(Int.self, forKey: .queueLimit) ?? defaults.queueLimit
-        maxInFlightPerPeer =
-            try container.decodeIfPresent(Int.self, forKey: .maxInFlightPerPeer) ?? defaults.maxInFlightPerPeer
-        clientOutputLimitBytes =
-            try container.decodeIfPresent(Int.self, forKey: .clientOutputLimitBytes) ?? defaults.clientOutputLimitBytes
-        clientStallSeconds =
-            try container.decodeIfPresent(Double.self, forKey: .clientStallSeconds) ?? defaults.clientStallSeconds
-        shutdownDrainSeconds =
-            try container.decodeIfPresent(Double.self, forKey: .shutdownDrainSeconds) ?? defaults.shutdownDrainSeconds
-        stubIdleSeconds = try container.decodeIfPresent(Double.self, forKey: .stubIdleSeconds) ?? defaults.stubIdleSeconds
-        metricsSocket = try container.decodeIfPresent(String.self, forKey: .metricsSocket) ?? defaults.metricsSocket
-        metricsListen = try container.decodeIfPresent(String.self, forKey: .metricsListen) ?? defaults.metricsListen
-        stubLogBurst = try container.decodeIfPresent(Int.self, forKey: .stubLogBurst) ?? defaults.stubLogBurst
-        stubLogIntervalSeconds =
-            try container.decodeIfPresent(Double.self, forKey: .stubLogIntervalSeconds) ?? defaults.stubLogIntervalSeconds
-        adminGroup = try container.decodeIfPresent(String.self, forKey: .adminGroup) ?? defaults.adminGroup
-        credentialsDirectories =
-            try container.decodeIfPresent([String].self, forKey: .credentialsDirectories)
-            ?? defaults.credentialsDirectories
+        socket = try container.decode(.socket, or: defaults.socket)
+        stateDirectory = try container.decode(.stateDirectory, or: defaults.stateDirectory)
+        catalogues = try container.decode(.catalogues, or: defaults.catalogues)
+        runtimeDomain = try container.decode(.runtimeDomain, or: defaults.runtimeDomain)
+        responseTimeoutSeconds = try container.decode(.responseTimeoutSeconds, or: defaults.responseTimeoutSeconds)
+        logLevel = try container.decode(.logLevel, or: defaults.logLevel)
+        logTarget = try container.decode(.logTarget, or: defaults.logTarget)
+        journalSocket = try container.decode(.journalSocket, or: defaults.journalSocket)
+        maxMessageBytes = try container.decode(.maxMessageBytes, or: defaults.maxMessageBytes)
+        queueLimit = try container.decode(.queueLimit, or: defaults.queueLimit)
+        maxInFlightPerPeer = try container.decode(.maxInFlightPerPeer, or: defaults.maxInFlightPerPeer)
+        clientOutputLimitBytes = try container.decode(.clientOutputLimitBytes, or: defaults.clientOutputLimitBytes)
+        clientStallSeconds = try container.decode(.clientStallSeconds, or: defaults.clientStallSeconds)
+        shutdownDrainSeconds = try container.decode(.shutdownDrainSeconds, or: defaults.shutdownDrainSeconds)
+        stubIdleSeconds = try container.decode(.stubIdleSeconds, or: defaults.stubIdleSeconds)
+        metricsSocket = try container.decode(.metricsSocket, or: defaults.metricsSocket)
+        metricsListen = try container.decode(.metricsListen, or: defaults.metricsListen)
+        stubLogBurst = try container.decode(.stubLogBurst, or: defaults.stubLogBurst)
+        stubLogIntervalSeconds = try container.decode(.stubLogIntervalSeconds, or: defaults.stubLogIntervalSeconds)
+        adminGroup = try container.decode(.adminGroup, or: defaults.adminGroup)
+        credentialsDirectories = try container.decode(.credentialsDirectories, or: defaults.credentialsDirectories)
         interpreters = defaults.interpreters.merging(
             try container.decodeIfPresent([String: String].self, forKey: .interpreters) ?? [:]
         ) { $1 }
-        pythonPath = try container.decodeIfPresent([String].self, forKey: .pythonPath) ?? defaults.pythonPath
+        pythonPath = try container.decode(.pythonPath, or: defaults.pythonPath)
         javascriptHost = try container.decodeIfPresent(String.self, forKey: .javascriptHost)
-        handshakeTimeoutSeconds =
-            try container.decodeIfPresent(Double.self, forKey: .handshakeTimeoutSeconds)
-            ?? defaults.handshakeTimeoutSeconds
-        sandbox = try container.decodeIfPresent(SandboxSettings.self, forKey: .sandbox) ?? defaults.sandbox
-        discovery = try container.decodeIfPresent(DiscoverySettings.self, forKey: .discovery) ?? defaults.discovery
-        domains = try container.decodeIfPresent([String: DomainSandbox].self, forKey: .domains) ?? defaults.domains
+        handshakeTimeoutSeconds = try container.decode(.handshakeTimeoutSeconds, or: defaults.handshakeTimeoutSeconds)
+        sandbox = try container.decode(.sandbox, or: defaults.sandbox)
+        discovery = try container.decode(.discovery, or: defaults.discovery)
+        domains = try container.decode(.domains, or: defaults.domains)
     }
 
     /// Reads a JSON configuration file; unknown keys are refused so that a typo does not go unnoticed.

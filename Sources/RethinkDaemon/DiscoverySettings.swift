@@ -47,24 +47,21 @@ public struct DiscoverySettings: Sendable, Codable, Equatable {
         }
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = DiscoverySettings()
-        enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? defaults.enabled
+        enabled = try container.decode(.enabled, or: defaults.enabled)
         catalogueDomain = try container.decodeIfPresent(String.self, forKey: .catalogueDomain)
-        resolve = try container.decodeIfPresent([String: String].self, forKey: .resolve) ?? defaults.resolve
-        trustedKeys = try container.decodeIfPresent([String].self, forKey: .trustedKeys) ?? defaults.trustedKeys
+        resolve = try container.decode(.resolve, or: defaults.resolve)
+        trustedKeys = try container.decode(.trustedKeys, or: defaults.trustedKeys)
         caBundle = try container.decodeIfPresent(String.self, forKey: .caBundle)
-        insecureHosts = try container.decodeIfPresent([String].self, forKey: .insecureHosts) ?? defaults.insecureHosts
-        func number<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
-            try container.decodeIfPresent(T.self, forKey: key) ?? fallback
-        }
-        connectTimeoutSeconds = try number(.connectTimeoutSeconds, defaults.connectTimeoutSeconds)
-        fetchTimeoutSeconds = try number(.fetchTimeoutSeconds, defaults.fetchTimeoutSeconds)
-        maxDescriptorBytes = try number(.maxDescriptorBytes, defaults.maxDescriptorBytes)
-        maxPackageBytes = try number(.maxPackageBytes, defaults.maxPackageBytes)
-        maxUnpackedBytes = try number(.maxUnpackedBytes, defaults.maxUnpackedBytes)
-        maxArchiveFiles = try number(.maxArchiveFiles, defaults.maxArchiveFiles)
-        maxRedirects = try number(.maxRedirects, defaults.maxRedirects)
-        negativeCacheSeconds = try number(.negativeCacheSeconds, defaults.negativeCacheSeconds)
-        versionCheckSeconds = try number(.versionCheckSeconds, defaults.versionCheckSeconds)
+        insecureHosts = try container.decode(.insecureHosts, or: defaults.insecureHosts)
+        connectTimeoutSeconds = try container.decode(.connectTimeoutSeconds, or: defaults.connectTimeoutSeconds)
+        fetchTimeoutSeconds = try container.decode(.fetchTimeoutSeconds, or: defaults.fetchTimeoutSeconds)
+        maxDescriptorBytes = try container.decode(.maxDescriptorBytes, or: defaults.maxDescriptorBytes)
+        maxPackageBytes = try container.decode(.maxPackageBytes, or: defaults.maxPackageBytes)
+        maxUnpackedBytes = try container.decode(.maxUnpackedBytes, or: defaults.maxUnpackedBytes)
+        maxArchiveFiles = try container.decode(.maxArchiveFiles, or: defaults.maxArchiveFiles)
+        maxRedirects = try container.decode(.maxRedirects, or: defaults.maxRedirects)
+        negativeCacheSeconds = try container.decode(.negativeCacheSeconds, or: defaults.negativeCacheSeconds)
+        versionCheckSeconds = try container.decode(.versionCheckSeconds, or: defaults.versionCheckSeconds)
     }
 
     func validate() throws(ConfigurationError) {

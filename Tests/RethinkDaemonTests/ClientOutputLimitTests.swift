@@ -82,11 +82,7 @@ struct ClientOutputLimitTests {
             kill(clients.pid, SIGKILL)
             clients.wait()
         }
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: marker), Date() < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(FileManager.default.fileExists(atPath: marker), "every client was answered")
+        #expect(try await Paths.waitForFile(marker, seconds: 60), "every client was answered")
         let during = Self.kibibytes(daemon.process.pid, "VmRSS")
         // At 64 KiB of read buffer each (the allocator's first size before) this was 70 MiB; it starts at 2 KiB.
         #expect(during - before < 24 * 1024, "RSS \(during) KiB with 1,000 clients open, \(before) KiB before")

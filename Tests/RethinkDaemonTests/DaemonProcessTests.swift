@@ -208,10 +208,7 @@ struct DaemonProcessTests {
         kill(activator.pid, SIGKILL)
         activator.wait()
     }
-    let deadline = Date().addingTimeInterval(10)
-    while !FileManager.default.fileExists(atPath: runtime), Date() < deadline {
-        try await Task.sleep(for: .milliseconds(20))
-    }
+    try await Paths.waitForFile(runtime)
     let client = try await RuntimeClient.connect(socketPath: runtime)
     #expect(client.greeting.clientURL.hasPrefix("hyperty-runtime://localhost/"))
     #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("unused.sock").path))
@@ -250,10 +247,7 @@ private func connectionRefused(at path: String) -> Bool {
             "--log-target", "journal", "--log-level", "debug", "--socket", socketPath,
             "--state-dir", directory.appendingPathComponent("state").path,
         ], captureOutput: true)
-    let deadline = Date().addingTimeInterval(10)
-    while !FileManager.default.fileExists(atPath: socketPath), Date() < deadline {
-        try await Task.sleep(for: .milliseconds(20))
-    }
+    try await Paths.waitForFile(socketPath)
     kill(daemon.pid, SIGTERM)
     let output = daemon.readOutput()
     #expect(daemon.exitCode == 0)

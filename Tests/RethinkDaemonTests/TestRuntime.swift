@@ -25,6 +25,16 @@ enum Paths {
         return URL(fileURLWithPath: executable).deletingLastPathComponent()
     }
     static func product(_ name: String) -> String { products.appendingPathComponent(name).path }
+
+    /// Waits until `path` exists (a socket bound, a marker written), at most `seconds`; whether it does.
+    @discardableResult
+    static func waitForFile(_ path: String, seconds: Double = 10) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !FileManager.default.fileExists(atPath: path), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return FileManager.default.fileExists(atPath: path)
+    }
     static let stubKit = root.appendingPathComponent("stubkit").path
     static let testingStub = root.appendingPathComponent("Tests/Fixtures/stubs/testing_stub.py").path
     static let echoStub = root.appendingPathComponent("stubkit/examples/echo_stub.py").path

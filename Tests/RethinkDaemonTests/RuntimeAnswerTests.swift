@@ -169,7 +169,7 @@ struct RuntimeAnswerTests {
 
     @Test func aFullDeployQueueAnswers429() async throws {
         let runtime = try await TestRuntime(
-            descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])], responseTimeout: 10,
+            descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])], responseTimeout: 30,
             queueLimit: 5)
         defer { Task { await runtime.stop() } }
         let client = try await runtime.client()
@@ -183,18 +183,20 @@ struct RuntimeAnswerTests {
             }
         }
         try await send(1...5)
-        // Once the five wait in the queue, the next three find it full.
-        let deadline = Date().addingTimeInterval(10)
-        while try await runtime.stub("stuck.example", via: observer)?["messages"]?["queued"]?.intValue != 5,
-            Date() < deadline
-        {
-            try await Task.sleep(for: .milliseconds(10))
+        // Once the five wait in the queue, the next three find it full. (The response timeout is long enough that
+        // none of the five times out, and frees its place, while a loaded host gets there.)
+        let deadline = Date().addingTimeInterval(20)
+        var queued: Int64?
+        while queued != 5, Date() < deadline {
+            queued = try await runtime.stub("stuck.example", via: observer)?["messages"]?["queued"]?.intValue
+            if queued != 5 { try await Task.sleep(for: .milliseconds(10)) }
         }
+        try #require(queued == 5, "the five requests wait in the queue")
         try await send(6...8)
         let refused = await client.collect(3, seconds: 5) { $0.type == .response }
         #expect(refused.map(\.code) == [429, 429, 429])
         #expect(refused.map(\.id) == [.int(6), .int(7), .int(8)])
-        let timedOut = await client.collect(5, seconds: 15) { $0.type == .response }
+        let timedOut = await client.collect(5, seconds: 40) { $0.type == .response }
         #expect(
             timedOut.map(\.code) == [408, 408, 408, 408, 408], "queued requests still time out: the clock runs from entry")
         #expect(await client.collect(1, seconds: 0.5).isEmpty, "exactly one final response each")

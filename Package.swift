@@ -38,10 +38,12 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: Core modules, one per part of the architecture
-        .target(name: "RethinkMessages", swiftSettings: swiftSettings),
+        .target(
+            name: "RethinkMessages", dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         .target(
             name: "RethinkJournal",
-            dependencies: ["CRethinkJournal", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CRethinkJournal", "RethinkMessages", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -57,7 +59,7 @@ let package = Package(
         ),
         .target(
             name: "RethinkRegistry",
-            dependencies: ["RethinkMessages", "RethinkJournal", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RethinkMessages", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -113,7 +115,7 @@ let package = Package(
         .executableTarget(
             name: "rethink-runtimed",
             dependencies: [
-                "RethinkDaemon", "RethinkJournal",
+                "RethinkDaemon", "RethinkJournal", "RethinkMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -192,7 +192,7 @@ extension MessageBus {
     private func violation(by port: BusPort, domain: DomainKey, url: String, reason: String) {
         logger.warning(
             "stub \(url) violation: \(reason); dropped",
-            metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)"])
+            metadata: StubMetadata.of(url: url, domain: domain))
         metrics.meters(for: domain).violations.increment()
         guard let route = routeOf(port) else { return }
         let now = eventLoop.now

@@ -1,4 +1,5 @@
 import Logging
+import RethinkMessages
 
 /// A swift-log handler that writes to journald's native protocol with structured fields: `MESSAGE`,
 /// `PRIORITY`, `SYSLOG_IDENTIFIER`, `CODE_FILE`/`CODE_LINE`/`CODE_FUNC`, and every metadata key as an upper

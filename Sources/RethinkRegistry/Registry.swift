@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import RethinkJournal
 import RethinkMessages
 
 /// The Runtime Registry (SPEC section 1): allocates protostub URLs, keeps each stub's record and status
@@ -64,7 +63,7 @@ public actor Registry {
         guard let domain = domain(ofStub: url), var record = records[domain], record.url == url else {
             logger.debug(
                 "status for an unknown or replaced stub dropped",
-                metadata: ["rethink_stub_url": "\(url)", "rethink_status": "\(status.rawValue)"])
+                metadata: StubMetadata.of(url: url, status: status.rawValue))
             return nil
         }
         // A stub's last reports can reach the Registry after its exit (its stdout is read on another thread
@@ -72,7 +71,7 @@ public actor Registry {
         guard record.status != .dead else {
             logger.debug(
                 "status for a dead stub dropped",
-                metadata: ["rethink_stub_url": "\(url)", "rethink_status": "\(status.rawValue)"])
+                metadata: StubMetadata.of(url: url, status: status.rawValue))
             return nil
         }
         let previous = record.status
@@ -173,18 +172,17 @@ public actor Registry {
     }
 
     private func emit(_ change: StatusChange) {
-        var metadata: Logger.Metadata = [
-            "rethink_stub_url": "\(change.stubURL)", "rethink_domain": "\(change.domain)",
-            "rethink_status": "\(change.status.rawValue)",
-        ]
+        let messageID: String? =
+            switch change.status {
+            case .deployed: JournalMessageID.stubDeployed
+            case .live: JournalMessageID.stubLive
+            case .dead: JournalMessageID.stubDead
+            default: nil
+            }
+        var metadata = StubMetadata.of(
+            url: change.stubURL, domain: change.domain, status: change.status.rawValue, reason: change.reason,
+            messageID: messageID)
         if let desc = change.desc { metadata["rethink_desc"] = "\(desc)" }
-        if let reason = change.reason { metadata["rethink_reason"] = "\(reason.rawValue)" }
-        switch change.status {
-        case .deployed: metadata["message_id"] = "\(JournalMessageID.stubDeployed)"
-        case .live: metadata["message_id"] = "\(JournalMessageID.stubLive)"
-        case .dead: metadata["message_id"] = "\(JournalMessageID.stubDead)"
-        default: break
-        }
         if change.expected {
             logger.info("stub \(change.stubURL) is \(change.status.rawValue)", metadata: metadata)
         } else {

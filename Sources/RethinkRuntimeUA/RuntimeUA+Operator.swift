@@ -5,7 +5,7 @@ import RethinkRegistry
 extension RuntimeUA {
     /// An operator's `create` to `<runtimeURL>/ua`: deploys now; a `dead` stub gets a fresh start.
     public func operatorDeploy(_ domain: DomainKey) async -> Result<String, DeploymentError> {
-        if let instance = instances[domain], !stopping.contains(instance.url) { return .success(instance.url) }
+        if let instance = domains[domain]?.usable { return .success(instance.url) }
         await registry.forgiveCrashes(of: domain)
         await onLoop { $0.resetRoute(for: domain) }
         return await deploy(domain)
@@ -18,7 +18,7 @@ extension RuntimeUA {
     ) async -> Bool {
         let record = await registry.record(for: domain)
         await stopRolloverStubs(of: domain, desc: "\(domain)'s stub was \(reason)")
-        guard let instance = instances[domain] else {
+        guard let instance = domains[domain]?.usable else {
             await onLoop { $0.removeRoute(for: domain, code: 503, desc: "\(domain)'s stub was \(reason)") }
             await registry.remove(domain: domain, reason: why, desc: reason)
             return record != nil
@@ -33,22 +33,19 @@ extension RuntimeUA {
     /// that arrives meanwhile waits for the new stub instead of reaching this one as it stops.
     func retireIdle(_ url: String, of domain: DomainKey) async {
         let bus = self.bus
-        guard let instance = instances[domain], instance.url == url, inFlight[domain] == nil, successors[domain] == nil,
-            !stopping.contains(url), !shuttingDown
+        guard let stubs = domains[domain], stubs.current?.isServing == true, let instance = stubs.usable,
+            instance.url == url, stubs.deployment == nil, stubs.successor == nil, !shuttingDown
         else {
             await onLoop { $0.idleStubKept(url, of: domain) }
             return
         }
         let taken = (try? await bus.eventLoop.submit { bus.takeIdleStub(url, of: domain) }.get()) ?? false
         guard taken else { return }
-        instances[domain] = nil
+        _ = change(domain) { $0.leave(url) }
         let idle = bus.configuration.idleTimeout
         logger.info(
             "stub \(url) undeployed: idle (no traffic and no listener for \(idle.nanoseconds / 1_000_000_000) s or its descriptor's idleSeconds); the next message deploys it again",
-            metadata: [
-                "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_status": "undeployed",
-                "rethink_reason": "idle",
-            ])
+            metadata: StubMetadata.of(url: url, domain: domain, status: "undeployed", reason: .idle))
         await registry.remove(domain: domain, reason: .idle, desc: "no traffic and no listener for its idle time")
         Task { await self.stop(instance, code: 503, desc: "\(domain)'s stub was undeployed: idle", keepRoute: true) }
     }
@@ -59,10 +56,10 @@ extension RuntimeUA {
         stopVersionChecks()
         // A deploy under way (a first contact, a redeploy after a crash) finishes first and is stopped with the
         // rest: stopped under it, the daemon's event loop would be gone while it attaches the stub's pipes.
-        for task in Array(inFlight.values) { _ = await task.value }
-        let domains = Array(Set(instances.keys).union(successors.keys).union(retiring.values.map(\.domain)))
+        for task in domains.values.compactMap(\.deployment) { _ = await task.value }
+        let all = Array(domains.keys)
         await withTaskGroup(of: Void.self) { group in
-            for domain in domains {
+            for domain in all {
                 group.addTask { _ = await self.undeploy(domain, reason: "stopped: the runtime is shutting down", why: .shutdown) }
             }
         }
@@ -70,6 +67,6 @@ extension RuntimeUA {
 
     /// PIDs of the running stubs.
     public func runningStubs() -> [DomainKey: Int32] {
-        instances.mapValues(\.process.pid)
+        domains.compactMapValues { $0.usable?.process.pid }
     }
 }

@@ -26,12 +26,13 @@ extension RuntimeUA {
 
     /// Stops a successor still coming up and the stubs still draining (undeploy, shutdown).
     func stopRolloverStubs(of domain: DomainKey, desc: String) async {
-        if let successor = successors.removeValue(forKey: domain) {
-            await stop(successor, code: 503, desc: desc, keepRoute: true)
-        }
-        for (url, instance) in retiring where instance.domain == domain {
+        guard let stubs = domains[domain] else { return }
+        let rollover = ([stubs.successor].compactMap { $0 } + stubs.leaving.values).filter { !$0.isStopping }
+        for instance in rollover.compactMap(\.instance) {
             await stop(instance, code: 503, desc: desc, keepRoute: true)
-            retiring[url] = nil
+        }
+        if let successor = domains[domain]?.successor, successor.instance == nil {
+            change(domain) { $0.remove(successor.url) }
         }
     }
 
@@ -40,7 +41,7 @@ extension RuntimeUA {
     func checkVersions() async {
         guard let network, !shuttingDown else { return }
         var due: [(DomainKey, String?)] = []
-        for domain in instances.keys where successors[domain] == nil && inFlight[domain] == nil {
+        for (domain, stubs) in domains where stubs.usable != nil && stubs.successor == nil && stubs.deployment == nil {
             guard let record = await registry.record(for: domain), record.status == .live else { continue }
             due.append((domain, record.version))
         }
@@ -59,10 +60,10 @@ extension RuntimeUA {
     /// old one keeps answering what it already has, then is undeployed. If the new version does not come up,
     /// it is stopped and the old one serves on.
     func rollOver(_ domain: DomainKey, to descriptor: Descriptor) async {
-        guard !shuttingDown, let old = instances[domain], !stopping.contains(old.url), successors[domain] == nil,
-            inFlight[domain] == nil, let previous = await registry.record(for: domain)
+        guard !shuttingDown, let stubs = domains[domain], let old = stubs.usable, stubs.successor == nil,
+            stubs.deployment == nil, let previous = await registry.record(for: domain)
         else { return }
-        let metadata: Logger.Metadata = ["rethink_domain": "\(domain)"]
+        let metadata = StubMetadata.of(domain: domain)
         logger.notice(
             "\(domain) publishes version \(descriptor.version ?? "?") (running \(previous.version ?? "?")): rolling over",
             metadata: metadata)
@@ -79,29 +80,34 @@ extension RuntimeUA {
         do {
             let started = try await launch(descriptor, identity: identity, domain: domain, url: url, successor: true) {
                 successor = $0
-                successors[domain] = $0
             }
             try await waitUntilLive(url, of: domain)
-            guard instances[domain]?.url == old.url || instances[domain] == nil else {
-                throw DeploymentError(.spawn, "the domain's stub changed meanwhile")
+            let promoted = change(domain) { stubs -> Bool in
+                guard let next = stubs.successor, next.url == url, stubs.current == nil || stubs.current?.url == old.url
+                else { return false }
+                if let replaced = stubs.current { stubs.leaving[replaced.url] = replaced }
+                stubs.current = next
+                stubs.successor = nil
+                return true
             }
-            successors[domain] = nil
-            instances[domain] = started
-            retiring[old.url] = old
+            guard promoted else { throw DeploymentError(.spawn, "the domain's stub changed meanwhile") }
             await onLoop { $0.promote(started.port, domain: domain, url: url, status: .live) }
             logger.notice(
                 "\(domain): new traffic goes to \(url) (version \(descriptor.version ?? "?")); \(old.url) drains",
                 metadata: metadata)
         } catch {
-            successors[domain] = nil
             let reason = "rollover of \(domain) to version \(descriptor.version ?? "?") failed: \(error.message)"
             logger.error("\(reason); \(old.url) serves on", metadata: metadata)
             await registry.apply(
                 .deploymentFailed, to: url, desc: error.message, reason: (error as? DeploymentError)?.reason)
-            if let successor { await stop(successor, code: 502, desc: reason, sendDelete: false, keepRoute: true) }
+            if let successor {
+                await stop(successor, code: 502, desc: reason, sendDelete: false, keepRoute: true)
+            } else {
+                change(domain) { $0.remove(url) }
+            }
             await registry.reinstate(previous, replacedBy: url)
             // The old stub crashed meanwhile (its record is back, so nobody undeployed the domain): start afresh.
-            if instances[domain] == nil, await registry.record(for: domain)?.url == previous.url {
+            if domains[domain]?.current == nil, await registry.record(for: domain)?.url == previous.url {
                 _ = await deploy(domain)
             }
             return
@@ -137,7 +143,6 @@ extension RuntimeUA {
         await stop(
             old, code: 502, desc: "stub \(old.url) was replaced by a newer version before it answered",
             keepRoute: true)
-        retiring[old.url] = nil
-        logger.info("stub \(old.url) retired after the rollover", metadata: ["rethink_domain": "\(old.domain)"])
+        logger.info("stub \(old.url) retired after the rollover", metadata: StubMetadata.of(url: old.url, domain: old.domain))
     }
 }

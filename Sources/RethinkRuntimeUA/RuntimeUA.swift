@@ -37,18 +37,9 @@ public actor RuntimeUA: BusDelegate {
     private let eventStream: AsyncStream<Event>
     private var pump: Task<Void, Never>?
 
-    var instances: [DomainKey: StubInstance] = [:]
-    var inFlight: [DomainKey: Task<Result<String, DeploymentError>, Never>] = [:]
-    /// Newer versions being deployed beside the domain's current stub (live upgrade).
-    var successors: [DomainKey: StubInstance] = [:]
-    /// Stubs replaced by a newer version, draining their outstanding requests before they are stopped.
-    var retiring: [String: StubInstance] = [:]
+    /// Each domain's deploy under way and stub processes, each process one ``StubLifecycle``.
+    private(set) var domains: [DomainKey: DomainStubs] = [:]
     var versionChecks: Task<Void, Never>?
-    /// Stubs being stopped on purpose: their exit is not a crash.
-    var stopping: Set<String> = []
-    private var handshaking: Set<String> = []
-    /// Exits of stubs that ended before their deploy got as far as recording them.
-    private var earlyExits: [String: ExitStatus] = [:]
     var shuttingDown = false
     /// The "no descriptor" lines of deployments for unknown domains.
     var unknownDomainLog = LogRateLimit(burst: 100, interval: .seconds(10))
@@ -121,13 +112,13 @@ public actor RuntimeUA: BusDelegate {
         switch event {
         case .needsStub(let domain):
             _ = deployTask(for: domain)
-        case .reported(let url, _, let status, let desc):
+        case .reported(let url, let domain, let status, let desc):
             // The stub answered its deploy message: from here on its exit is a crash, even if the deploy
             // task has not resumed yet (this stream orders the answer before the exit).
-            if status == .deployed { handshaking.remove(url) }
+            if status == .deployed { change(domain) { _ = $0.update(url) { $0.answered() } } }
             await registry.apply(status, to: url, desc: desc, reason: .reported)
         case .violations(let url, let domain):
-            guard let instance = instances[domain], instance.url == url else { return }
+            guard let instance = domains[domain]?.usable, instance.url == url else { return }
             let reason =
                 "stopped: it sent more than \(bus.configuration.violationLimit) messages outside its domain within \(bus.configuration.violationWindow.nanoseconds / 1_000_000_000) s"
             await registry.apply(.failed, to: url, desc: reason, reason: .violations)
@@ -148,17 +139,25 @@ public actor RuntimeUA: BusDelegate {
     }
 
     private func deployTask(for domain: DomainKey) -> Task<Result<String, DeploymentError>, Never> {
-        if let task = inFlight[domain] { return task }
-        if let instance = instances[domain], !stopping.contains(instance.url) {
-            return Task { .success(instance.url) }
-        }
+        if let task = domains[domain]?.deployment { return task }
+        if let instance = domains[domain]?.usable { return Task { .success(instance.url) } }
         let task = Task { await self.performDeploy(domain) }
-        inFlight[domain] = task
+        change(domain) { $0.deployment = task }
         return task
     }
 
+    /// Applies `body` to `domain`'s entry, made when missing and dropped when left empty. Synchronous, so that
+    /// no other event of the actor sees a half-made change.
+    @discardableResult
+    func change<Result>(_ domain: DomainKey, _ body: (inout DomainStubs) -> Result) -> Result {
+        var stubs = domains.removeValue(forKey: domain) ?? DomainStubs()
+        let result = body(&stubs)
+        if !stubs.isEmpty { domains[domain] = stubs }
+        return result
+    }
+
     private func performDeploy(_ domain: DomainKey) async -> Result<String, DeploymentError> {
-        defer { inFlight[domain] = nil }
+        defer { change(domain) { $0.deployment = nil } }
         guard !shuttingDown else { return .failure(DeploymentError(.spawn, "the runtime is shutting down")) }
         let started = NIODeadline.now()
         let descriptor: Descriptor
@@ -178,10 +177,9 @@ public actor RuntimeUA: BusDelegate {
                 logger.log(
                     level: notFound ? .notice : .warning,
                     "cannot deploy a stub for \(domain): \(error.message)",
-                    metadata: [
-                        "rethink_domain": "\(domain)", "rethink_status": "deployment-failed",
-                        "message_id": "\(JournalMessageID.packageRefused)",
-                    ])
+                    metadata: StubMetadata.of(
+                        domain: domain, status: "deployment-failed", reason: error.reason,
+                        messageID: JournalMessageID.packageRefused))
             }
             await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: nil, desc: error.message, notFound: notFound) }
             return .failure(error)
@@ -192,7 +190,6 @@ public actor RuntimeUA: BusDelegate {
         do {
             _ = try await launch(descriptor, identity: identity, domain: domain, url: url, successor: false) {
                 instance = $0
-                instances[domain] = $0
             }
             bus.metrics.meters(for: domain).deploys.recordNanoseconds(
                 Int64(clamping: (NIODeadline.now() - started).nanoseconds))
@@ -203,12 +200,13 @@ public actor RuntimeUA: BusDelegate {
             await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: url, desc: error.message) }
             logger.error(
                 "\(reason)",
-                metadata: [
-                    "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_status": "deployment-failed",
-                    "message_id": "\(JournalMessageID.packageRefused)",
-                ])
+                metadata: StubMetadata.of(
+                    url: url, domain: domain, status: "deployment-failed", reason: (error as? DeploymentError)?.reason,
+                    messageID: JournalMessageID.packageRefused))
             if let instance {
                 await stop(instance, code: 502, desc: reason, sendDelete: false)
+            } else {
+                change(domain) { $0.remove(url) }
             }
             return .failure(error as? DeploymentError ?? DeploymentError(.spawn, error.message))
         }
@@ -236,14 +234,13 @@ public actor RuntimeUA: BusDelegate {
             workingDirectory: prepared.workingDirectory, policy: policy)
         let events = self.events
         let process: SandboxedProcess
-        handshaking.insert(url)
-        defer {
-            handshaking.remove(url)
-            earlyExits[url] = nil
+        change(domain) { stubs in
+            let record = StubLifecycle(domain: domain, url: url)
+            if successor { stubs.successor = record } else { stubs.current = record }
         }
         do {
             process = try await sandbox.spawn(
-                request, metadata: ["rethink_stub_url": "\(url)", "rethink_domain": "\(domain)"]
+                request, metadata: StubMetadata.of(url: url, domain: domain)
             ) { status in
                 events.yield(.exited(url: url, domain: domain, status: status))
             }
@@ -252,17 +249,11 @@ public actor RuntimeUA: BusDelegate {
         }
         let started = try await attach(process, domain: domain, url: url)
         attached(started)
-        if let status = earlyExits[url] {
-            started.exited.complete(status)
-            started.handshake.fail(
-                DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
-        }
+        change(domain) { _ = $0.update(url) { $0.attach(started) } }
         await registry.setPID(process.pid, of: url, confinement: process.confinement.map(\.json))
         logger.info(
             "stub \(url) started (pid \(process.pid)) from \(descriptor.origin); \(process.confinement.map { "confined: \($0.summary)" } ?? "seccomp and rlimits only")",
-            metadata: [
-                "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)",
-            ])
+            metadata: StubMetadata.of(url: url, domain: domain, pid: process.pid))
         let deployMessage = deployMessage(url: url, descriptor: descriptor, identity: identity)
         let idleTimeout = descriptor.idleSeconds.map { TimeAmount.nanoseconds(Int64($0 * 1e9)) }
         let loop = bus.eventLoop
@@ -298,6 +289,7 @@ public actor RuntimeUA: BusDelegate {
                 "the stub refused the deploy message with code \(reply.code.map(String.init) ?? "none")"
                     + (reply.desc.map { ": \($0)" } ?? ""))
         }
+        change(domain) { _ = $0.update(url) { $0.answered() } }
         return started
     }
 
@@ -328,7 +320,7 @@ public actor RuntimeUA: BusDelegate {
         else {
             logger.warning(
                 "\(descriptor.domain)'s tls.caFile \(path) cannot be read by the daemon; the stub will not get it",
-                metadata: ["rethink_domain": "\(descriptor.domain)"])
+                metadata: StubMetadata.of(domain: descriptor.domain))
             return config
         }
         tls.append(("caPem", .string(text)))
@@ -375,10 +367,9 @@ public actor RuntimeUA: BusDelegate {
         }
         let logHandler = StubLogHandler(
             logger: logger,
-            metadata: [
-                "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)", "rethink_stub_pid": "\(process.pid)",
-                "rethink_source": "stub",
-            ], rate: configuration.stubLogRate)
+            metadata: StubMetadata.of(url: url, domain: domain, pid: process.pid).merging(["rethink_source": "stub"]) {
+                $1
+            }, rate: configuration.stubLogRate)
         let dataChannel = try await NIOPipeBootstrap(group: loop)
             .channelOption(
                 .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144)
@@ -410,46 +401,40 @@ public actor RuntimeUA: BusDelegate {
         await onLoop { $0.setStatus(status, of: domain, stub: url, desc: desc) }
     }
 
+    /// A stub process ended: its record says what that means (expected, a failed handshake, a crash).
     private func processExited(url: String, domain: DomainKey, status: ExitStatus) async {
-        if let retired = retiring[url] {
-            retired.exited.complete(status)
-            let reason = "stub \(url) \(status.stubReason) with the request outstanding"
-            await onLoop { $0.retire(retired.port, url: url, code: 502, desc: reason) }
-            return
+        let (outcome, role) = change(domain) { stubs -> (StubLifecycle.Exit?, Role) in
+            let role: Role = stubs.current?.url == url ? .current : stubs.successor?.url == url ? .successor : .leaving
+            let outcome = stubs.update(url) { $0.exited(status) }
+            if case .crashed = outcome, role == .current { stubs.current = nil }
+            return (outcome, role)
         }
-        if let successor = successors[domain], successor.url == url {
-            successor.exited.complete(status)
-            successor.handshake.fail(
-                DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
-            return
-        }
-        guard let instance = instances[domain], instance.url == url else {
-            if handshaking.contains(url) { earlyExits[url] = status }
-            return
-        }
-        instance.exited.complete(status)
-        if handshaking.contains(url) {
-            instance.handshake.fail(
-                DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
-            return
-        }
-        if stopping.contains(url) { return }
-        instances[domain] = nil
+        guard case .crashed(let instance) = outcome else { return }
         let reason = status.stubReason
+        switch role {
+        case .leaving:
+            // Replaced by a newer version and draining: what it still owed gets 502 now.
+            await onLoop { $0.retire(instance.port, url: url, code: 502, desc: "stub \(url) \(reason) with the request outstanding") }
+            return
+        case .successor:
+            // The rollover waiting for it to be live fails now rather than at its timeout.
+            await registry.apply(.disconnected, to: url, desc: "the stub \(reason)", reason: .crashed)
+            return
+        case .current:
+            break
+        }
         logger.error(
             "stub \(url) \(reason)",
-            metadata: [
-                "rethink_stub_url": "\(url)", "rethink_domain": "\(domain)",
-                "rethink_stub_pid": "\(instance.process.pid)", "rethink_status": "disconnected",
-                "message_id": "\(JournalMessageID.stubCrashed)",
-            ])
+            metadata: StubMetadata.of(
+                url: url, domain: domain, pid: instance.process.pid, status: "disconnected",
+                messageID: JournalMessageID.stubCrashed))
         await onLoop { $0.stubProcessGone(domain: domain, url: url, reason: reason) }
         closeChannels(of: instance)
         await registry.apply(.disconnected, to: url, desc: "the stub \(reason)", reason: .crashed)
         switch await registry.recordCrash(of: url) {
         case .retry(let delay):
             logger.info(
-                "redeploying \(domain)'s stub in \(Int(delay * 1000)) ms", metadata: ["rethink_domain": "\(domain)"])
+                "redeploying \(domain)'s stub in \(Int(delay * 1000)) ms", metadata: StubMetadata.of(domain: domain))
             Task {
                 try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
                 await self.redeployAfterCrash(domain, crashed: url)
@@ -461,8 +446,10 @@ public actor RuntimeUA: BusDelegate {
         }
     }
 
+    private enum Role { case current, successor, leaving }
+
     private func redeployAfterCrash(_ domain: DomainKey, crashed url: String) async {
-        guard !shuttingDown, instances[domain] == nil, inFlight[domain] == nil,
+        guard !shuttingDown, domains[domain]?.current == nil, domains[domain]?.deployment == nil,
             await registry.record(for: domain)?.url == url
         else { return }
         _ = await deploy(domain)
@@ -477,8 +464,7 @@ public actor RuntimeUA: BusDelegate {
     func stop(_ instance: StubInstance, code: Int, desc: String, sendDelete: Bool = true, keepRoute: Bool = false)
         async
     {
-        stopping.insert(instance.url)
-        defer { stopping.remove(instance.url) }
+        _ = change(instance.domain) { $0.leave(instance.url) }
         let undeploy = Message.make(
             type: .delete, from: RuntimeAddresses.sandboxExternal, to: RuntimeAddresses.sandboxInternal,
             body: .object([("url", .string(instance.url))]))
@@ -503,10 +489,10 @@ public actor RuntimeUA: BusDelegate {
         term.cancel()
         kill.cancel()
         closeChannels(of: instance)
-        if instances[instance.domain]?.url == instance.url { instances[instance.domain] = nil }
+        change(instance.domain) { $0.remove(instance.url) }
         logger.info(
             "stub \(instance.url) stopped (\(status?.stubReason ?? "exit unknown"))",
-            metadata: ["rethink_stub_url": "\(instance.url)", "rethink_domain": "\(instance.domain)"])
+            metadata: StubMetadata.of(url: instance.url, domain: instance.domain))
     }
 
     func closeChannels(of instance: StubInstance) {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import RethinkDaemon
 import RethinkJournal
+import RethinkMessages
 
 /// `rethink-runtimed`: runs one core runtime in the foreground, systemd style, until SIGTERM or SIGINT;
 /// SIGHUP reloads the configuration.

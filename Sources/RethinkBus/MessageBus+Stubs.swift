@@ -247,10 +247,11 @@ extension MessageBus {
     }
 
     /// Applies a status to the domain's route: opens it when the stub takes traffic, answers what waits when
-    /// it will not. Stale reports (from a stub already replaced) are ignored. `notFound`: a `deploymentFailed`
-    /// because nobody publishes a descriptor for the domain (404 to what waits, not 502).
+    /// it will not. Stale reports (from a stub already replaced) are ignored. `failure`: why a
+    /// `deploymentFailed` happened; what waits is answered by its code (404 when nobody publishes the domain).
     public func setStatus(
-        _ status: StubStatus, of domain: DomainKey, stub url: String?, desc: String?, notFound: Bool = false
+        _ status: StubStatus, of domain: DomainKey, stub url: String?, desc: String?,
+        failure: DeploymentFailure? = nil
     ) {
         guard let route = routes[domain] else { return }
         if let url, route.stubURL != nil, route.stubURL != url { return }
@@ -263,8 +264,8 @@ extension MessageBus {
             let reason = "\(stubName) failed" + (desc.map { ": \($0)" } ?? "")
             failQueue(of: route, code: 502, desc: reason)
         case .deploymentFailed:
-            let reason = desc ?? "deployment failed"
-            let code = notFound ? 404 : 502
+            let reason = desc ?? failure?.message ?? "deployment failed"
+            let code = failure?.answerCode ?? 502
             let until = eventLoop.now + configuration.failureMemory
             route.failure = (code, "\(stubName): \(reason)", until)
             failQueue(of: route, code: code, desc: "\(stubName): \(reason)")

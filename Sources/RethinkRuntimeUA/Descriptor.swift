@@ -42,22 +42,22 @@ public struct Descriptor: Sendable {
     public static func parse(
         _ bytes: [UInt8], domain: DomainKey, origin: String, directory: String, binariesDirectory: String?,
         baseURL: String? = nil
-    ) throws(DeploymentError) -> Descriptor {
+    ) throws(DeploymentFailure) -> Descriptor {
         let json: JSONValue
         do {
             json = try JSONValue.parse(bytes)
         } catch {
-            throw DeploymentError(.badDescriptor, "descriptor \(origin) is not valid JSON: \(error)")
+            throw DeploymentFailure(.badDescriptor, "descriptor \(origin) is not valid JSON: \(error)")
         }
         guard json.objectValue != nil else {
-            throw DeploymentError(.badDescriptor, "descriptor \(origin) is not a JSON object")
+            throw DeploymentFailure(.badDescriptor, "descriptor \(origin) is not a JSON object")
         }
         guard let languageName = json["language"]?.stringValue else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .badDescriptor, "descriptor \(origin) has no \"language\" (python, javascript or executable)")
         }
         guard let language = StubLanguage(descriptorValue: languageName) else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .badDescriptor,
                 "descriptor \(origin): language \"\(languageName)\" is not one of python, javascript, executable")
         }
@@ -70,18 +70,18 @@ public struct Descriptor: Sendable {
         }
         let sha256 = json["sha256"]?.stringValue?.lowercased()
         if let sha256, sha256.count != 64 || !sha256.allSatisfy(\.isHexDigit) {
-            throw DeploymentError(.badDescriptor, "descriptor \(origin): \"sha256\" must be 64 hex digits")
+            throw DeploymentFailure(.badDescriptor, "descriptor \(origin): \"sha256\" must be 64 hex digits")
         }
         var configuration = json["configuration"] ?? .object([])
         // reTHINK's classic catalogue writes an empty configuration as `[]`.
         if let list = configuration.arrayValue, list.isEmpty { configuration = .object([]) }
         guard configuration.objectValue != nil else {
-            throw DeploymentError(.badDescriptor, "descriptor \(origin): \"configuration\" must be an object")
+            throw DeploymentFailure(.badDescriptor, "descriptor \(origin): \"configuration\" must be an object")
         }
         let idle = json["idleSeconds"]
         let idleSeconds = idle?.doubleValue ?? idle?.intValue.map(Double.init)
         if idle != nil, (idleSeconds ?? -1) < 0 {
-            throw DeploymentError(.badDescriptor, "descriptor \(origin): \"idleSeconds\" must be a number of seconds, 0 or more")
+            throw DeploymentFailure(.badDescriptor, "descriptor \(origin): \"idleSeconds\" must be a number of seconds, 0 or more")
         }
         var descriptor = Descriptor(
             domain: domain, objectName: json["objectName"]?.stringValue ?? domain.value,
@@ -96,7 +96,7 @@ public struct Descriptor: Sendable {
     }
 
     private static func remoteSource(_ json: JSONValue, origin: String, language: StubLanguage, baseURL: String)
-        throws(DeploymentError) -> Source
+        throws(DeploymentFailure) -> Source
     {
         guard let url = json["sourcePackageURL"]?.stringValue, !url.isEmpty else {
             if json["sourcePackage"] != nil {
@@ -104,7 +104,7 @@ public struct Descriptor: Sendable {
             }
             // reTHINK's 2019 `.well-known` layout: `<name>.ps.json` with its code beside it as `<name>.ps.js`.
             guard language == .javascript, let base = URL(string: baseURL) else {
-                throw DeploymentError(.badDescriptor, "descriptor \(origin) has no \"sourcePackageURL\"")
+                throw DeploymentFailure(.badDescriptor, "descriptor \(origin) has no \"sourcePackageURL\"")
             }
             let name = base.lastPathComponent
             let code = (name.hasSuffix(".ps.json") ? String(name.dropLast(".json".count)) : name + ".ps") + ".js"
@@ -116,7 +116,7 @@ public struct Descriptor: Sendable {
         guard let resolved = URL(string: url, relativeTo: URL(string: baseURL))?.absoluteURL,
             let scheme = resolved.scheme?.lowercased(), scheme == "https" || scheme == "http"
         else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .badDescriptor,
                 "descriptor \(origin): sourcePackageURL \"\(url)\" is not an http(s) URL; a descriptor from the network cannot name a file on this host"
             )
@@ -126,7 +126,7 @@ public struct Descriptor: Sendable {
 
     private static func resolveSource(
         _ json: JSONValue, origin: String, language: StubLanguage, directory: String, binariesDirectory: String?
-    ) throws(DeploymentError) -> Source {
+    ) throws(DeploymentFailure) -> Source {
         guard let url = json["sourcePackageURL"]?.stringValue, !url.isEmpty else {
             if json["sourcePackage"] != nil {
                 return try inlineSource(json["sourcePackage"], origin: origin, language: language)
@@ -136,7 +136,7 @@ public struct Descriptor: Sendable {
             {
                 return .file(companion)
             }
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .badDescriptor,
                 "descriptor \(origin) has no \"sourcePackageURL\""
                     + (language == .javascript
@@ -159,10 +159,10 @@ public struct Descriptor: Sendable {
     }
 
     private static func inlineSource(_ package: JSONValue?, origin: String, language: StubLanguage)
-        throws(DeploymentError) -> Source
+        throws(DeploymentFailure) -> Source
     {
         guard let package, let code = package["sourceCode"]?.stringValue else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .badDescriptor,
                 "descriptor \(origin): \"/sourcePackage\" needs an inline \"sourcePackage\" with \"sourceCode\"")
         }
@@ -173,11 +173,11 @@ public struct Descriptor: Sendable {
             bytes = Array(code.utf8)
         case "base64":
             guard let data = Data(base64Encoded: code, options: .ignoreUnknownCharacters) else {
-                throw DeploymentError(.badPackage, "descriptor \(origin): inline sourceCode is not valid base64")
+                throw DeploymentFailure(.badPackage, "descriptor \(origin): inline sourceCode is not valid base64")
             }
             bytes = Array(data)
         default:
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .badDescriptor, "descriptor \(origin): sourcePackage encoding \"\(encoding)\" is not UTF-8 or base64")
         }
         let suffix: String

@@ -8,7 +8,7 @@ import RethinkMessages
 /// Whether the domain is backing off after a crash or dead is its Registry record's status (the status stream
 /// is the one source of truth); this holds only what the processes need.
 struct DomainStubs {
-    var deployment: Task<Result<String, DeploymentError>, Never>?
+    var deployment: Task<Result<String, DeploymentFailure>, Never>?
     var current: StubLifecycle?
     var successor: StubLifecycle?
     /// Stubs on their way out, by URL: a stub that is being stopped is never `current`, so a deploy may start

@@ -22,7 +22,7 @@ public struct IdentityStore: Sendable {
 
     /// The credentials for `domain`, or nil when none are configured. A file that is not a JSON object, or that
     /// others may read, is refused with an error naming it (and not its content).
-    public func identity(for domain: DomainKey) throws(DeploymentError) -> JSONValue? {
+    public func identity(for domain: DomainKey) throws(DeploymentFailure) -> JSONValue? {
         let name = "\(domain.value).json"
         if let systemdDirectory, let value = try read((systemdDirectory as NSString).appendingPathComponent(name), domain) {
             return value
@@ -32,7 +32,7 @@ public struct IdentityStore: Sendable {
             var status = stat()
             guard stat(path, &status) == 0 else { continue }
             if status.st_mode & 0o077 != 0 {
-                throw DeploymentError(
+                throw DeploymentFailure(
                     .credentials,
                     "credentials file \(path) for \(domain) is readable by group or others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 it"
                 )
@@ -42,10 +42,10 @@ public struct IdentityStore: Sendable {
         return nil
     }
 
-    private func read(_ path: String, _ domain: DomainKey) throws(DeploymentError) -> JSONValue? {
+    private func read(_ path: String, _ domain: DomainKey) throws(DeploymentFailure) -> JSONValue? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         guard let value = try? JSONValue.parse(Array(data)), value.objectValue != nil else {
-            throw DeploymentError(.credentials, "credentials file \(path) for \(domain) is not a JSON object")
+            throw DeploymentFailure(.credentials, "credentials file \(path) for \(domain) is not a JSON object")
         }
         return value
     }

@@ -16,7 +16,7 @@ public struct LocalCatalogue: Sendable {
     /// The descriptor for `domain`, or a `noDescriptor` error naming the places looked at. In each directory
     /// `<key>.json` is looked for, then reTHINK's published name `<key>.ps.json` (whose code may sit beside
     /// it as `<key>.ps.js`).
-    public func descriptor(for domain: DomainKey) throws(DeploymentError) -> Descriptor {
+    public func descriptor(for domain: DomainKey) throws(DeploymentFailure) -> Descriptor {
         for directory in directories {
             for name in ["\(domain.value).json", "\(domain.value).ps.json"] {
                 let path = (directory as NSString).appendingPathComponent(name)
@@ -29,7 +29,7 @@ public struct LocalCatalogue: Sendable {
         let places =
             directories.isEmpty
             ? "no catalogue directory is configured" : "looked in " + directories.joined(separator: ", ")
-        throw DeploymentError(
+        throw DeploymentFailure(
             .noDescriptor,
             "no descriptor for \(domain): \(places); add \(domain.value).json to a catalogue directory (--catalogue)")
     }

@@ -24,10 +24,10 @@ public actor NetworkCatalogue {
     private let logger: Logger
     private var known: [DomainKey: Known] = [:]
     /// "No descriptor anywhere" answers, remembered for `negativeCacheTime`.
-    private var misses: [DomainKey: (error: DeploymentError, until: NIODeadline)] = [:]
+    private var misses: [DomainKey: (error: DeploymentFailure, until: NIODeadline)] = [:]
     private var nextMissSweep = 1024
 
-    public init(configuration: DiscoveryConfiguration, stateDirectory: String, logger: Logger) throws(DeploymentError) {
+    public init(configuration: DiscoveryConfiguration, stateDirectory: String, logger: Logger) throws(DeploymentFailure) {
         self.configuration = configuration
         // The store first: once the fetcher's HTTP client exists, it must be shut down, so nothing may throw after.
         store = try PackageStore(stateDirectory: stateDirectory, configuration: configuration)
@@ -69,7 +69,7 @@ public actor NetworkCatalogue {
 
     /// `domain`'s descriptor from the network (or from the state directory when its version was confirmed
     /// less than `versionCheckInterval` ago, or when the network cannot be reached).
-    public func descriptor(for domain: DomainKey) async throws(DeploymentError) -> Descriptor {
+    public func descriptor(for domain: DomainKey) async throws(DeploymentFailure) -> Descriptor {
         if let known = known[domain], known.checked + configuration.versionCheckInterval > .now() {
             return known.descriptor
         }
@@ -153,7 +153,7 @@ public actor NetworkCatalogue {
     /// Walks the candidate URLs; the first 200 wins. Not found and unreachable move on to the next place; a
     /// found descriptor that is too large or invalid stops the search. Where `<place>` is not found,
     /// reTHINK's 2019 static layout `<place>.ps.json` (code beside it as `<place>.ps.js`) is asked next.
-    private func discover(_ domain: DomainKey) async throws(DeploymentError) -> Descriptor {
+    private func discover(_ domain: DomainKey) async throws(DeploymentFailure) -> Descriptor {
         var tried: [String] = []
         var candidates: [String] = []
         for url in candidateURLs(for: domain) { candidates += [url, url + ".ps.json"] }
@@ -166,7 +166,7 @@ public actor NetworkCatalogue {
                 response = try await fetcher.get(url, limit: configuration.maxDescriptorBytes)
             } catch {
                 if error.kind == .tooLarge {
-                    throw DeploymentError(.badDescriptor, "descriptor for \(domain) refused: \(error.description)")
+                    throw DeploymentFailure(.badDescriptor, "descriptor for \(domain) refused: \(error.description)")
                 }
                 if let host = URL(string: url)?.host { unreachable.insert(host) }
                 tried.append(error.description)
@@ -185,7 +185,7 @@ public actor NetworkCatalogue {
                 metadata: ["rethink_domain": "\(domain)"])
             return descriptor
         }
-        throw DeploymentError(
+        throw DeploymentFailure(
             .noDescriptor,
             "no descriptor for \(domain): not in the local catalogue; " + tried.joined(separator: "; "))
     }
@@ -216,7 +216,7 @@ public actor NetworkCatalogue {
 
     /// For a network descriptor, the verified package's file on disk (fetched unless cached); nil for a
     /// descriptor whose package the local packager handles (inline, after its signature was checked).
-    public func package(for descriptor: Descriptor) async throws(DeploymentError) -> String? {
+    public func package(for descriptor: Descriptor) async throws(DeploymentFailure) -> String? {
         switch descriptor.source {
         case .file:
             return nil
@@ -232,10 +232,10 @@ public actor NetworkCatalogue {
             do {
                 response = try await fetcher.get(url, limit: configuration.maxPackageBytes)
             } catch {
-                throw DeploymentError(.badPackage, "package of \(descriptor.domain) not fetched: \(error.description)")
+                throw DeploymentFailure(.badPackage, "package of \(descriptor.domain) not fetched: \(error.description)")
             }
             guard response.status == 200 else {
-                throw DeploymentError(
+                throw DeploymentFailure(
                     .badPackage, "package of \(descriptor.domain) not fetched: \(url) answered \(response.status)")
             }
             return try store.store(response.body, for: descriptor, from: url)
@@ -246,9 +246,9 @@ public actor NetworkCatalogue {
     /// (never over plain HTTP): a digest read from the same server would vouch for nothing more. It is fetched
     /// at every deploy, since nothing names the bytes a cached copy would have to match; with trusted keys it
     /// must still carry a good `signature`, so an operator who trusts keys gets no unsigned stub this way.
-    private func packageWithoutDigest(_ descriptor: Descriptor, url: String) async throws(DeploymentError) -> String {
+    private func packageWithoutDigest(_ descriptor: Descriptor, url: String) async throws(DeploymentFailure) -> String {
         guard url.lowercased().hasPrefix("https://") else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .integrity,
                 "package of \(descriptor.domain) refused: the descriptor \(descriptor.origin) gives no \"sha256\", and \(url) is not HTTPS"
             )
@@ -257,10 +257,10 @@ public actor NetworkCatalogue {
         do {
             response = try await fetcher.get(url, limit: configuration.maxPackageBytes)
         } catch {
-            throw DeploymentError(.badPackage, "package of \(descriptor.domain) not fetched: \(error.description)")
+            throw DeploymentFailure(.badPackage, "package of \(descriptor.domain) not fetched: \(error.description)")
         }
         guard response.status == 200 else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .badPackage, "package of \(descriptor.domain) not fetched: \(url) answered \(response.status)")
         }
         let digest = PackageSignature.sha256Hex(response.body)

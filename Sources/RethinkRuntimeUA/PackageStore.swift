@@ -1,3 +1,4 @@
+import RethinkMessages
 import Crypto
 import Foundation
 import RethinkStubPackage
@@ -19,14 +20,14 @@ struct PackageStore: Sendable {
     }
     let limits: TarArchive.Limits
 
-    init(stateDirectory: String, configuration: DiscoveryConfiguration) throws(DeploymentError) {
+    init(stateDirectory: String, configuration: DiscoveryConfiguration) throws(DeploymentFailure) {
         directory = (stateDirectory as NSString).appendingPathComponent("packages")
         var keys: [Data] = []
         for key in configuration.trustedKeys {
             do {
                 keys.append(try PackageSignature.publicKey(key).rawRepresentation)
             } catch {
-                throw DeploymentError(.unsupported, "discovery.trustedKeys: \(error.message)")
+                throw DeploymentFailure(.unsupported, "discovery.trustedKeys: \(error.message)")
             }
         }
         trustedKeyBytes = keys
@@ -42,7 +43,7 @@ struct PackageStore: Sendable {
     /// descriptor's `sha256` (and carry its signature), and the entry's directory must hold exactly the
     /// package's files with exactly its bytes. An entry that does not (altered, or planted by someone other
     /// than the daemon) is removed, and the package fetched again.
-    func cachedEntry(for descriptor: Descriptor) throws(DeploymentError) -> String? {
+    func cachedEntry(for descriptor: Descriptor) throws(DeploymentFailure) -> String? {
         guard let sha256 = descriptor.sha256, let entry = existingEntry(for: descriptor, sha256: sha256) else {
             return nil
         }
@@ -114,26 +115,26 @@ struct PackageStore: Sendable {
         (directory as NSString).appendingPathComponent(sha256 + ".package")
     }
 
-    func checkSignature(_ bytes: [UInt8], descriptor: Descriptor, source: String) throws(DeploymentError) {
+    func checkSignature(_ bytes: [UInt8], descriptor: Descriptor, source: String) throws(DeploymentFailure) {
         guard !trustedKeyBytes.isEmpty else { return }
         do {
             try PackageSignature.verify(bytes, signature: descriptor.signature, trustedKeys: trustedKeys)
         } catch {
-            throw DeploymentError(.integrity, "package of \(descriptor.domain) refused: \(error.message) (\(source))")
+            throw DeploymentFailure(.integrity, "package of \(descriptor.domain) refused: \(error.message) (\(source))")
         }
     }
 
     /// Checks `bytes` against the descriptor and stores them; returns the file to run.
-    func store(_ bytes: [UInt8], for descriptor: Descriptor, from source: String) throws(DeploymentError) -> String {
+    func store(_ bytes: [UInt8], for descriptor: Descriptor, from source: String) throws(DeploymentFailure) -> String {
         let actual = PackageSignature.sha256Hex(bytes)
         guard let expected = descriptor.sha256 else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .integrity,
                 "package of \(descriptor.domain) refused: the descriptor \(descriptor.origin) gives no \"sha256\", which a package from the network needs"
             )
         }
         guard actual == expected else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .integrity,
                 "package of \(descriptor.domain) refused: sha256 of \(source) is \(actual), the descriptor says \(expected) (tampered or out of date)"
             )
@@ -155,7 +156,7 @@ struct PackageStore: Sendable {
                 try archive.unpack(into: staging)
                 let entry = entryName(for: descriptor, sha256: actual)
                 guard archive.entries.contains(where: { $0.path == entry && $0.kind == .file }) else {
-                    throw DeploymentError(
+                    throw DeploymentFailure(
                         .badPackage,
                         "the archive of \(descriptor.domain) has no entry point \"\(entry)\" (set \"entryPoint\" in the descriptor)"
                     )
@@ -169,24 +170,24 @@ struct PackageStore: Sendable {
                     FileManager.default.createFile(
                         atPath: path, contents: Data(bytes), attributes: [.posixPermissions: mode])
                 else {
-                    throw DeploymentError(.badPackage, "cannot write \(path)")
+                    throw DeploymentFailure(.badPackage, "cannot write \(path)")
                 }
             }
             _ = FileManager.default.createFile(
                 atPath: rawPath(actual), contents: Data(bytes), attributes: [.posixPermissions: 0o600])
             _ = chmod((directory as NSString).appendingPathComponent(actual + ".package"), 0o600)
             if rename(staging, final) != 0, !FileManager.default.fileExists(atPath: final) {
-                throw DeploymentError(.badPackage, "cannot move the package into \(final): errno \(errno)")
+                throw DeploymentFailure(.badPackage, "cannot move the package into \(final): errno \(errno)")
             }
         } catch let error as PackageError {
-            throw DeploymentError(.badPackage, "package of \(descriptor.domain) refused (\(source)): \(error.message)")
-        } catch let error as DeploymentError {
+            throw DeploymentFailure(.badPackage, "package of \(descriptor.domain) refused (\(source)): \(error.message)")
+        } catch let error as DeploymentFailure {
             throw error
         } catch {
-            throw DeploymentError(.badPackage, "cannot store the package of \(descriptor.domain): \(error)")
+            throw DeploymentFailure(.badPackage, "cannot store the package of \(descriptor.domain): \(error)")
         }
         guard let entry = existingEntry(for: descriptor, sha256: actual) else {
-            throw DeploymentError(.badPackage, "the package of \(descriptor.domain) vanished from \(final)")
+            throw DeploymentFailure(.badPackage, "the package of \(descriptor.domain) vanished from \(final)")
         }
         return entry
     }

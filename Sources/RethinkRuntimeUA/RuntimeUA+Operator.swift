@@ -4,7 +4,7 @@ import RethinkRegistry
 
 extension RuntimeUA {
     /// An operator's `create` to `<runtimeURL>/ua`: deploys now; a `dead` stub gets a fresh start.
-    public func operatorDeploy(_ domain: DomainKey) async -> Result<String, DeploymentError> {
+    public func operatorDeploy(_ domain: DomainKey) async -> Result<String, DeploymentFailure> {
         if let instance = domains[domain]?.usable { return .success(instance.url) }
         await registry.forgiveCrashes(of: domain)
         await onLoop { $0.resetRoute(for: domain) }

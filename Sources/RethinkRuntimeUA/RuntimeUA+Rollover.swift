@@ -90,7 +90,7 @@ extension RuntimeUA {
                 stubs.successor = nil
                 return true
             }
-            guard promoted else { throw DeploymentError(.spawn, "the domain's stub changed meanwhile") }
+            guard promoted else { throw DeploymentFailure(.spawn, "the domain's stub changed meanwhile") }
             await onLoop { $0.promote(started.port, domain: domain, url: url, status: .live) }
             logger.notice(
                 "\(domain): new traffic goes to \(url) (version \(descriptor.version ?? "?")); \(old.url) drains",
@@ -99,7 +99,7 @@ extension RuntimeUA {
             let reason = "rollover of \(domain) to version \(descriptor.version ?? "?") failed: \(error.message)"
             logger.error("\(reason); \(old.url) serves on", metadata: metadata)
             await registry.apply(
-                .deploymentFailed, to: url, desc: error.message, reason: (error as? DeploymentError)?.reason)
+                .deploymentFailed, to: url, desc: error.message, reason: (error as? DeploymentFailure)?.reason)
             if let successor {
                 await stop(successor, code: 502, desc: reason, sendDelete: false, keepRoute: true)
             } else {
@@ -124,12 +124,12 @@ extension RuntimeUA {
             of: url, in: [.live, .failed, .deploymentFailed, .dead, .disconnected], timeout: .nanoseconds(limit))
         guard let record = outcome else {
             let replaced = await registry.record(for: domain)?.url != url
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .handshake,
                 replaced ? "the new stub was replaced" : "the new stub was not live within \(limit / 1_000_000) ms")
         }
         guard record.status == .live else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .handshake, "the new stub reported \(record.status.rawValue)" + (record.desc.map { ": \($0)" } ?? ""))
         }
     }

@@ -134,11 +134,11 @@ public actor RuntimeUA: BusDelegate {
 
     /// Deploys `domain`'s stub unless one runs or is on its way; returns its URL once it answered the deploy
     /// message (status `deployed`), or why it could not be deployed.
-    public func deploy(_ domain: DomainKey) async -> Result<String, DeploymentError> {
+    public func deploy(_ domain: DomainKey) async -> Result<String, DeploymentFailure> {
         await deployTask(for: domain).value
     }
 
-    private func deployTask(for domain: DomainKey) -> Task<Result<String, DeploymentError>, Never> {
+    private func deployTask(for domain: DomainKey) -> Task<Result<String, DeploymentFailure>, Never> {
         if let task = domains[domain]?.deployment { return task }
         if let instance = domains[domain]?.usable { return Task { .success(instance.url) } }
         let task = Task { await self.performDeploy(domain) }
@@ -156,9 +156,9 @@ public actor RuntimeUA: BusDelegate {
         return result
     }
 
-    private func performDeploy(_ domain: DomainKey) async -> Result<String, DeploymentError> {
+    private func performDeploy(_ domain: DomainKey) async -> Result<String, DeploymentFailure> {
         defer { change(domain) { $0.deployment = nil } }
-        guard !shuttingDown else { return .failure(DeploymentError(.spawn, "the runtime is shutting down")) }
+        guard !shuttingDown else { return .failure(DeploymentFailure(.spawn, "the runtime is shutting down")) }
         let started = NIODeadline.now()
         let descriptor: Descriptor
         let identity: JSONValue?
@@ -181,7 +181,7 @@ public actor RuntimeUA: BusDelegate {
                         domain: domain, status: "deployment-failed", reason: error.reason,
                         messageID: JournalMessageID.packageRefused))
             }
-            await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: nil, desc: error.message, notFound: notFound) }
+            await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: nil, desc: error.message, failure: error) }
             return .failure(error)
         }
         let url = await registry.allocate(
@@ -196,19 +196,20 @@ public actor RuntimeUA: BusDelegate {
             return .success(url)
         } catch {
             let reason = "\(domain)'s stub \(url) was not deployed: \(error.message)"
-            await registry.apply(.deploymentFailed, to: url, desc: error.message, reason: (error as? DeploymentError)?.reason)
-            await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: url, desc: error.message) }
+            await registry.apply(.deploymentFailed, to: url, desc: error.message, reason: (error as? DeploymentFailure)?.reason)
+            let failure = error as? DeploymentFailure ?? DeploymentFailure(.spawn, error.message)
+            await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: url, desc: error.message, failure: failure) }
             logger.error(
                 "\(reason)",
                 metadata: StubMetadata.of(
-                    url: url, domain: domain, status: "deployment-failed", reason: (error as? DeploymentError)?.reason,
+                    url: url, domain: domain, status: "deployment-failed", reason: (error as? DeploymentFailure)?.reason,
                     messageID: JournalMessageID.packageRefused))
             if let instance {
                 await stop(instance, code: 502, desc: reason, sendDelete: false)
             } else {
                 change(domain) { $0.remove(url) }
             }
-            return .failure(error as? DeploymentError ?? DeploymentError(.spawn, error.message))
+            return .failure(failure)
         }
     }
 
@@ -245,7 +246,7 @@ public actor RuntimeUA: BusDelegate {
                 events.yield(.exited(url: url, domain: domain, status: status))
             }
         } catch {
-            throw DeploymentError(.spawn, "cannot start \(domain)'s stub: \(error.message)")
+            throw DeploymentFailure(.spawn, "cannot start \(domain)'s stub: \(error.message)")
         }
         let started = try await attach(process, domain: domain, url: url)
         attached(started)
@@ -269,7 +270,7 @@ public actor RuntimeUA: BusDelegate {
         let handshakeTimeout = configuration.handshakeTimeout
         let timeout = loop.scheduleTask(in: handshakeTimeout) {
             started.handshake.fail(
-                DeploymentError(
+                DeploymentFailure(
                     .timedOut,
                     "the stub did not answer the deploy message within \(handshakeTimeout.nanoseconds / 1_000_000) ms"
                 ))
@@ -278,13 +279,13 @@ public actor RuntimeUA: BusDelegate {
         let reply: Message
         do {
             reply = try await started.handshake.value.get()
-        } catch let error as DeploymentError {
+        } catch let error as DeploymentFailure {
             throw error
         } catch {
-            throw DeploymentError(.handshake, "\(error)")
+            throw DeploymentFailure(.handshake, "\(error)")
         }
         guard reply.code == 200 else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .handshake,
                 "the stub refused the deploy message with code \(reply.code.map(String.init) ?? "none")"
                     + (reply.desc.map { ": \($0)" } ?? ""))
@@ -508,6 +509,6 @@ public actor RuntimeUA: BusDelegate {
 
 extension Error {
     var message: String {
-        (self as? DeploymentError)?.message ?? (self as? SandboxError)?.message ?? "\(self)"
+        (self as? DeploymentFailure)?.message ?? (self as? SandboxError)?.message ?? "\(self)"
     }
 }

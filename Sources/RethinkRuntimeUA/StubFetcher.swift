@@ -1,3 +1,4 @@
+import RethinkMessages
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -29,12 +30,12 @@ final class StubFetcher: Sendable {
     /// Host -> port from `resolve` entries that name one.
     private let ports: [String: Int]
 
-    init(configuration: DiscoveryConfiguration) throws(DeploymentError) {
+    init(configuration: DiscoveryConfiguration) throws(DeploymentFailure) {
         self.configuration = configuration
         var tls = TLSConfiguration.makeClientConfiguration()
         if let bundle = configuration.caBundle {
             guard FileManager.default.isReadableFile(atPath: bundle) else {
-                throw DeploymentError(.unsupported, "discovery.caBundle \(bundle) cannot be read")
+                throw DeploymentFailure(.unsupported, "discovery.caBundle \(bundle) cannot be read")
             }
             tls.additionalTrustRoots = [.file(bundle)]
         }

@@ -10,7 +10,7 @@ enum StubIsolation {
     static func make(
         for descriptor: Descriptor, prepared: PreparedStub, pythonPath: [String], settings: IsolationSettings,
         logger: Logger
-    ) throws(DeploymentError) -> Isolation? {
+    ) throws(DeploymentFailure) -> Isolation? {
         guard settings.enabled else { return nil }
         let overrides = settings.domains[descriptor.domain.value]
         let network = try networkPolicy(descriptor, overrides: overrides, logger: logger)
@@ -56,7 +56,7 @@ enum StubIsolation {
 
     /// `constraints.connect`/`datagram` (unless the operator replaces them) plus the operator's destinations.
     static func networkPolicy(_ descriptor: Descriptor, overrides: DomainSandbox?, logger: Logger)
-        throws(DeploymentError) -> NetworkPolicy
+        throws(DeploymentFailure) -> NetworkPolicy
     {
         var connect: [String] = []
         var datagram: [String] = []
@@ -89,23 +89,23 @@ enum StubIsolation {
                 datagram: try datagram.map { entry throws(NetworkDestinationError) in try NetworkDestination(parsing: entry) },
                 resolvers: NetworkPolicy.systemResolvers())
         } catch {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .badDescriptor, "\(descriptor.domain)'s network constraints (\(descriptor.origin)): \(error.message)")
         }
     }
 
-    private static func strings(_ value: JSONValue, key: String, _ descriptor: Descriptor) throws(DeploymentError)
+    private static func strings(_ value: JSONValue, key: String, _ descriptor: Descriptor) throws(DeploymentFailure)
         -> [String]
     {
         guard case .array(let items) = value else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .badDescriptor,
                 "\(descriptor.origin): constraints.\(key) must be a list of \"host:port\" strings")
         }
         var result: [String] = []
         for item in items {
             guard let text = item.stringValue else {
-                throw DeploymentError(
+                throw DeploymentFailure(
                     .badDescriptor, "\(descriptor.origin): constraints.\(key) holds a value that is not a string")
             }
             result.append(text)

@@ -73,7 +73,7 @@ struct StubLifecycle {
         }
         instance.exited.complete(early)
         instance.handshake.fail(
-            DeploymentError(.handshake, "the stub \(early.stubReason) before answering the deploy message"))
+            DeploymentFailure(.handshake, "the stub \(early.stubReason) before answering the deploy message"))
         state = .exited(early)
     }
 
@@ -105,7 +105,7 @@ struct StubLifecycle {
             state = .exited(status)
             instance.exited.complete(status)
             instance.handshake.fail(
-                DeploymentError(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
+                DeploymentFailure(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
             return .duringHandshake(instance)
         case .serving(let instance):
             state = .exited(status)

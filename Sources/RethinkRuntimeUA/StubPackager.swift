@@ -60,7 +60,7 @@ public struct StubPackager: Sendable {
     public func prepare(
         _ descriptor: Descriptor, packagePath fetchedPackage: String? = nil, stubURL: String, runtimeURL: String
     )
-        throws(DeploymentError) -> PreparedStub
+        throws(DeploymentFailure) -> PreparedStub
     {
         let packagePath: String
         let packageDirectory: String
@@ -82,7 +82,7 @@ public struct StubPackager: Sendable {
         switch descriptor.language {
         case .executable:
             guard FileManager.default.isExecutableFile(atPath: packagePath) else {
-                throw DeploymentError(
+                throw DeploymentFailure(
                     .badPackage, "stub package \(packagePath) for \(descriptor.domain) is not an executable file")
             }
             return PreparedStub(
@@ -92,7 +92,7 @@ public struct StubPackager: Sendable {
             guard let interpreter = interpreters[descriptor.language],
                 FileManager.default.isExecutableFile(atPath: interpreter)
             else {
-                throw DeploymentError(
+                throw DeploymentFailure(
                     .unsupported,
                     "no \(descriptor.language.rawValue) interpreter for \(descriptor.domain)'s stub (looked for \(interpreters[descriptor.language] ?? "none"))"
                 )
@@ -113,7 +113,7 @@ public struct StubPackager: Sendable {
                     environment: environment, packageDirectory: packageDirectory, packageFile: singleFile)
             }
             guard FileManager.default.isReadableFile(atPath: host.script) else {
-                throw DeploymentError(
+                throw DeploymentFailure(
                     .unsupported,
                     "the JavaScript stub host \(host.script) for \(descriptor.domain)'s stub cannot be read (javascriptHost in the configuration)"
                 )
@@ -130,10 +130,10 @@ public struct StubPackager: Sendable {
 
     /// The package's verified copy in the daemon's cache, after its hash was checked when the descriptor
     /// gives one.
-    private func packageFile(_ descriptor: Descriptor) throws(DeploymentError) -> String {
+    private func packageFile(_ descriptor: Descriptor) throws(DeploymentFailure) -> String {
         switch descriptor.source {
         case .remote(let url):
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .unsupported,
                 "\(descriptor.domain)'s package is at \(url); fetching packages over the network is not supported yet, ship it in a local catalogue"
             )
@@ -142,13 +142,13 @@ public struct StubPackager: Sendable {
             // can write it), so it runs in place, without a copy of what may be a large binary. It is read
             // (and hashed) only when the descriptor gives a sha256 to check.
             guard access(path, R_OK) == 0 else {
-                throw DeploymentError(
+                throw DeploymentFailure(
                     .badPackage,
                     "stub package \(path) for \(descriptor.domain) cannot be read (named by \(descriptor.origin))")
             }
             guard descriptor.sha256 != nil else { return path }
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw DeploymentError(
+                throw DeploymentFailure(
                     .badPackage,
                     "stub package \(path) for \(descriptor.domain) cannot be read (named by \(descriptor.origin))")
             }
@@ -163,7 +163,7 @@ public struct StubPackager: Sendable {
     /// `<state>/packages/copies/<sha256>/<name>`: written by the daemon (read-only, in a directory only it
     /// writes), and used only while its bytes still hash to `bytes`' digest; anything else found there
     /// (planted, altered) is replaced.
-    private func cachedCopy(_ bytes: [UInt8], name: String, descriptor: Descriptor) throws(DeploymentError) -> String {
+    private func cachedCopy(_ bytes: [UInt8], name: String, descriptor: Descriptor) throws(DeploymentFailure) -> String {
         let digest = StubPackager.hex(SHA256.hash(data: bytes))
         let packages = (stateDirectory as NSString).appendingPathComponent("packages")
         let copies = (packages as NSString).appendingPathComponent("copies")
@@ -201,7 +201,7 @@ public struct StubPackager: Sendable {
             }
             try FileManager.default.moveItem(atPath: staging, toPath: directory)
         } catch {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .badPackage, "cannot write \(descriptor.domain)'s package to the cache \(directory): \(error)")
         }
         return path
@@ -225,18 +225,18 @@ public struct StubPackager: Sendable {
         return (info.st_mode & 0o7777) | 0o011
     }
 
-    private func verify(_ bytes: [UInt8], descriptor: Descriptor, name: String) throws(DeploymentError) {
+    private func verify(_ bytes: [UInt8], descriptor: Descriptor, name: String) throws(DeploymentFailure) {
         guard let expected = descriptor.sha256 else { return }
         let actual = StubPackager.hex(SHA256.hash(data: bytes))
         guard actual == expected else {
-            throw DeploymentError(
+            throw DeploymentFailure(
                 .integrity,
                 "package of \(descriptor.domain) refused: sha256 of \(name) is \(actual), the descriptor says \(expected)"
             )
         }
     }
 
-    private func makeWorkingDirectory(for domain: DomainKey) throws(DeploymentError) -> String {
+    private func makeWorkingDirectory(for domain: DomainKey) throws(DeploymentFailure) -> String {
         let stubs = (stateDirectory as NSString).appendingPathComponent("stubs")
         let path = (stubs as NSString).appendingPathComponent(domain.value)
         do {
@@ -247,7 +247,7 @@ public struct StubPackager: Sendable {
             try FileManager.default.createDirectory(
                 atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw DeploymentError(.spawn, "cannot create the working directory \(path) for \(domain)'s stub: \(error)")
+            throw DeploymentFailure(.spawn, "cannot create the working directory \(path) for \(domain)'s stub: \(error)")
         }
         return path
     }

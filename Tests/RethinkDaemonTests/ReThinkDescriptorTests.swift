@@ -9,7 +9,7 @@ struct ReThinkDescriptorTests {
     static let domain = DomainKey("acme.example")!
 
     static func parse(_ json: JSONValue, origin: String = "/catalogue/acme.example.json", baseURL: String? = nil)
-        throws(DeploymentError) -> Descriptor
+        throws(DeploymentFailure) -> Descriptor
     {
         try Descriptor.parse(
             json.jsonBytes, domain: domain, origin: origin, directory: (origin as NSString).deletingLastPathComponent,
@@ -52,7 +52,7 @@ struct ReThinkDescriptorTests {
     }
 
     @Test func aConfigurationThatIsANonEmptyListIsRefused() {
-        #expect(throws: DeploymentError.self) {
+        #expect(throws: DeploymentFailure.self) {
             try Self.parse(["language": "javascript", "sourcePackageURL": "x.js", "configuration": [1]])
         }
     }
@@ -94,7 +94,7 @@ struct ReThinkDescriptorTests {
     }
 
     @Test func aPythonDescriptorWithoutSourcePackageURLIsStillRefused() {
-        #expect(throws: DeploymentError.self) {
+        #expect(throws: DeploymentFailure.self) {
             try Self.parse(["language": "python"], baseURL: "https://acme.example/.well-known/protocolstub/default")
         }
     }

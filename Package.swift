@@ -73,13 +73,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The catalogue: local descriptors, `.well-known` discovery, the HTTPS fetcher, the verified package store.
         .target(
-            name: "RethinkRuntimeUA",
+            name: "RethinkCatalogue",
             dependencies: [
-                "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkSandbox", "RethinkJournal",
-                "RethinkStubPackage",
+                "RethinkMessages", "RethinkSandbox", "RethinkStubPackage",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -88,9 +88,31 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "RethinkRuntimeUA",
+            dependencies: [
+                "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkSandbox", "RethinkCatalogue",
+                "RethinkStubPackage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The runtime-local services on the bus: `<runtimeURL>/bus`, `/registry`, `/ua`, `/monitor`.
+        .target(
+            name: "RethinkServices",
+            dependencies: [
+                "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkRuntimeUA",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "RethinkDaemon",
             dependencies: [
-                "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkRuntimeUA", "RethinkSandbox",
+                "RethinkMessages", "RethinkBus", "RethinkRegistry", "RethinkRuntimeUA", "RethinkCatalogue", "RethinkServices",
+                "RethinkSandbox",
                 "RethinkJournal",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -162,10 +184,12 @@ let package = Package(
         .testTarget(name: "RethinkRegistryTests", dependencies: ["RethinkRegistry", "RethinkMessages"]),
         .testTarget(name: "RethinkStubPackageTests", dependencies: ["RethinkStubPackage"]),
         .testTarget(
+            name: "RethinkCatalogueTests", dependencies: ["RethinkCatalogue", "RethinkMessages", "RethinkSandbox"]),
+        .testTarget(
             name: "RethinkDaemonTests",
             dependencies: [
                 "RethinkDaemon", "RethinkClient", "RethinkMessages", "RethinkSandbox", "RethinkStubPackage",
-                "RethinkRuntimeUA", "RethinkJournal",
+                "RethinkRuntimeUA", "RethinkCatalogue", "RethinkJournal",
             ]
         ),
     ]

@@ -1,4 +1,5 @@
 import Logging
+import RethinkCatalogue
 import RethinkRuntimeUA
 
 extension Daemon {

@@ -3,10 +3,12 @@ import Logging
 import NIOCore
 import NIOPosix
 import RethinkBus
+import RethinkCatalogue
 import RethinkMessages
 import RethinkRegistry
 import RethinkRuntimeUA
 import RethinkSandbox
+import RethinkServices
 
 private let RLIMIT_NOFILE_RESOURCE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 
@@ -63,7 +65,7 @@ public final class Daemon: @unchecked Sendable {
         self.logger = logger
         notifier = SystemdNotifier(environment: environment)
         credentialsDirectory = environment["CREDENTIALS_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 }
-        let runtimeID = try RuntimeIdentity.load(stateDirectory: configuration.stateDirectory)
+        let runtimeID = try RuntimeUUID.load(stateDirectory: configuration.stateDirectory)
         addresses = RuntimeAddresses(runtimeDomain: configuration.runtimeDomain, runtimeID: runtimeID)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let bus = MessageBus(

@@ -1,4 +1,5 @@
 import NIOCore
+import RethinkCatalogue
 import RethinkRuntimeUA
 
 /// The `discovery` section of the configuration: how stubs are found on the network (SPEC section 7). Its

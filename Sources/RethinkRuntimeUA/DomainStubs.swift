@@ -1,3 +1,4 @@
+import RethinkCatalogue
 import RethinkMessages
 
 /// What the Runtime UA holds for one domain: its deploy under way, its current stub, the newer version coming

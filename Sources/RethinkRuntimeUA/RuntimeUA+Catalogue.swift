@@ -1,3 +1,4 @@
+import RethinkCatalogue
 import RethinkMessages
 
 extension RuntimeUA {

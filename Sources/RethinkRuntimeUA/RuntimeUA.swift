@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import RethinkBus
-import RethinkJournal
+import RethinkCatalogue
 import RethinkMessages
 import RethinkRegistry
 import RethinkSandbox

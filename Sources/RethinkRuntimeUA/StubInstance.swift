@@ -1,5 +1,6 @@
 import NIOCore
 import RethinkBus
+import RethinkCatalogue
 import RethinkMessages
 import RethinkSandbox
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RethinkCatalogue
 import RethinkMessages
 import RethinkSandbox
 

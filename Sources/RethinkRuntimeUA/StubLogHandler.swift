@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import RethinkBus
+import RethinkCatalogue
 import RethinkMessages
 
 /// Reads a stub's stderr, its log: each line goes to the daemon's log under the stub's fields. A line may

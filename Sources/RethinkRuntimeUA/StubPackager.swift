@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RethinkCatalogue
 import RethinkMessages
 import RethinkSandbox
 
@@ -181,7 +182,7 @@ public struct StubPackager: Sendable {
             for traversable in [stateDirectory, packages, copies] {
                 try FileManager.default.createDirectory(
                     atPath: traversable, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
-                _ = chmod(traversable, StubPackager.traversableMode(of: traversable))
+                _ = chmod(traversable, PackageStore.traversableMode(of: traversable))
             }
             let staging = directory + ".partial-\(UUID().uuidString.prefix(8))"
             defer { try? FileManager.default.removeItem(atPath: staging) }
@@ -217,14 +218,6 @@ public struct StubPackager: Sendable {
         return packages + first
     }
 
-    /// The mode that lets stub uids pass through a directory on the way to their package (but not list it):
-    /// o+x added to what it has.
-    static func traversableMode(of path: String) -> mode_t {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return 0o711 }
-        return (info.st_mode & 0o7777) | 0o011
-    }
-
     private func verify(_ bytes: [UInt8], descriptor: Descriptor, name: String) throws(DeploymentFailure) {
         guard let expected = descriptor.sha256 else { return }
         let actual = StubPackager.hex(SHA256.hash(data: bytes))
@@ -242,8 +235,8 @@ public struct StubPackager: Sendable {
         do {
             try FileManager.default.createDirectory(
                 atPath: stubs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
-            _ = chmod(stateDirectory, StubPackager.traversableMode(of: stateDirectory))
-            _ = chmod(stubs, StubPackager.traversableMode(of: stubs))
+            _ = chmod(stateDirectory, PackageStore.traversableMode(of: stateDirectory))
+            _ = chmod(stubs, PackageStore.traversableMode(of: stubs))
             try FileManager.default.createDirectory(
                 atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {

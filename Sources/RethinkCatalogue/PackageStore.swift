@@ -1,6 +1,6 @@
-import RethinkMessages
 import Crypto
 import Foundation
+import RethinkMessages
 import RethinkStubPackage
 
 /// Verified network packages, cached by hash in `<state-dir>/packages/<sha256>/`.
@@ -11,7 +11,7 @@ import RethinkStubPackage
 /// its final name only once complete (written beside it, then renamed), so a later deploy of the same
 /// package finds it ready and needs no network, and two versions of a stub can run side by side during a
 /// rollover.
-struct PackageStore: Sendable {
+public struct PackageStore: Sendable {
     let directory: String
     /// The trusted keys' raw bytes (swift-crypto's key type is not `Sendable`).
     private let trustedKeyBytes: [Data]
@@ -19,6 +19,14 @@ struct PackageStore: Sendable {
         trustedKeyBytes.compactMap { try? Curve25519.Signing.PublicKey(rawRepresentation: $0) }
     }
     let limits: TarArchive.Limits
+
+    /// The mode that lets stub uids pass through a directory on the way to their package (but not list it):
+    /// o+x added to what it has.
+    public static func traversableMode(of path: String) -> mode_t {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return 0o711 }
+        return (info.st_mode & 0o7777) | 0o011
+    }
 
     init(stateDirectory: String, configuration: DiscoveryConfiguration) throws(DeploymentFailure) {
         directory = (stateDirectory as NSString).appendingPathComponent("packages")
@@ -150,7 +158,7 @@ struct PackageStore: Sendable {
         do {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
-            _ = chmod(directory, StubPackager.traversableMode(of: directory))
+            _ = chmod(directory, Self.traversableMode(of: directory))
             if Gzip.isGzip(bytes) {
                 let archive = try TarArchive.read(Gzip.decompress(bytes, limit: limits.maxTotalBytes), limits: limits)
                 try archive.unpack(into: staging)

@@ -1,6 +1,6 @@
 import Foundation
+import RethinkCatalogue
 import RethinkMessages
-import RethinkRuntimeUA
 import RethinkSandbox
 import Testing
 

@@ -6,10 +6,10 @@ import RethinkBus
 #endif
 
 /// Who may deploy and undeploy stubs through `<runtimeURL>/ua`: root and members of the admin group.
-struct AdminPolicy: Sendable {
-    let adminGID: UInt32?
+public struct AdminPolicy: Sendable {
+    public let adminGID: UInt32?
 
-    init(adminGroup: String?) {
+    public init(adminGroup: String?) {
         guard let adminGroup, let group = getgrnam(adminGroup) else {
             adminGID = nil
             return
@@ -17,7 +17,7 @@ struct AdminPolicy: Sendable {
         adminGID = group.pointee.gr_gid
     }
 
-    func allows(_ credentials: PeerCredentials?) -> Bool {
+    public func allows(_ credentials: PeerCredentials?) -> Bool {
         guard let credentials else { return false }
         if credentials.uid == 0 { return true }
         guard let adminGID else { return false }

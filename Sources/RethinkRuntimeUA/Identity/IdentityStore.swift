@@ -1,4 +1,5 @@
 import Foundation
+import RethinkCatalogue
 import RethinkMessages
 
 #if canImport(Glibc)

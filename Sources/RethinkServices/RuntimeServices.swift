@@ -9,19 +9,19 @@ import RethinkRuntimeUA
 /// The runtime-local addresses (SPEC section 5): `<runtimeURL>/bus` (subscribe, unsubscribe),
 /// `<runtimeURL>/registry` (read) and `<runtimeURL>/ua` (create, delete). A runtime component on the bus:
 /// requests reach it like any listener and its answers travel back through the bus's response tracking.
-final class RuntimeServices: @unchecked Sendable {
+public final class RuntimeServices: @unchecked Sendable {
     private let bus: MessageBus
     private let registry: Registry
     private let ua: RuntimeUA
     /// Replaced by a reload; on the loop.
-    var admin: AdminPolicy
+    public var admin: AdminPolicy
     private let logger: Logger
     private(set) var port: BusPort!
     private var nextSubscription = 0
     /// The last failure of a remote subscribe, per domain, shown in the registry listing.
     private var subscriptionErrors: [DomainKey: String] = [:]
 
-    init(bus: MessageBus, registry: Registry, ua: RuntimeUA, admin: AdminPolicy, logger: Logger) {
+    public init(bus: MessageBus, registry: Registry, ua: RuntimeUA, admin: AdminPolicy, logger: Logger) {
         self.bus = bus
         self.registry = registry
         self.ua = ua
@@ -34,7 +34,7 @@ final class RuntimeServices: @unchecked Sendable {
     }
 
     /// Attaches the component and listens on its addresses. On the loop.
-    func start() throws {
+    public func start() throws {
         bus.attach(port)
         for address in [bus.addresses.bus, bus.addresses.registry, bus.addresses.ua, bus.addresses.monitor] {
             try bus.listen(port, on: address)

@@ -1,18 +1,17 @@
 import Logging
 import NIOCore
-import RethinkBus
 import RethinkMessages
 
 /// The daemon's end of one stub's MiniBUS (SPEC section 6): JSON lines on the stub's stdout come in here and
 /// go to the MessageBUS; messages routed to the stub are written to its stdin.
 ///
 /// The deploy handshake's answer (to `hyperty-runtime://sandbox/external`) is taken here and never routed.
-final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+public final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
 
     let bus: MessageBus
-    private(set) var port: BusPort!
+    public private(set) var port: BusPort!
     private let onHandshake: (Message) -> Void
     private var framer: LineFramer
     private var context: ChannelHandlerContext?
@@ -20,7 +19,7 @@ final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
 
     /// - Parameter onHandshake: called on the loop with the stub's answer to the deploy message, before the
     ///   lines that follow it are routed.
-    init(
+    public init(
         bus: MessageBus, domain: DomainKey, url: String, maxLineBytes: Int, logger: Logger,
         onHandshake: @escaping (Message) -> Void
     ) {
@@ -34,15 +33,15 @@ final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
             flush: { [weak self] in self?.context?.flush() })
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    public func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         let limit = framer.maxLineBytes
         buffer.withUnsafeReadableBytes { bytes in
@@ -84,59 +83,19 @@ final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
         bus.route(message, from: port)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    public func channelReadComplete(context: ChannelHandlerContext) {
         bus.flush()
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
         bus.writabilityChanged(port, isWritable: context.channel.isWritable)
         bus.flush()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
         logger.debug("MiniBUS pipe error: \(error)", metadata: stubMetadata)
         context.close(promise: nil)
     }
 
-    private var stubMetadata: Logger.Metadata {
-        ["rethink_stub_url": "\(port.url)"]
-    }
-}
-
-/// A value set once, awaited once: the handshake answer, or the reason there will be none.
-final class OnceBox<Value: Sendable>: @unchecked Sendable {
-    private let promise: EventLoopPromise<Value>
-    private var done = false
-
-    init(eventLoop: EventLoop) {
-        promise = eventLoop.makePromise()
-    }
-
-    /// Completes at once; call on the promise's loop. Returns false when it was already completed.
-    func completeOnLoop(_ value: Value) -> Bool {
-        promise.futureResult.eventLoop.preconditionInEventLoop()
-        guard !done else { return false }
-        done = true
-        promise.succeed(value)
-        return true
-    }
-
-    /// Completes on the promise's loop; later completions are ignored.
-    func complete(_ value: Value) {
-        promise.futureResult.eventLoop.execute {
-            guard !self.done else { return }
-            self.done = true
-            self.promise.succeed(value)
-        }
-    }
-
-    func fail(_ error: Error) {
-        promise.futureResult.eventLoop.execute {
-            guard !self.done else { return }
-            self.done = true
-            self.promise.fail(error)
-        }
-    }
-
-    var value: EventLoopFuture<Value> { promise.futureResult }
+    private var stubMetadata: Logger.Metadata { StubMetadata.of(url: port.url) }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The runtime's id: a UUID kept in the state directory, so the runtime URL survives restarts.
-enum RuntimeIdentity {
+enum RuntimeUUID {
     static func load(stateDirectory: String) throws(ConfigurationError) -> String {
         let path = (stateDirectory as NSString).appendingPathComponent("runtime-id")
         if let data = FileManager.default.contents(atPath: path),

@@ -1,9 +1,9 @@
-import RethinkMessages
 import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import RethinkMessages
 
 /// The network catalogue's HTTP client: GET over HTTPS with the system trust store (plus the operator's CA
 /// bundle), a connect timeout and a deadline for the whole fetch, a size limit checked while the body

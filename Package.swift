@@ -185,11 +185,21 @@ let package = Package(
         .testTarget(name: "RethinkStubPackageTests", dependencies: ["RethinkStubPackage"]),
         .testTarget(
             name: "RethinkCatalogueTests", dependencies: ["RethinkCatalogue", "RethinkMessages", "RethinkSandbox"]),
+        // The test kit: a daemon in the test's process, servers and child processes, each stopped (awaited)
+        // by `using` when the test ends.
+        .target(
+            name: "RethinkTestKit",
+            dependencies: [
+                "RethinkDaemon", "RethinkClient", "RethinkMessages", "RethinkJournal",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/RethinkTestKit"
+        ),
         .testTarget(
             name: "RethinkDaemonTests",
             dependencies: [
                 "RethinkDaemon", "RethinkClient", "RethinkMessages", "RethinkSandbox", "RethinkStubPackage",
-                "RethinkRuntimeUA", "RethinkCatalogue", "RethinkJournal",
+                "RethinkRuntimeUA", "RethinkCatalogue", "RethinkJournal", "RethinkTestKit",
             ]
         ),
     ]

@@ -42,21 +42,15 @@ public final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
         let limit = framer.maxLineBytes
-        buffer.withUnsafeReadableBytes { bytes in
-            framer.feed(bytes) { event in
-                switch event {
-                case .line(let line): take(line)
-                case .oversized(let prefix):
-                    let head = MessageHead.scan(prefix)
-                    logger.warning(
-                        "stub wrote a line over \(limit) bytes\(head.type.map { " (a \($0))" } ?? ""); dropped",
-                        metadata: stubMetadata)
-                    // An answer that cannot be delivered is the requester's 502 now, not its 408 later.
-                    if head.type == "response", let id = head.id, let to = head.to {
-                        bus.stubAnswerTooLarge(from: port, to: to, id: id, limit: limit)
-                    }
+        unwrapInboundIn(data).withUnsafeReadableBytes { bytes in
+            framer.feedMessages(bytes, line: take) { head in
+                logger.warning(
+                    "stub wrote a line over \(limit) bytes\(head.type.map { " (a \($0))" } ?? ""); dropped",
+                    metadata: stubMetadata)
+                // An answer that cannot be delivered is the requester's 502 now, not its 408 later.
+                if head.type == "response", let id = head.id, let to = head.to {
+                    bus.stubAnswerTooLarge(from: port, to: to, id: id, limit: limit)
                 }
             }
         }

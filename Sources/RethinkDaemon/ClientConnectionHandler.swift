@@ -111,17 +111,11 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
         let limit = framer.maxLineBytes
-        buffer.withUnsafeReadableBytes { bytes in
-            framer.feed(bytes) { event in
-                switch event {
-                case .line(let line): take(line)
-                case .oversized(let prefix):
-                    // Its own id (and address) when they come early in the line, so the client can match it.
-                    let head = MessageHead.scan(prefix)
-                    refuse(code: 413, desc: "message larger than \(limit) bytes", id: head.id, to: head.to)
-                }
+        unwrapInboundIn(data).withUnsafeReadableBytes { bytes in
+            // Its own id (and address) when they come early in the line, so the client can match the 413.
+            framer.feedMessages(bytes, line: take) { head in
+                refuse(code: 413, desc: "message larger than \(limit) bytes", id: head.id, to: head.to)
             }
         }
     }

@@ -19,6 +19,20 @@ public struct LineFramer: Sendable {
     }
 
     /// Feeds bytes and hands every complete line (without its newline; a trailing `\r` is removed too).
+    /// Feeds a chunk of a stream of messages: `line` gets each whole line; `oversized` gets the head (`id`,
+    /// `type`, `from`, `to`) read from the start of each line over the limit, which is dropped, so that its
+    /// sender can still be answered about it.
+    public mutating func feedMessages(
+        _ chunk: UnsafeRawBufferPointer, line: ([UInt8]) -> Void, oversized: (MessageHead) -> Void
+    ) {
+        feed(chunk) { event in
+            switch event {
+            case .line(let bytes): line(bytes)
+            case .oversized(let prefix): oversized(MessageHead.scan(prefix))
+            }
+        }
+    }
+
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ emit: (Event) -> Void) {
         var start = 0
         let count = chunk.count

@@ -1,16 +1,9 @@
 /// The one shape of the modules' failures: a `code` a program switches on and a `message` a person can act
 /// on (it becomes a status `desc`, a journal line, the `desc` of a 4xx/5xx answer).
 ///
-/// Why generic: the deployment and package failures were two copies of the same struct; each kind of failure
-/// is now a `Kind` with its codes in an extension, and `error as? DeploymentFailure` still tells them apart.
-public struct RuntimeFailure<Kind: FailureKind>: Error, Sendable, CustomStringConvertible {
-    /// An opaque code, so that new ones can be added without breaking callers; its name is what logs print.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        public let name: String
-        public init(_ name: String) { self.name = name }
-        public var description: String { name }
-    }
-
+/// Why generic: the deployment and package failures were two copies of the same struct; each family of
+/// failures is now an enum of codes, and `error as? DeploymentFailure` still tells the families apart.
+public struct RuntimeFailure<Code: FailureCode>: Error, Sendable, CustomStringConvertible {
     public let code: Code
     public let message: String
 
@@ -22,5 +15,9 @@ public struct RuntimeFailure<Kind: FailureKind>: Error, Sendable, CustomStringCo
     public var description: String { message }
 }
 
-/// A family of ``RuntimeFailure``s (deployment, package...): an empty enum that names it.
-public protocol FailureKind: Sendable {}
+/// The codes of one family of ``RuntimeFailure``s: a string enum, whose raw value is what logs print.
+public protocol FailureCode: RawRepresentable<String>, Hashable, Sendable, CustomStringConvertible {}
+
+extension FailureCode {
+    public var description: String { rawValue }
+}

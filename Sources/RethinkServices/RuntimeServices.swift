@@ -232,7 +232,7 @@ public final class RuntimeServices: @unchecked Sendable {
                         message, code: 200, desc: "deployed",
                         value: ["domain": .string(domain.value), "url": .string(url)])
                 case .failure(let error):
-                    self.replyLater(message, code: error.code == .noDescriptor ? 404 : 502, desc: error.message)
+                    self.replyLater(message, code: error.answerCode, desc: error.message)
                 }
             }
         } else {

@@ -2,6 +2,7 @@ import Foundation
 import RethinkClient
 import RethinkMessages
 import RethinkSandbox
+import RethinkTestKit
 import Synchronization
 import Testing
 

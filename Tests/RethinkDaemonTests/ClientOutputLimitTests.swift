@@ -1,6 +1,7 @@
 import Foundation
 import RethinkClient
 import RethinkMessages
+import RethinkTestKit
 import Testing
 
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import Foundation
 import RethinkClient
 import RethinkDaemon
 import RethinkMessages
+import RethinkTestKit
 import Testing
 
 /// The `rethink-runtimed` binary as an operator runs it: flags, SIGTERM, and no orphans when it dies.

@@ -1,4 +1,5 @@
 import Foundation
+import RethinkTestKit
 import Testing
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import Foundation
+import RethinkTestKit
 
 #if canImport(Glibc)
     @preconcurrency import Glibc

@@ -1,11 +1,12 @@
 import RethinkMessages
 import RethinkRuntimeUA
+import RethinkTestKit
 import Testing
 
 /// The status reason a failed deployment carries comes from its typed code, never from its text.
 struct DeploymentReasonTests {
     @Test func eachFailureCodeGivesItsReason() {
-        let cases: [(DeploymentFailure.Code, StatusReason)] = [
+        let cases: [(DeploymentFailureCode, StatusReason)] = [
             (.noDescriptor, .noDescriptor), (.credentials, .authenticationFailed), (.spawn, .spawnFailed),
             (.timedOut, .timedOut), (.handshake, .handshakeFailed), (.badDescriptor, .refusedPackage),
             (.badPackage, .refusedPackage), (.integrity, .refusedPackage), (.unsupported, .refusedPackage),

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RethinkDaemon
+import RethinkTestKit
 import Testing
 
 /// The `discovery` section of the configuration file: read as documented, and a typo refused rather than

@@ -1,5 +1,6 @@
 import Foundation
 import RethinkMessages
+import RethinkTestKit
 import Testing
 
 #if canImport(Glibc)

@@ -3,6 +3,7 @@ import Logging
 import RethinkClient
 import RethinkJournal
 import RethinkMessages
+import RethinkTestKit
 import Testing
 
 /// The daemon's story in a real journald: structured fields on every entry, the stubs' stderr under the
@@ -20,40 +21,40 @@ import Testing
         let journald = try StandaloneJournald()
         defer { journald.stop() }
         let journal = try JournalSocket(path: journald.socketPath)
-        let runtime = try await TestRuntime(descriptors: ["journal.example": TestRuntime.testing()], journal: journal)
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
-        let answer = try await client.request(
-            .execute, to: "hyperty://journal.example/x",
-            body: ["value": ["action": "log", "lines": ["<3>the message node refused us", "plain line"]]])
-        #expect(answer.code == 200)
-        let pid = await runtime.daemon.stubPIDs()[DomainKey("journal.example")!] ?? -1
+        try await using(TestRuntime(descriptors: ["journal.example": TestRuntime.testing()], journal: journal)) { runtime in
+            let client = try await runtime.client()
+            let answer = try await client.request(
+                .execute, to: "hyperty://journal.example/x",
+                body: ["value": ["action": "log", "lines": ["<3>the message node refused us", "plain line"]]])
+            #expect(answer.code == 200)
+            let pid = await runtime.daemon.stubPIDs()[DomainKey("journal.example")!] ?? -1
 
-        let live = try journald.waitForEntries {
-            $0["MESSAGE_ID"] as? String == JournalMessageID.stubLive && $0["RETHINK_DOMAIN"] as? String == "journal.example"
-        }
-        let entry = try #require(live.first)
-        #expect(entry["RETHINK_STATUS"] as? String == "live")
-        #expect((entry["RETHINK_STUB_URL"] as? String)?.hasPrefix("hyperty-runtime://journal.example/protostub/") == true)
-        #expect((entry["CODE_FILE"] as? String)?.hasSuffix("Registry.swift") == true)
-        #expect(entry["CODE_LINE"] != nil && entry["CODE_FUNC"] != nil)
-        #expect(entry["SYSLOG_IDENTIFIER"] as? String == "rethink-test")
+            let live = try journald.waitForEntries {
+                $0["MESSAGE_ID"] as? String == JournalMessageID.stubLive && $0["RETHINK_DOMAIN"] as? String == "journal.example"
+            }
+            let entry = try #require(live.first)
+            #expect(entry["RETHINK_STATUS"] as? String == "live")
+            #expect((entry["RETHINK_STUB_URL"] as? String)?.hasPrefix("hyperty-runtime://journal.example/protostub/") == true)
+            #expect((entry["CODE_FILE"] as? String)?.hasSuffix("Registry.swift") == true)
+            #expect(entry["CODE_LINE"] != nil && entry["CODE_FUNC"] != nil)
+            #expect(entry["SYSLOG_IDENTIFIER"] as? String == "rethink-test")
 
-        let started = try journald.waitForEntries {
-            $0["RETHINK_DOMAIN"] as? String == "journal.example" && $0["RETHINK_STUB_PID"] as? String == "\(pid)"
-        }
-        #expect(!started.isEmpty, "entries about the stub's process carry its PID")
-        let deployed = try journald.waitForEntries { $0["MESSAGE_ID"] as? String == JournalMessageID.stubDeployed }
-        #expect(!deployed.isEmpty)
+            let started = try journald.waitForEntries {
+                $0["RETHINK_DOMAIN"] as? String == "journal.example" && $0["RETHINK_STUB_PID"] as? String == "\(pid)"
+            }
+            #expect(!started.isEmpty, "entries about the stub's process carry its PID")
+            let deployed = try journald.waitForEntries { $0["MESSAGE_ID"] as? String == JournalMessageID.stubDeployed }
+            #expect(!deployed.isEmpty)
 
-        let stubLines = try journald.waitForEntries {
-            $0["RETHINK_SOURCE"] as? String == "stub" && $0["RETHINK_DOMAIN"] as? String == "journal.example"
-                && ($0["MESSAGE"] as? String == "the message node refused us" || $0["MESSAGE"] as? String == "plain line")
+            let stubLines = try journald.waitForEntries {
+                $0["RETHINK_SOURCE"] as? String == "stub" && $0["RETHINK_DOMAIN"] as? String == "journal.example"
+                    && ($0["MESSAGE"] as? String == "the message node refused us" || $0["MESSAGE"] as? String == "plain line")
+            }
+            let refused = stubLines.first { $0["MESSAGE"] as? String == "the message node refused us" }
+            #expect(refused?["PRIORITY"] as? String == "3")
+            #expect(refused?["RETHINK_STUB_PID"] as? String == "\(pid)")
+            #expect(stubLines.first { $0["MESSAGE"] as? String == "plain line" }?["PRIORITY"] as? String == "6")
         }
-        let refused = stubLines.first { $0["MESSAGE"] as? String == "the message node refused us" }
-        #expect(refused?["PRIORITY"] as? String == "3")
-        #expect(refused?["RETHINK_STUB_PID"] as? String == "\(pid)")
-        #expect(stubLines.first { $0["MESSAGE"] as? String == "plain line" }?["PRIORITY"] as? String == "6")
     }
 
     @Test func aCrashAndAPackageRefusalHaveTheirMessageIDs() async throws {
@@ -61,22 +62,22 @@ import Testing
         defer { journald.stop() }
         let journal = try JournalSocket(path: journald.socketPath)
         let broken: JSONValue = ["objectName": "x", "version": "1", "language": "python", "sourcePackageURL": "missing.py"]
-        let runtime = try await TestRuntime(
-            descriptors: ["crashy.example": TestRuntime.testing(), "broken.example": broken], journal: journal)
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
-        _ = try await client.request(
-            .execute, to: "hyperty://crashy.example/x", body: ["value": ["action": "crash", "code": 3]])
-        _ = try await client.request(.execute, to: "hyperty://broken.example/x", body: ["value": "hi"])
-        let crashed = try journald.waitForEntries {
-            $0["MESSAGE_ID"] as? String == JournalMessageID.stubCrashed
+        try await using(TestRuntime(
+            descriptors: ["crashy.example": TestRuntime.testing(), "broken.example": broken], journal: journal)) { runtime in
+            let client = try await runtime.client()
+            _ = try await client.request(
+                .execute, to: "hyperty://crashy.example/x", body: ["value": ["action": "crash", "code": 3]])
+            _ = try await client.request(.execute, to: "hyperty://broken.example/x", body: ["value": "hi"])
+            let crashed = try journald.waitForEntries {
+                $0["MESSAGE_ID"] as? String == JournalMessageID.stubCrashed
+            }
+            #expect(crashed.first?["RETHINK_DOMAIN"] as? String == "crashy.example")
+            let refused = try journald.waitForEntries {
+                $0["MESSAGE_ID"] as? String == JournalMessageID.packageRefused
+            }
+            #expect(refused.first?["RETHINK_DOMAIN"] as? String == "broken.example")
+            #expect(refused.first?["RETHINK_STATUS"] as? String == "deployment-failed")
         }
-        #expect(crashed.first?["RETHINK_DOMAIN"] as? String == "crashy.example")
-        let refused = try journald.waitForEntries {
-            $0["MESSAGE_ID"] as? String == JournalMessageID.packageRefused
-        }
-        #expect(refused.first?["RETHINK_DOMAIN"] as? String == "broken.example")
-        #expect(refused.first?["RETHINK_STATUS"] as? String == "deployment-failed")
     }
 
     @Test func multiLineAndOneMebibyteEntriesArriveWhole() throws {

@@ -2,6 +2,7 @@ import Foundation
 import RethinkClient
 import RethinkMessages
 import RethinkStubPackage
+import RethinkTestKit
 import Synchronization
 import Testing
 
@@ -38,114 +39,114 @@ struct LiveUpgradeTests {
         let server = try WellKnownServer(hosts: ["remote.example"])
         defer { server.stop() }
         try Self.publish("1", on: server)
-        let runtime = try await Self.runtime(server)
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
-        #expect(try await client.request(.read, to: "hyperty://remote.example/a").code == 200)
-        let undeploy = try await client.request(
-            .delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "remote.example"]])
-        #expect(undeploy.code == 200)
-        try Self.publish("2", on: server)
-        try await Task.sleep(for: .milliseconds(400))
+        try await using(Self.runtime(server)) { runtime in
+            let client = try await runtime.client()
+            #expect(try await client.request(.read, to: "hyperty://remote.example/a").code == 200)
+            let undeploy = try await client.request(
+                .delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "remote.example"]])
+            #expect(undeploy.code == 200)
+            try Self.publish("2", on: server)
+            try await Task.sleep(for: .milliseconds(400))
 
-        let response = try await client.request(.read, to: "hyperty://remote.example/b", body: ["value": 2])
+            let response = try await client.request(.read, to: "hyperty://remote.example/b", body: ["value": 2])
 
-        #expect(response.code == 200)
-        #expect(try await runtime.stub("remote.example", via: client)?["version"]?.stringValue == "2")
+            #expect(response.code == 200)
+            #expect(try await runtime.stub("remote.example", via: client)?["version"]?.stringValue == "2")
+        }
     }
 
     @Test func newerVersionRollsOverUnderContinuousTrafficAndEveryRequestIsAnswered() async throws {
         let server = try WellKnownServer(hosts: ["remote.example"])
         defer { server.stop() }
         try Self.publish("1.0", on: server)
-        let runtime = try await Self.runtime(server)
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
-        #expect(try await client.request(.read, to: "hyperty://remote.example/warmup").code == 200)
-        let first = try #require(try await runtime.stub("remote.example", via: client))
-        let oldPID = try #require(first["pid"]?.intValue)
+        try await using(Self.runtime(server)) { runtime in
+            let client = try await runtime.client()
+            #expect(try await client.request(.read, to: "hyperty://remote.example/warmup").code == 200)
+            let first = try #require(try await runtime.stub("remote.example", via: client))
+            let oldPID = try #require(first["pid"]?.intValue)
 
-        let done = Mutex(false)
-        let traffic = Task {
-            var responses: [Message] = []
-            var index: Int64 = 0
-            // Until the rollover is over, and at least 20 answers in (a busy host gets through fewer batches).
-            while !done.withLock({ $0 }) || responses.count < 20 {
-                let batch = try await withThrowingTaskGroup(of: Message.self) { group in
-                    for slot in 0..<4 {
-                        index += 1
-                        // Every fourth request takes 150 ms, so some are outstanding when the route switches.
-                        let value: JSONValue = slot == 0 ? ["action": "delay", "ms": 150] : .int(index)
-                        group.addTask {
-                            try await client.request(
-                                .execute, to: "hyperty://remote.example/load", body: ["value": value])
+            let done = Mutex(false)
+            let traffic = Task {
+                var responses: [Message] = []
+                var index: Int64 = 0
+                // Until the rollover is over, and at least 20 answers in (a busy host gets through fewer batches).
+                while !done.withLock({ $0 }) || responses.count < 20 {
+                    let batch = try await withThrowingTaskGroup(of: Message.self) { group in
+                        for slot in 0..<4 {
+                            index += 1
+                            // Every fourth request takes 150 ms, so some are outstanding when the route switches.
+                            let value: JSONValue = slot == 0 ? ["action": "delay", "ms": 150] : .int(index)
+                            group.addTask {
+                                try await client.request(
+                                    .execute, to: "hyperty://remote.example/load", body: ["value": value])
+                            }
                         }
+                        return try await group.reduce(into: [Message]()) { $0.append($1) }
                     }
-                    return try await group.reduce(into: [Message]()) { $0.append($1) }
+                    responses += batch
                 }
-                responses += batch
+                return responses
             }
-            return responses
-        }
-        try await Task.sleep(for: .milliseconds(300))
-        try Self.publish("1.1", on: server, configuration: ["liveDelayMs": 300])
-        let upgraded = try await runtime.waitFor("remote.example", status: "live", via: try await runtime.client()) {
-            $0["version"]?.stringValue == "1.1"
-        }
-        try await Task.sleep(for: .milliseconds(500))
-        done.withLock { $0 = true }
-        let responses = try await traffic.value
+            try await Task.sleep(for: .milliseconds(300))
+            try Self.publish("1.1", on: server, configuration: ["liveDelayMs": 300])
+            let upgraded = try await runtime.waitFor("remote.example", status: "live", via: try await runtime.client()) {
+                $0["version"]?.stringValue == "1.1"
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            done.withLock { $0 = true }
+            let responses = try await traffic.value
 
-        let failures = responses.filter { $0.code != 200 }
-        #expect(
-            failures.isEmpty,
-            "every request answered 200; got \(failures.prefix(3).map { "\($0.code ?? 0) \($0.desc ?? "")" })")
-        #expect(upgraded["url"]?.stringValue == "hyperty-runtime://remote.example/protostub/2")
-        let deadline = ContinuousClock.now + .seconds(5)
-        while kill(Int32(oldPID), 0) == 0, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+            let failures = responses.filter { $0.code != 200 }
+            #expect(
+                failures.isEmpty,
+                "every request answered 200; got \(failures.prefix(3).map { "\($0.code ?? 0) \($0.desc ?? "")" })")
+            #expect(upgraded["url"]?.stringValue == "hyperty-runtime://remote.example/protostub/2")
+            let deadline = ContinuousClock.now + .seconds(5)
+            while kill(Int32(oldPID), 0) == 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(kill(Int32(oldPID), 0) != 0, "the old stub was undeployed after draining")
+            // The line comes once its stop has finished, a moment after its process is gone.
+            while !runtime.logs.all.contains(where: { $0.message.contains("retired after the rollover") }),
+                ContinuousClock.now < deadline + .seconds(2)
+            {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(runtime.logs.all.contains { $0.message.contains("retired after the rollover") })
         }
-        #expect(kill(Int32(oldPID), 0) != 0, "the old stub was undeployed after draining")
-        // The line comes once its stop has finished, a moment after its process is gone.
-        while !runtime.logs.all.contains(where: { $0.message.contains("retired after the rollover") }),
-            ContinuousClock.now < deadline + .seconds(2)
-        {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        #expect(runtime.logs.all.contains { $0.message.contains("retired after the rollover") })
     }
 
     @Test func newerVersionThatIsRefusedLeavesTheRunningStubServing() async throws {
         let server = try WellKnownServer(hosts: ["remote.example"])
         defer { server.stop() }
         try Self.publish("1", on: server)
-        let runtime = try await Self.runtime(server)
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
-        #expect(try await client.request(.read, to: "hyperty://remote.example/a").code == 200)
-        let tampered = Self.testingSource + Array("\n# not what was signed\n".utf8)
-        let packagePath = try Self.publish("2", on: server, package: tampered)
-        try Data(Self.testingSource).write(to: URL(fileURLWithPath: packagePath))
+        try await using(Self.runtime(server)) { runtime in
+            let client = try await runtime.client()
+            #expect(try await client.request(.read, to: "hyperty://remote.example/a").code == 200)
+            let tampered = Self.testingSource + Array("\n# not what was signed\n".utf8)
+            let packagePath = try Self.publish("2", on: server, package: tampered)
+            try Data(Self.testingSource).write(to: URL(fileURLWithPath: packagePath))
 
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !runtime.logs.all.contains(where: {
-            $0.message.contains("rollover of remote.example to version 2 failed")
-        }),
-            ContinuousClock.now < deadline
-        {
-            try await Task.sleep(for: .milliseconds(50))
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !runtime.logs.all.contains(where: {
+                $0.message.contains("rollover of remote.example to version 2 failed")
+            }),
+                ContinuousClock.now < deadline
+            {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+
+            #expect(
+                runtime.logs.all.contains {
+                    $0.message.contains("rollover of remote.example to version 2 failed") && $0.message.contains("sha256")
+                })
+            let stub = try #require(try await runtime.stub("remote.example", via: client))
+            #expect(stub["url"]?.stringValue == "hyperty-runtime://remote.example/protostub/1")
+            #expect(stub["version"]?.stringValue == "1")
+            #expect(stub["status"]?.stringValue == "live")
+            let response = try await client.request(.read, to: "hyperty://remote.example/b", body: ["value": 5])
+            #expect(response.code == 200)
+            #expect(response.bodyValue == 5)
         }
-
-        #expect(
-            runtime.logs.all.contains {
-                $0.message.contains("rollover of remote.example to version 2 failed") && $0.message.contains("sha256")
-            })
-        let stub = try #require(try await runtime.stub("remote.example", via: client))
-        #expect(stub["url"]?.stringValue == "hyperty-runtime://remote.example/protostub/1")
-        #expect(stub["version"]?.stringValue == "1")
-        #expect(stub["status"]?.stringValue == "live")
-        let response = try await client.request(.read, to: "hyperty://remote.example/b", body: ["value": 5])
-        #expect(response.code == 200)
-        #expect(response.bodyValue == 5)
     }
 }

@@ -3,6 +3,7 @@ import NIOCore
 import RethinkBus
 import RethinkClient
 import RethinkMessages
+import RethinkTestKit
 import Testing
 
 /// A stub (or a client) cannot turn the daemon's log against its disk: past a burst per window its lines are
@@ -24,31 +25,31 @@ struct LogRateLimitTests {
     }
 
     @Test func aStubsStderrFloodIsCutToItsBurstAndTheRestCounted() async throws {
-        let runtime = try await TestRuntime(descriptors: ["loud.example": TestRuntime.testing()]) {
+        try await using(TestRuntime(descriptors: ["loud.example": TestRuntime.testing()]) {
             $0.stubLogBurst = 50
             $0.stubLogIntervalSeconds = 1
+        }) { runtime in
+            let client = try await runtime.client()
+            let lines: [JSONValue] = (0..<2000).map { .string("flood line \($0)") }
+            let answer = try await client.request(
+                .execute, to: "hyperty://loud.example/x", body: ["value": ["action": "log", "lines": .array(lines)]])
+            #expect(answer.code == 200)
+            // Undeploying the stub closes its stderr: what the window still held back is reported then (the report
+            // at a window's end is the unit test's above).
+            let undeployed = try await client.request(
+                .delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "loud.example"]])
+            #expect(undeployed.code == 200, "\(undeployed.desc ?? "")")
+            func reported() -> Int {
+                runtime.logs.all.filter { $0.message.contains("line(s) suppressed") && $0.metadata["rethink_domain"] == "loud.example" }
+                    .compactMap { Int($0.metadata["rethink_suppressed"] ?? "") }.reduce(0, +)
+            }
+            func writtenLines() -> Int { runtime.logs.all.filter { $0.message.hasPrefix("flood line") }.count }
+            let deadline = Date().addingTimeInterval(10)
+            while writtenLines() + reported() < 2000, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            let written = writtenLines()
+            // 50 a window: the flood may straddle two windows on a slow host, never more than a few.
+            #expect(written > 0 && written <= 150, "\(written) flood lines written")
+            #expect(written + reported() >= 2000, "every flood line written or counted: \(written) + \(reported())")
         }
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
-        let lines: [JSONValue] = (0..<2000).map { .string("flood line \($0)") }
-        let answer = try await client.request(
-            .execute, to: "hyperty://loud.example/x", body: ["value": ["action": "log", "lines": .array(lines)]])
-        #expect(answer.code == 200)
-        // Undeploying the stub closes its stderr: what the window still held back is reported then (the report
-        // at a window's end is the unit test's above).
-        let undeployed = try await client.request(
-            .delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "loud.example"]])
-        #expect(undeployed.code == 200, "\(undeployed.desc ?? "")")
-        func reported() -> Int {
-            runtime.logs.all.filter { $0.message.contains("line(s) suppressed") && $0.metadata["rethink_domain"] == "loud.example" }
-                .compactMap { Int($0.metadata["rethink_suppressed"] ?? "") }.reduce(0, +)
-        }
-        func writtenLines() -> Int { runtime.logs.all.filter { $0.message.hasPrefix("flood line") }.count }
-        let deadline = Date().addingTimeInterval(10)
-        while writtenLines() + reported() < 2000, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        let written = writtenLines()
-        // 50 a window: the flood may straddle two windows on a slow host, never more than a few.
-        #expect(written > 0 && written <= 150, "\(written) flood lines written")
-        #expect(written + reported() >= 2000, "every flood line written or counted: \(written) + \(reported())")
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import RethinkClient
 import RethinkDaemon
 import RethinkMessages
+import RethinkTestKit
 import Testing
 
 #if canImport(Glibc)

@@ -3,6 +3,7 @@ import RethinkClient
 import RethinkDaemon
 import RethinkMessages
 import RethinkStubPackage
+import RethinkTestKit
 import Testing
 
 /// Stubs fetched over the network (SPEC section 7) from a real nginx over real TLS: `.well-known`
@@ -54,19 +55,19 @@ struct NetworkDiscoveryTests {
         try server.publish(
             Self.echo(version: "1.0.0"), host: "remote.example", package: Self.echoSource, fileName: "echo_stub.py",
             privateKey: privateKey)
-        let runtime = try await Self.runtime(server, trustedKeys: [publicKey])
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
+        try await using(Self.runtime(server, trustedKeys: [publicKey])) { runtime in
+            let client = try await runtime.client()
 
-        let response = try await client.request(.create, to: "hyperty://remote.example/bob", body: ["value": "hi"])
+            let response = try await client.request(.create, to: "hyperty://remote.example/bob", body: ["value": "hi"])
 
-        #expect(response.code == 200)
-        #expect(response.bodyValue == "hi")
-        let stub = try #require(try await runtime.stub("remote.example", via: client))
-        #expect(stub["status"]?.stringValue == "live")
-        #expect(stub["version"]?.stringValue == "1.0.0")
-        let sha256 = PackageSignature.sha256Hex(Self.echoSource)
-        #expect(FileManager.default.fileExists(atPath: runtime.directory.path + "/state/packages/\(sha256)/main.py"))
+            #expect(response.code == 200)
+            #expect(response.bodyValue == "hi")
+            let stub = try #require(try await runtime.stub("remote.example", via: client))
+            #expect(stub["status"]?.stringValue == "live")
+            #expect(stub["version"]?.stringValue == "1.0.0")
+            let sha256 = PackageSignature.sha256Hex(Self.echoSource)
+            #expect(FileManager.default.fileExists(atPath: runtime.directory.path + "/state/packages/\(sha256)/main.py"))
+        }
     }
 
     @Test func aReloadThatAddsATrustedKeyRefusesUnsignedPackagesFromThenOn() async throws {
@@ -78,20 +79,20 @@ struct NetworkDiscoveryTests {
         try server.publish(
             Self.echo(version: "1.0.0"), host: "archive.example", package: Self.echoSource, fileName: "echo_stub.py",
             privateKey: nil)
-        let runtime = try await Self.runtime(server)
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
-        #expect(try await client.request(.create, to: "hyperty://remote.example/bob", body: ["value": "1"]).code == 200)
+        try await using(Self.runtime(server)) { runtime in
+            let client = try await runtime.client()
+            #expect(try await client.request(.create, to: "hyperty://remote.example/bob", body: ["value": "1"]).code == 200)
 
-        var reloaded = runtime.daemon.configuration
-        reloaded.discovery.trustedKeys = [PackageSignature.makeKeyPair().publicKey]
-        _ = try await runtime.daemon.reload(reloaded)
+            var reloaded = runtime.daemon.configuration
+            reloaded.discovery.trustedKeys = [PackageSignature.makeKeyPair().publicKey]
+            _ = try await runtime.daemon.reload(reloaded)
 
-        let refused = try await client.request(.create, to: "hyperty://archive.example/bob", body: ["value": "2"])
-        #expect(refused.code == 502)
-        #expect(refused.desc?.contains("only runs signed packages") == true, "\(refused.desc ?? "")")
-        let running = try await client.request(.create, to: "hyperty://remote.example/bob", body: ["value": "3"])
-        #expect(running.code == 200, "the stub deployed before the reload keeps running")
+            let refused = try await client.request(.create, to: "hyperty://archive.example/bob", body: ["value": "2"])
+            #expect(refused.code == 502)
+            #expect(refused.desc?.contains("only runs signed packages") == true, "\(refused.desc ?? "")")
+            let running = try await client.request(.create, to: "hyperty://remote.example/bob", body: ["value": "3"])
+            #expect(running.code == 200, "the stub deployed before the reload keeps running")
+        }
     }
 
     @Test func archiveCarryingItsOwnKitIsUnpackedAndRuns() async throws {
@@ -108,16 +109,16 @@ struct NetworkDiscoveryTests {
         var publication = Self.echo()
         publication.entryPoint = "main.py"
         try server.publish(publication, host: "archive.example", package: package, fileName: "echo.tar.gz")
-        let runtime = try await Self.runtime(server) { $0.pythonPath = ["/nonexistent"] }
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
+        try await using(Self.runtime(server) { $0.pythonPath = ["/nonexistent"] }) { runtime in
+            let client = try await runtime.client()
 
-        let response = try await client.request(.read, to: "hyperty://archive.example/x", body: ["value": 7])
+            let response = try await client.request(.read, to: "hyperty://archive.example/x", body: ["value": 7])
 
-        #expect(response.code == 200, "the archive's own rethink_stub.py is found: \(response.desc ?? "")")
-        #expect(response.bodyValue == 7)
-        let unpacked = runtime.directory.path + "/state/packages/\(PackageSignature.sha256Hex(package))"
-        #expect(FileManager.default.fileExists(atPath: unpacked + "/lib/extra.txt"))
+            #expect(response.code == 200, "the archive's own rethink_stub.py is found: \(response.desc ?? "")")
+            #expect(response.bodyValue == 7)
+            let unpacked = runtime.directory.path + "/state/packages/\(PackageSignature.sha256Hex(package))"
+            #expect(FileManager.default.fileExists(atPath: unpacked + "/lib/extra.txt"))
+        }
     }
 
     enum Refusal: String, CaseIterable, Sendable {
@@ -173,77 +174,77 @@ struct NetworkDiscoveryTests {
             }
         default: break
         }
-        let runtime = try await Self.runtime(server, trustedKeys: [publicKey]) {
+        try await using(Self.runtime(server, trustedKeys: [publicKey]) {
             $0.discovery.maxPackageBytes = 200_000
             $0.discovery.fetchTimeoutSeconds = 1.5
-        }
-        defer { Task { await runtime.stop() } }
-        let watcher = try await runtime.client()
-        _ = try await watcher.listen([runtime.runtimeURL + "/status"])
-        let client = try await runtime.client()
+        }) { runtime in
+            let watcher = try await runtime.client()
+            _ = try await watcher.listen([runtime.runtimeURL + "/status"])
+            let client = try await runtime.client()
 
-        let responses = try await Self.requests(5, to: "hyperty://\(host)/bob", via: client)
+            let responses = try await Self.requests(5, to: "hyperty://\(host)/bob", via: client)
 
-        #expect(responses.count == 5)
-        for response in responses {
-            #expect(response.code == 502)
-            #expect(response.desc?.contains(expected) == true, "\(response.desc ?? "no desc")")
+            #expect(responses.count == 5)
+            for response in responses {
+                #expect(response.code == 502)
+                #expect(response.desc?.contains(expected) == true, "\(response.desc ?? "no desc")")
+            }
+            let failed = await watcher.collect(1, seconds: 5) { $0.body?["value"]?.stringValue == "deployment-failed" }
+            #expect(failed.first?.body?["desc"]?.stringValue?.contains(expected) == true)
+            let stub = try await runtime.stub(host, via: client)
+            #expect(stub?["status"]?.stringValue == "deployment-failed")
+            #expect(stub?["desc"]?.stringValue?.contains(expected) == true)
+            let logged = ContinuousClock.now + .seconds(2)
+            while !runtime.logs.all.contains(where: { $0.level >= .error && $0.message.contains(expected) }),
+                ContinuousClock.now < logged
+            {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(runtime.logs.all.contains { $0.level >= .error && $0.message.contains(expected) })
         }
-        let failed = await watcher.collect(1, seconds: 5) { $0.body?["value"]?.stringValue == "deployment-failed" }
-        #expect(failed.first?.body?["desc"]?.stringValue?.contains(expected) == true)
-        let stub = try await runtime.stub(host, via: client)
-        #expect(stub?["status"]?.stringValue == "deployment-failed")
-        #expect(stub?["desc"]?.stringValue?.contains(expected) == true)
-        let logged = ContinuousClock.now + .seconds(2)
-        while !runtime.logs.all.contains(where: { $0.level >= .error && $0.message.contains(expected) }),
-            ContinuousClock.now < logged
-        {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        #expect(runtime.logs.all.contains { $0.level >= .error && $0.message.contains(expected) })
     }
 
     @Test func unreachableDomainGetsAFast404WithTheReason() async throws {
         let server = try WellKnownServer(hosts: Self.hosts)
         defer { server.stop() }
         let closedPort = try WellKnownServer.freePort()
-        let runtime = try await Self.runtime(server) {
+        try await using(Self.runtime(server) {
             $0.discovery.resolve["unreachable.example"] = "127.0.0.1:\(closedPort)"
-        }
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
+        }) { runtime in
+            let client = try await runtime.client()
 
-        let started = ContinuousClock.now
-        let responses = try await Self.requests(3, to: "hyperty://unreachable.example/bob", via: client)
+            let started = ContinuousClock.now
+            let responses = try await Self.requests(3, to: "hyperty://unreachable.example/bob", via: client)
 
-        #expect(ContinuousClock.now - started < .seconds(3))
-        #expect(responses.count == 3)
-        for response in responses {
-            #expect(response.code == 404)
-            #expect(
-                response.desc?.contains("https://unreachable.example/.well-known/protocolstub/default is unreachable")
-                    == true, "\(response.desc ?? "")")
+            #expect(ContinuousClock.now - started < .seconds(3))
+            #expect(responses.count == 3)
+            for response in responses {
+                #expect(response.code == 404)
+                #expect(
+                    response.desc?.contains("https://unreachable.example/.well-known/protocolstub/default is unreachable")
+                        == true, "\(response.desc ?? "")")
+            }
         }
     }
 
     @Test func missingDescriptorIsRememberedForTheNegativeCacheTime() async throws {
         let server = try WellKnownServer(hosts: Self.hosts)
         defer { server.stop() }
-        let runtime = try await Self.runtime(server) { $0.discovery.negativeCacheSeconds = 4 }
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
-        let first = try await client.request(.read, to: "hyperty://remote.example/bob")
-        #expect(first.code == 404)
-        #expect(first.desc?.contains("default answered 404") == true, "\(first.desc ?? "")")
-        try server.publish(Self.echo(), host: "remote.example", package: Self.echoSource, fileName: "echo_stub.py")
+        try await using(Self.runtime(server) { $0.discovery.negativeCacheSeconds = 4 }) { runtime in
+            let client = try await runtime.client()
+            let first = try await client.request(.read, to: "hyperty://remote.example/bob")
+            #expect(first.code == 404)
+            #expect(first.desc?.contains("default answered 404") == true, "\(first.desc ?? "")")
+            try server.publish(Self.echo(), host: "remote.example", package: Self.echoSource, fileName: "echo_stub.py")
 
-        try await Task.sleep(for: .milliseconds(2200))
-        let remembered = try await client.request(.read, to: "hyperty://remote.example/bob")
-        try await Task.sleep(for: .milliseconds(2600))
-        let fresh = try await client.request(.read, to: "hyperty://remote.example/bob")
+            try await Task.sleep(for: .milliseconds(2200))
+            let remembered = try await client.request(.read, to: "hyperty://remote.example/bob")
+            try await Task.sleep(for: .milliseconds(2600))
+            let fresh = try await client.request(.read, to: "hyperty://remote.example/bob")
 
-        #expect(remembered.code == 404, "still within the negative cache time")
-        #expect(fresh.code == 200, "asked again once it expired: \(fresh.desc ?? "")")
+            #expect(remembered.code == 404, "still within the negative cache time")
+            #expect(fresh.code == 200, "asked again once it expired: \(fresh.desc ?? "")")
+        }
     }
 
     @Test func domainWithoutItsOwnStubIsServedFromTheCatalogueDomain() async throws {
@@ -252,17 +253,17 @@ struct NetworkDiscoveryTests {
         var publication = Self.echo()
         publication.name = "xmpp.example"
         try server.publish(publication, host: "catalogue.example", package: Self.echoSource, fileName: "echo_stub.py")
-        let runtime = try await Self.runtime(server) { $0.discovery.catalogueDomain = "catalogue.example" }
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
+        try await using(Self.runtime(server) { $0.discovery.catalogueDomain = "catalogue.example" }) { runtime in
+            let client = try await runtime.client()
 
-        let response = try await client.request(.read, to: "hyperty://xmpp.example/alice", body: ["value": 1])
+            let response = try await client.request(.read, to: "hyperty://xmpp.example/alice", body: ["value": 1])
 
-        #expect(response.code == 200, "\(response.desc ?? "")")
-        #expect(
-            runtime.logs.all.contains {
-                $0.message.contains("https://catalogue.example/.well-known/protocolstub/xmpp.example")
-            })
+            #expect(response.code == 200, "\(response.desc ?? "")")
+            #expect(
+                runtime.logs.all.contains {
+                    $0.message.contains("https://catalogue.example/.well-known/protocolstub/xmpp.example")
+                })
+        }
     }
 
     @Test func plainHTTPIsRefusedUnlessTheOperatorAllowsTheHost() async throws {
@@ -278,32 +279,32 @@ struct NetworkDiscoveryTests {
                     .string("http://remote.example/.well-known/protocolstub/packages/\(sha)/echo_stub.py")
                 ))
         }
-        let runtime = try await Self.runtime(server)
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
+        try await using(Self.runtime(server)) { runtime in
+            let client = try await runtime.client()
 
-        let response = try await client.request(.read, to: "hyperty://remote.example/bob")
+            let response = try await client.request(.read, to: "hyperty://remote.example/bob")
 
-        #expect(response.code == 502)
-        #expect(response.desc?.contains("refusing plain http") == true, "\(response.desc ?? "")")
+            #expect(response.code == 502)
+            #expect(response.desc?.contains("refusing plain http") == true, "\(response.desc ?? "")")
+        }
     }
 
     @Test func redeployOfTheSameVersionNeedsNoNetwork() async throws {
         let server = try WellKnownServer(hosts: Self.hosts)
         try server.publish(Self.echo(), host: "remote.example", package: Self.echoSource, fileName: "echo_stub.py")
-        let runtime = try await Self.runtime(server)
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
-        #expect(try await client.request(.read, to: "hyperty://remote.example/bob").code == 200)
-        let undeploy = try await client.request(
-            .delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "remote.example"]])
-        #expect(undeploy.code == 200)
-        server.stop()
+        try await using(Self.runtime(server)) { runtime in
+            let client = try await runtime.client()
+            #expect(try await client.request(.read, to: "hyperty://remote.example/bob").code == 200)
+            let undeploy = try await client.request(
+                .delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "remote.example"]])
+            #expect(undeploy.code == 200)
+            server.stop()
 
-        let response = try await client.request(.read, to: "hyperty://remote.example/bob", body: ["value": 2])
+            let response = try await client.request(.read, to: "hyperty://remote.example/bob", body: ["value": 2])
 
-        #expect(response.code == 200, "served from the cache: \(response.desc ?? "")")
-        #expect(response.bodyValue == 2)
+            #expect(response.code == 200, "served from the cache: \(response.desc ?? "")")
+            #expect(response.bodyValue == 2)
+        }
     }
 
     @Test func treeWrittenByRethinkctlStubPackIsServedAsItIsAndDeploys() async throws {
@@ -326,64 +327,64 @@ struct NetworkDiscoveryTests {
             ])
         #expect(verify.exitCode == 0)
         let publicKey = try String(contentsOfFile: keys + ".pub", encoding: .utf8)
-        let runtime = try await Self.runtime(
-            server, trustedKeys: [publicKey.trimmingCharacters(in: .whitespacesAndNewlines)])
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
+        try await using(Self.runtime(
+            server, trustedKeys: [publicKey.trimmingCharacters(in: .whitespacesAndNewlines)])) { runtime in
+            let client = try await runtime.client()
 
-        let response = try await client.request(.read, to: "hyperty://remote.example/bob", body: ["value": "packed"])
+            let response = try await client.request(.read, to: "hyperty://remote.example/bob", body: ["value": "packed"])
 
-        #expect(response.code == 200, "\(response.desc ?? "")")
-        #expect(response.bodyValue == "packed")
-        #expect(try await runtime.stub("remote.example", via: client)?["version"]?.stringValue == "3")
+            #expect(response.code == 200, "\(response.desc ?? "")")
+            #expect(response.bodyValue == "packed")
+            #expect(try await runtime.stub("remote.example", via: client)?["version"]?.stringValue == "3")
+        }
     }
 
     @Test func serverWhoseCertificateIsNotTrustedIsNotBelieved() async throws {
         let server = try WellKnownServer(hosts: Self.hosts)
         defer { server.stop() }
         try server.publish(Self.echo(), host: "remote.example", package: Self.echoSource, fileName: "echo_stub.py")
-        let runtime = try await Self.runtime(server) { $0.discovery.caBundle = nil }
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
+        try await using(Self.runtime(server) { $0.discovery.caBundle = nil }) { runtime in
+            let client = try await runtime.client()
 
-        let response = try await client.request(.read, to: "hyperty://remote.example/bob")
+            let response = try await client.request(.read, to: "hyperty://remote.example/bob")
 
-        #expect(response.code == 404)
-        #expect(
-            response.desc?.contains("TLS with https://remote.example/.well-known/protocolstub/default failed") == true,
-            "\(response.desc ?? "")")
+            #expect(response.code == 404)
+            #expect(
+                response.desc?.contains("TLS with https://remote.example/.well-known/protocolstub/default failed") == true,
+                "\(response.desc ?? "")")
+        }
     }
 
     @Test func oversizeDescriptorIsRefusedWithTheLimitInTheAnswer() async throws {
         let server = try WellKnownServer(hosts: Self.hosts)
         defer { server.stop() }
         try server.publish(Self.echo(), host: "remote.example", package: Self.echoSource, fileName: "echo_stub.py")
-        let runtime = try await Self.runtime(server) { $0.discovery.maxDescriptorBytes = 100 }
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
+        try await using(Self.runtime(server) { $0.discovery.maxDescriptorBytes = 100 }) { runtime in
+            let client = try await runtime.client()
 
-        let responses = try await Self.requests(3, to: "hyperty://remote.example/bob", via: client)
+            let responses = try await Self.requests(3, to: "hyperty://remote.example/bob", via: client)
 
-        #expect(responses.count == 3)
-        for response in responses {
-            #expect(response.code == 502)
-            #expect(
-                response.desc?.contains("descriptor for remote.example refused") == true
-                    && response.desc?.contains("more than the limit of 100") == true, "\(response.desc ?? "")")
+            #expect(responses.count == 3)
+            for response in responses {
+                #expect(response.code == 502)
+                #expect(
+                    response.desc?.contains("descriptor for remote.example refused") == true
+                        && response.desc?.contains("more than the limit of 100") == true, "\(response.desc ?? "")")
+            }
         }
     }
 
     @Test func endlessRedirectsStopAtTheCap() async throws {
         let server = try WellKnownServer(hosts: Self.hosts)
         defer { server.stop() }
-        let runtime = try await Self.runtime(server)
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
+        try await using(Self.runtime(server)) { runtime in
+            let client = try await runtime.client()
 
-        let response = try await client.request(.read, to: "hyperty://loop.example/bob")
+            let response = try await client.request(.read, to: "hyperty://loop.example/bob")
 
-        #expect(response.code == 404)
-        #expect(response.desc?.contains("more than 3 redirects") == true, "\(response.desc ?? "")")
+            #expect(response.code == 404)
+            #expect(response.desc?.contains("more than 3 redirects") == true, "\(response.desc ?? "")")
+        }
     }
 
     @Test func legacyNetworkKeyIsLookedUpAtItsHostUnderTheKeysName() async throws {
@@ -393,14 +394,14 @@ struct NetworkDiscoveryTests {
         publication.name = "xmpp.chat.example"
         publication.interworking = true
         try server.publish(publication, host: "chat.example", package: Self.echoSource, fileName: "echo_stub.py")
-        let runtime = try await Self.runtime(server)
-        defer { Task { await runtime.stop() } }
-        let client = try await runtime.client()
+        try await using(Self.runtime(server)) { runtime in
+            let client = try await runtime.client()
 
-        let response = try await client.request(.read, to: "xmpp://chat.example/alice@chat.example", body: ["value": 1])
+            let response = try await client.request(.read, to: "xmpp://chat.example/alice@chat.example", body: ["value": 1])
 
-        #expect(response.code == 200, "\(response.desc ?? "")")
-        let stub = try #require(try await runtime.stub("xmpp.chat.example", via: client))
-        #expect(stub["interworking"]?.boolValue == true)
+            #expect(response.code == 200, "\(response.desc ?? "")")
+            let stub = try #require(try await runtime.stub("xmpp.chat.example", via: client))
+            #expect(stub["interworking"]?.boolValue == true)
+        }
     }
 }

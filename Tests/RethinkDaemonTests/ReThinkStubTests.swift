@@ -2,6 +2,7 @@ import Foundation
 import RethinkClient
 import RethinkMessages
 import RethinkStubPackage
+import RethinkTestKit
 import Testing
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import Foundation
 import RethinkClient
 import RethinkMessages
+import RethinkTestKit
 import Testing
 
 #if canImport(Glibc)
@@ -36,42 +37,42 @@ struct RethinkctlConversationTests {
     }
 
     @Test func sendAsGetsTheAnswerOfListenReplyAndTheListenerShowsIdFromAndVia() async throws {
-        let runtime = try await TestRuntime(descriptors: [:])
-        defer { Task { await runtime.stop() } }
-        let bob = try await Self.listener(
-            runtime, ["--reply", #"{"text":"hi alice"}"#, "--count", "2"], address: "hyperty://bob.conversation.test/bob")
+        try await using(TestRuntime(descriptors: [:])) { runtime in
+            let bob = try await Self.listener(
+                runtime, ["--reply", #"{"text":"hi alice"}"#, "--count", "2"], address: "hyperty://bob.conversation.test/bob")
 
-        let (code, output) = try Self.rethinkctl(
-            runtime, ["send", "--as", "hyperty://acme.example/alice", "hyperty://bob.conversation.test/bob", #"{"text":"hi bob"}"#])
+            let (code, output) = try Self.rethinkctl(
+                runtime, ["send", "--as", "hyperty://acme.example/alice", "hyperty://bob.conversation.test/bob", #"{"text":"hi bob"}"#])
 
-        #expect(code == 0)
-        #expect(output.contains("200"))
-        #expect(output.contains(#""text":"hi alice""#), "\(output)")
-        kill(bob.pid, SIGTERM)
-        let shown = bob.readOutput()
-        // id 1 was the connection's own subscribe.
-        #expect(shown.contains("create id 2 hyperty://acme.example/alice -> hyperty://bob.conversation.test/bob"), "\(shown)")
+            #expect(code == 0)
+            #expect(output.contains("200"))
+            #expect(output.contains(#""text":"hi alice""#), "\(output)")
+            kill(bob.pid, SIGTERM)
+            let shown = bob.readOutput()
+            // id 1 was the connection's own subscribe.
+            #expect(shown.contains("create id 2 hyperty://acme.example/alice -> hyperty://bob.conversation.test/bob"), "\(shown)")
+        }
     }
 
     @Test func listenExecAnswersWithTheCommandsOutputAndItsExitStatus() async throws {
-        let runtime = try await TestRuntime(descriptors: [:])
-        defer { Task { await runtime.stop() } }
-        let carol = try await Self.listener(
-            runtime,
-            ["--exec", #"grep -q '"fail"' && { echo no >&2; exit 3; }; echo '{"seen":true}'"#, "--count", "3"],
-            address: "hyperty://carol.conversation.test/carol")
+        try await using(TestRuntime(descriptors: [:])) { runtime in
+            let carol = try await Self.listener(
+                runtime,
+                ["--exec", #"grep -q '"fail"' && { echo no >&2; exit 3; }; echo '{"seen":true}'"#, "--count", "3"],
+                address: "hyperty://carol.conversation.test/carol")
 
-        let ok = try Self.rethinkctl(
-            runtime, ["send", "--json", "--as", "hyperty://acme.example/alice", "hyperty://carol.conversation.test/carol", "1"])
-        let failed = try Self.rethinkctl(
-            runtime, ["send", "--as", "hyperty://acme.example/alice", "hyperty://carol.conversation.test/carol", #""fail""#])
+            let ok = try Self.rethinkctl(
+                runtime, ["send", "--json", "--as", "hyperty://acme.example/alice", "hyperty://carol.conversation.test/carol", "1"])
+            let failed = try Self.rethinkctl(
+                runtime, ["send", "--as", "hyperty://acme.example/alice", "hyperty://carol.conversation.test/carol", #""fail""#])
 
-        #expect(ok.0 == 0)
-        #expect(ok.1.contains(#""value":{"seen":true}"#), "\(ok.1)")
-        #expect(failed.0 != 0, "a final code of 300 or more makes send fail")
-        #expect(failed.1.contains("500") && failed.1.contains("status 3") && failed.1.contains("no"), "\(failed.1)")
-        kill(carol.pid, SIGTERM)
-        _ = carol.readOutput()
-        carol.wait()
+            #expect(ok.0 == 0)
+            #expect(ok.1.contains(#""value":{"seen":true}"#), "\(ok.1)")
+            #expect(failed.0 != 0, "a final code of 300 or more makes send fail")
+            #expect(failed.1.contains("500") && failed.1.contains("status 3") && failed.1.contains("no"), "\(failed.1)")
+            kill(carol.pid, SIGTERM)
+            _ = carol.readOutput()
+            carol.wait()
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import RethinkClient
 import RethinkMessages
+import RethinkTestKit
 import Testing
 
 /// SPEC section 5, shutdown: on SIGTERM the daemon stops reading, and every request it had read gets exactly

@@ -1,5 +1,6 @@
 import Foundation
 import RethinkMessages
+import RethinkTestKit
 
 #if canImport(Glibc)
     @preconcurrency import Glibc

@@ -5,12 +5,12 @@ import Foundation
 #endif
 
 /// What a renice or oom attack on a process would change.
-struct ProcessFacts: Equatable {
-    let nice: String?
-    let autogroup: String?
-    let oomScoreAdjust: String?
+public struct ProcessFacts: Equatable {
+    public let nice: String?
+    public let autogroup: String?
+    public let oomScoreAdjust: String?
 
-    init(pid: pid_t) {
+    public init(pid: pid_t) {
         let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
         // Fields after the command name in parentheses: state is field 3, nice field 19.
         let fields = stat.lastIndex(of: ")").map { stat[stat.index(after: $0)...].split(separator: " ") } ?? []
@@ -21,10 +21,10 @@ struct ProcessFacts: Equatable {
 }
 
 /// `/proc/<pid>/status` as the host sees it.
-struct ProcessStatus {
-    let fields: [String: String]
+public struct ProcessStatus {
+    public let fields: [String: String]
 
-    init(pid: pid_t) {
+    public init(pid: pid_t) {
         let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") {
@@ -35,7 +35,7 @@ struct ProcessStatus {
     }
 
     /// `Uid:` or `Gid:` as numbers: real, effective, saved, file system.
-    func ids(_ name: String) -> [Int64] {
+    public func ids(_ name: String) -> [Int64] {
         (fields[name] ?? "").split(whereSeparator: { $0 == "\t" || $0 == " " }).compactMap { Int64($0) }
     }
 }

@@ -12,14 +12,14 @@ import RethinkStubPackage
 ///
 /// The host `slow.example` is served at 1 KiB/s (nginx `limit_rate`), for fetch timeouts; `loop.example`
 /// redirects every request to itself, for the redirect cap.
-final class WellKnownServer: @unchecked Sendable {
-    let directory: URL
-    let port: Int
+public final class WellKnownServer: @unchecked Sendable {
+    public let directory: URL
+    public let port: Int
     /// The test CA, for `discovery.caBundle`.
-    let caBundle: String
+    public let caBundle: String
     private let nginx: ChildProcess
 
-    init(hosts: [String]) throws {
+    public init(hosts: [String]) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "rethink-wk-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -108,11 +108,11 @@ final class WellKnownServer: @unchecked Sendable {
     }
 
     /// The document root of `host`.
-    func root(_ host: String) -> String { directory.path + "/www/" + host }
+    public func root(_ host: String) -> String { directory.path + "/www/" + host }
 
     /// Publishes `publication` for `host` the way `rethinkctl stub pack` does; returns the package's path.
     @discardableResult
-    func publish(
+    public func publish(
         _ publication: StubPublication, host: String, package: [UInt8], fileName: String, privateKey: String? = nil
     ) throws -> String {
         try publication.write(to: root(host), package: package, fileName: fileName, privateKey: privateKey)
@@ -121,12 +121,12 @@ final class WellKnownServer: @unchecked Sendable {
     }
 
     /// Path of `host`'s descriptor `name`.
-    func descriptorPath(_ host: String, name: String = "default") -> String {
+    public func descriptorPath(_ host: String, name: String = "default") -> String {
         root(host) + "/.well-known/protocolstub/" + name
     }
 
     /// Rewrites `host`'s descriptor through `change`.
-    func editDescriptor(_ host: String, name: String = "default", _ change: (inout [(String, JSONValue)]) -> Void)
+    public func editDescriptor(_ host: String, name: String = "default", _ change: (inout [(String, JSONValue)]) -> Void)
         throws
     {
         let path = descriptorPath(host, name: name)
@@ -136,14 +136,14 @@ final class WellKnownServer: @unchecked Sendable {
         try Data(JSONValue.object(members).jsonBytes).write(to: URL(fileURLWithPath: path))
     }
 
-    func stop() {
+    public func stop() {
         kill(nginx.pid, SIGTERM)
         nginx.wait()
         try? FileManager.default.removeItem(at: directory)
     }
 
     /// A port nothing listens on right now.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = loopback(port: 0)

@@ -5,11 +5,11 @@ import Foundation
 #endif
 
 /// The service manager's end of sd_notify: a datagram socket a test binds and passes as `NOTIFY_SOCKET`.
-final class NotifySocket: @unchecked Sendable {
-    let path: String
+public final class NotifySocket: @unchecked Sendable {
+    public let path: String
     private let descriptor: CInt
 
-    init(in directory: URL) throws {
+    public init(in directory: URL) throws {
         path = directory.appendingPathComponent("notify-\(UUID().uuidString.prefix(6))").path
         descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_un()
@@ -31,7 +31,7 @@ final class NotifySocket: @unchecked Sendable {
     }
 
     /// The next datagram, or nil after `seconds` without one.
-    func receive(seconds: Double) -> String? {
+    public func receive(seconds: Double) -> String? {
         var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(seconds.truncatingRemainder(dividingBy: 1) * 1e6))
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -41,7 +41,7 @@ final class NotifySocket: @unchecked Sendable {
     }
 
     /// Datagrams (with their arrival time) until `seconds` have passed.
-    func collect(seconds: Double) -> [(at: ContinuousClock.Instant, text: String)] {
+    public func collect(seconds: Double) -> [(at: ContinuousClock.Instant, text: String)] {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         var result: [(at: ContinuousClock.Instant, text: String)] = []
         while case let left = deadline - ContinuousClock.now, left > .zero {

@@ -8,14 +8,14 @@ import Foundation
 ///
 /// Why not Foundation's `Process`: in a test process that also hosts daemons, it closed descriptors it did
 /// not own (a stub's pidfd, seen in /proc/self/fdinfo) and reaped children that were not its own.
-final class ChildProcess: @unchecked Sendable {
-    let pid: pid_t
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
     private let outputFD: CInt
     private var status: Int32?
 
     /// Starts `executable`; its stdout is captured when `captureOutput` is true, its stderr goes to /dev/null
     /// (or is appended to `stderrPath`).
-    init(_ executable: String, _ arguments: [String], captureOutput: Bool = false, stderrPath: String? = nil) throws {
+    public init(_ executable: String, _ arguments: [String], captureOutput: Bool = false, stderrPath: String? = nil) throws {
         var fds: [CInt] = [-1, -1]
         if captureOutput {
             guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) }
@@ -46,7 +46,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Everything the child wrote to stdout, once it closed it.
-    func readOutput() -> String {
+    public func readOutput() -> String {
         guard outputFD >= 0 else { return "" }
         var data = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -61,7 +61,7 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Waits for the child and returns its raw wait status.
     @discardableResult
-    func wait() -> Int32 {
+    public func wait() -> Int32 {
         if let status { return status }
         var raw: Int32 = 0
         while waitpid(pid, &raw, 0) < 0, errno == EINTR {}
@@ -69,9 +69,9 @@ final class ChildProcess: @unchecked Sendable {
         return raw
     }
 
-    var exitCode: Int32 { (wait() >> 8) & 0xFF }
+    public var exitCode: Int32 { (wait() >> 8) & 0xFF }
 
-    var isRunning: Bool {
+    public var isRunning: Bool {
         guard status == nil else { return false }
         var raw: Int32 = 0
         if waitpid(pid, &raw, WNOHANG) == pid {

@@ -7,13 +7,13 @@ import Foundation
 /// A real systemd-journald for one test: a journal namespace of its own (`systemd-journald NAME`, sockets
 /// under `/run/systemd/journal.NAME/`), read back with `journalctl --namespace=NAME -o json`, stopped by PID
 /// and its files removed.
-final class StandaloneJournald: @unchecked Sendable {
-    static let binary = "/lib/systemd/systemd-journald"
-    let namespace: String
+public final class StandaloneJournald: @unchecked Sendable {
+    public static let binary = "/lib/systemd/systemd-journald"
+    public let namespace: String
     private let process: ChildProcess
-    var socketPath: String { "/run/systemd/journal.\(namespace)/socket" }
+    public var socketPath: String { "/run/systemd/journal.\(namespace)/socket" }
 
-    init() throws {
+    public init() throws {
         namespace = "rethinktest\(UInt32.random(in: 0...UInt32.max))"
         process = try ChildProcess(Self.binary, [namespace])
         let deadline = Date().addingTimeInterval(10)
@@ -27,7 +27,7 @@ final class StandaloneJournald: @unchecked Sendable {
     }
 
     /// Every entry so far, as journalctl prints them (`--all`: values over 4096 bytes too).
-    func entries() throws -> [[String: Any]] {
+    public func entries() throws -> [[String: Any]] {
         let journalctl = try ChildProcess(
             "/usr/bin/journalctl", ["--namespace=\(namespace)", "-o", "json", "--all", "--no-pager"],
             captureOutput: true)
@@ -39,7 +39,7 @@ final class StandaloneJournald: @unchecked Sendable {
     }
 
     /// Waits (at most `seconds`) for entries that match.
-    func waitForEntries(seconds: Double = 10, where include: ([String: Any]) -> Bool) throws -> [[String: Any]] {
+    public func waitForEntries(seconds: Double = 10, where include: ([String: Any]) -> Bool) throws -> [[String: Any]] {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
             let found = try entries().filter(include)
@@ -48,10 +48,10 @@ final class StandaloneJournald: @unchecked Sendable {
         }
     }
 
-    func pause() { kill(process.pid, SIGSTOP) }
-    func resume() { kill(process.pid, SIGCONT) }
+    public func pause() { kill(process.pid, SIGSTOP) }
+    public func resume() { kill(process.pid, SIGCONT) }
 
-    func stop() {
+    public func stop() {
         kill(process.pid, SIGCONT)
         kill(process.pid, SIGTERM)
         process.wait()

@@ -145,10 +145,10 @@ public final class Daemon: @unchecked Sendable {
 
     private static func busConfiguration(_ configuration: DaemonConfiguration) -> BusConfiguration {
         var bus = BusConfiguration()
-        bus.responseTimeout = .nanoseconds(Int64(configuration.responseTimeoutSeconds * 1e9))
+        bus.responseTimeout = .seconds(fractional: configuration.responseTimeoutSeconds)
         bus.queueLimit = configuration.queueLimit
         bus.maxInFlightPerPeer = configuration.maxInFlightPerPeer
-        bus.idleTimeout = .nanoseconds(Int64(configuration.stubIdleSeconds * 1e9))
+        bus.idleTimeout = .seconds(fractional: configuration.stubIdleSeconds)
         return bus
     }
 
@@ -160,7 +160,7 @@ public final class Daemon: @unchecked Sendable {
             if let language = StubLanguage(descriptorValue: name) { interpreters[language] = path }
         }
         var uaConfiguration = UAConfiguration()
-        uaConfiguration.handshakeTimeout = .nanoseconds(Int64(configuration.handshakeTimeoutSeconds * 1e9))
+        uaConfiguration.handshakeTimeout = .seconds(fractional: configuration.handshakeTimeoutSeconds)
         uaConfiguration.defaultAction = configuration.sandbox.defaultAction
         uaConfiguration.limits = configuration.sandbox.limits
         uaConfiguration.isolation = configuration.sandbox.isolation
@@ -168,7 +168,7 @@ public final class Daemon: @unchecked Sendable {
         uaConfiguration.maxMessageBytes = configuration.maxMessageBytes
         uaConfiguration.stubLogRate = LogRateLimit(
             burst: configuration.stubLogBurst,
-            interval: .nanoseconds(Int64(configuration.stubLogIntervalSeconds * 1e9)))
+            interval: .seconds(fractional: configuration.stubLogIntervalSeconds))
         return (
             LocalCatalogue(directories: configuration.catalogues, binariesDirectory: Daemon.binariesDirectory),
             IdentityStore(
@@ -292,7 +292,7 @@ public final class Daemon: @unchecked Sendable {
             }.get()) ?? (0, 0)
         if waiting > 0 {
             logger.info("stopping: no new requests are read; \(waiting) already read wait for their answers")
-            await drain(for: .nanoseconds(Int64(drainSeconds * 1e9)))
+            await drain(for: .seconds(fractional: drainSeconds))
         }
         notifier.notify("STATUS=undeploying stubs")
         logger.info("stopping: undeploying stubs")

@@ -1,26 +1,34 @@
 import Foundation
 import Logging
+import RethinkBus
 import RethinkJournal
+import RethinkMessages
 import RethinkRuntimeUA
 import RethinkSandbox
 
 /// The daemon's settings: a JSON file (`--config`), overridden by command-line flags (SPEC section 8).
-/// Every key is optional; see `config/rethink-runtimed.json` for the documented defaults.
+/// Every key is optional; see `config/rethink-runtimed.json` for the documented defaults. Each section is
+/// read by the same strict rule (``Decoder/refuseUnknownKeys(_:)``): an unknown key is refused with its path,
+/// a key left out keeps its default, and the defaults of what a module uses are that module's own
+/// (`BusConfiguration`, `UAConfiguration`, `DiscoveryConfiguration`, `ResourceLimits`), stated there once.
 public struct DaemonConfiguration: Sendable, Codable, Equatable {
+    private static let bus = BusConfiguration()
+    private static let ua = UAConfiguration()
+
     public var socket: String = "/run/rethink/runtime.sock"
     public var stateDirectory: String = "/var/lib/rethink"
     public var catalogues: [String] = []
     public var runtimeDomain: String = "localhost"
-    public var responseTimeoutSeconds: Double = 15
+    public var responseTimeoutSeconds: Double = bus.responseTimeout.seconds
     public var logLevel: String = "info"
     /// `auto` (the journal under systemd, else stderr), `journal` or `stderr`.
     public var logTarget: LogTarget = .auto
     /// journald's native socket; a namespace's is `/run/systemd/journal.NAME/socket`.
     public var journalSocket: String = LogTarget.defaultJournalSocket
-    public var maxMessageBytes: Int = 1 << 20
-    public var queueLimit: Int = 1000
+    public var maxMessageBytes: Int = ua.maxMessageBytes
+    public var queueLimit: Int = bus.queueLimit
     /// Requests one peer may have waiting for their answers; past it, 429.
-    public var maxInFlightPerPeer: Int = 10_000
+    public var maxInFlightPerPeer: Int = bus.maxInFlightPerPeer
     /// What a client may leave unread before messages to it are dropped (SPEC section 5), and how long it
     /// may stay over that before it is disconnected.
     public var clientOutputLimitBytes: Int = 8 << 20
@@ -31,7 +39,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// A stub with no traffic and no client listening in its domain this long is undeployed, and deployed
     /// again by the next message (0: never); one that still owes an answer is kept. A descriptor's
     /// `idleSeconds` overrides it.
-    public var stubIdleSeconds: Double = 300
+    public var stubIdleSeconds: Double = bus.idleTimeout.seconds
     /// The metrics (OpenMetrics text over HTTP) on a unix socket of their own, for root and the admin group;
     /// nil: `metrics.sock` beside the client socket; `""`: not served.
     public var metricsSocket: String?
@@ -39,8 +47,8 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// host. nil: not served.
     public var metricsListen: String?
     /// A stub's log lines (its stderr) per window; past them they are counted and the count is logged.
-    public var stubLogBurst: Int = 1000
-    public var stubLogIntervalSeconds: Double = 10
+    public var stubLogBurst: Int = ua.stubLogRate.burst
+    public var stubLogIntervalSeconds: Double = ua.stubLogRate.interval.seconds
     /// Members of this group (and root) may deploy and undeploy stubs through `<runtimeURL>/ua`.
     public var adminGroup: String? = "rethink-admin"
     /// Directories of per-domain credentials, `<domain-key>.json`.
@@ -51,7 +59,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// The JavaScript stub host that runs reTHINK's JavaScript stubs (the daemon fills in the bundled one,
     /// `stubkit/js/rethink-stub-host.js`, when this is nil); `""`: node runs the package itself.
     public var javascriptHost: String?
-    public var handshakeTimeoutSeconds: Double = 10
+    public var handshakeTimeoutSeconds: Double = ua.handshakeTimeout.seconds
     public var sandbox: SandboxSettings = SandboxSettings()
     /// Finding stubs on the network: `.well-known` discovery, TLS, signing keys, limits.
     public var discovery: DiscoverySettings = DiscoverySettings()
@@ -59,7 +67,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// The sandbox's knobs (docs/CONFIGURATION.md, docs/SANDBOX.md). Every key is optional; an unknown
     /// one is refused with its path.
     public struct SandboxSettings: Sendable, Codable, Equatable {
-        public var defaultAction: SandboxPolicy.DefaultAction = .errno
+        public var defaultAction: SandboxPolicy.DefaultAction = UAConfiguration().defaultAction
         public var openFiles: UInt64 = ResourceLimits.stubDefault.openFiles
         public var addressSpaceBytes: UInt64? = ResourceLimits.stubDefault.addressSpaceBytes
         public var fileSizeBytes: UInt64? = ResourceLimits.stubDefault.fileSizeBytes
@@ -81,6 +89,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         public init() {}
 
         public init(from decoder: Decoder) throws {
+            try decoder.refuseUnknownKeys(CodingKeys.self)
             let container = try decoder.container(keyedBy: CodingKeys.self)
             let defaults = SandboxSettings()
             defaultAction = try container.decode(.defaultAction, or: defaults.defaultAction)
@@ -152,6 +161,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     public init() {}
 
     public init(from decoder: Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = DaemonConfiguration()
         socket = try container.decode(.socket, or: defaults.socket)
@@ -179,7 +189,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             try container.decodeIfPresent([String: String].self, forKey: .interpreters) ?? [:]
         ) { $1 }
         pythonPath = try container.decode(.pythonPath, or: defaults.pythonPath)
-        javascriptHost = try container.decodeIfPresent(String.self, forKey: .javascriptHost)
+        javascriptHost = try container.decode(.javascriptHost, or: defaults.javascriptHost)
         handshakeTimeoutSeconds = try container.decode(.handshakeTimeoutSeconds, or: defaults.handshakeTimeoutSeconds)
         sandbox = try container.decode(.sandbox, or: defaults.sandbox)
         discovery = try container.decode(.discovery, or: defaults.discovery)
@@ -191,43 +201,16 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError("cannot read the configuration file \(path)")
         }
-        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            let known = Set(CodingKeys.allCases.map(\.stringValue))
-            let unknown = object.keys.filter { !known.contains($0) }.sorted()
-            if !unknown.isEmpty {
-                throw ConfigurationError(
-                    "\(path): unknown setting(s) \(unknown.joined(separator: ", ")); known: \(known.sorted().joined(separator: ", "))"
-                )
-            }
-            try refuseUnknown(
-                in: object["sandbox"], at: "sandbox", known: SandboxSettings.CodingKeys.allCases.map(\.stringValue),
-                path: path)
-            for (domain, settings) in object["domains"] as? [String: Any] ?? [:] {
-                try refuseUnknown(
-                    in: settings, at: "domains.\(domain)", known: DomainSandbox.CodingKeys.allCases.map(\.stringValue),
-                    path: path)
-            }
-        }
         do {
             let configuration = try JSONDecoder().decode(DaemonConfiguration.self, from: data)
             try configuration.validate()
             return configuration
         } catch let error as ConfigurationError {
-            throw error
+            throw ConfigurationError("\(path): \(error.message)")
+        } catch let error as DecodingError {
+            throw ConfigurationError("\(path): \(ConfigurationError.describe(error))")
         } catch {
             throw ConfigurationError("\(path) is not a valid configuration: \(error)")
-        }
-    }
-
-    private static func refuseUnknown(in section: Any?, at name: String, known: [String], path: String)
-        throws(ConfigurationError)
-    {
-        guard let section = section as? [String: Any] else { return }
-        let unknown = section.keys.filter { !known.contains($0) }.sorted()
-        guard unknown.isEmpty else {
-            throw ConfigurationError(
-                "\(path): unknown setting(s) \(unknown.map { "\(name).\($0)" }.joined(separator: ", ")); known in \(name): \(known.sorted().joined(separator: ", "))"
-            )
         }
     }
 
@@ -295,4 +278,34 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+
+    /// A decoding failure in words, with the setting's path: `sandbox.openFiles: expected a number`.
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .dataCorrupted(let context) where context.debugDescription.hasPrefix("unknown setting"):
+            return context.debugDescription
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty
+                ? "not valid JSON: \(context.debugDescription)"
+                : "\(context.codingPath.dottedPath): \(context.debugDescription)"
+        case .typeMismatch(let type, let context):
+            return "\(context.codingPath.dottedPath): expected \(Self.name(of: type))"
+        case .valueNotFound(let type, let context):
+            return "\(context.codingPath.dottedPath): expected \(Self.name(of: type)), not null"
+        case .keyNotFound(let key, let context):
+            return "\((context.codingPath + [key]).dottedPath) is missing"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    private static func name(of type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        case is Int.Type, is Int32.Type, is UInt64.Type, is Double.Type: return "a number"
+        case is [String].Type: return "a list of strings"
+        default: return "\(type)"
+        }
+    }
 }

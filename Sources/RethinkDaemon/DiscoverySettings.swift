@@ -5,21 +5,23 @@ import RethinkRuntimeUA
 /// The `discovery` section of the configuration: how stubs are found on the network (SPEC section 7). Its
 /// own unknown keys are refused too, so a misspelt `trustedKeys` cannot silently turn signatures off.
 public struct DiscoverySettings: Sendable, Codable, Equatable {
-    public var enabled: Bool = true
-    public var catalogueDomain: String?
-    public var resolve: [String: String] = [:]
-    public var trustedKeys: [String] = []
-    public var caBundle: String?
-    public var insecureHosts: [String] = []
-    public var connectTimeoutSeconds: Double = 5
-    public var fetchTimeoutSeconds: Double = 20
-    public var maxDescriptorBytes: Int = 64 * 1024
-    public var maxPackageBytes: Int = 16 << 20
-    public var maxUnpackedBytes: Int = 64 << 20
-    public var maxArchiveFiles: Int = 1000
-    public var maxRedirects: Int = 3
-    public var negativeCacheSeconds: Double = 30
-    public var versionCheckSeconds: Double = 300
+    // The defaults are the catalogue's own (DiscoveryConfiguration), stated there once.
+    private static let module = DiscoveryConfiguration()
+    public var enabled: Bool = module.enabled
+    public var catalogueDomain: String? = module.catalogueDomain
+    public var resolve: [String: String] = module.resolve
+    public var trustedKeys: [String] = module.trustedKeys
+    public var caBundle: String? = module.caBundle
+    public var insecureHosts: [String] = module.insecureHosts.sorted()
+    public var connectTimeoutSeconds: Double = module.connectTimeout.seconds
+    public var fetchTimeoutSeconds: Double = module.fetchTimeout.seconds
+    public var maxDescriptorBytes: Int = module.maxDescriptorBytes
+    public var maxPackageBytes: Int = module.maxPackageBytes
+    public var maxUnpackedBytes: Int = module.maxUnpackedBytes
+    public var maxArchiveFiles: Int = module.maxArchiveFiles
+    public var maxRedirects: Int = module.maxRedirects
+    public var negativeCacheSeconds: Double = module.negativeCacheTime.seconds
+    public var versionCheckSeconds: Double = module.versionCheckInterval.seconds
 
     public init() {}
 
@@ -29,30 +31,15 @@ public struct DiscoverySettings: Sendable, Codable, Equatable {
         case maxRedirects, negativeCacheSeconds, versionCheckSeconds
     }
 
-    private struct AnyKey: CodingKey {
-        let stringValue: String
-        var intValue: Int? { nil }
-        init?(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     public init(from decoder: Decoder) throws {
-        let known = Set(CodingKeys.allCases.map(\.stringValue))
-        let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter {
-            !known.contains($0)
-        }
-        guard unknown.isEmpty else {
-            throw ConfigurationError(
-                "discovery: unknown setting(s) \(unknown.sorted().joined(separator: ", ")); known: \(known.sorted().joined(separator: ", "))"
-            )
-        }
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = DiscoverySettings()
         enabled = try container.decode(.enabled, or: defaults.enabled)
-        catalogueDomain = try container.decodeIfPresent(String.self, forKey: .catalogueDomain)
+        catalogueDomain = try container.decode(.catalogueDomain, or: defaults.catalogueDomain)
         resolve = try container.decode(.resolve, or: defaults.resolve)
         trustedKeys = try container.decode(.trustedKeys, or: defaults.trustedKeys)
-        caBundle = try container.decodeIfPresent(String.self, forKey: .caBundle)
+        caBundle = try container.decode(.caBundle, or: defaults.caBundle)
         insecureHosts = try container.decode(.insecureHosts, or: defaults.insecureHosts)
         connectTimeoutSeconds = try container.decode(.connectTimeoutSeconds, or: defaults.connectTimeoutSeconds)
         fetchTimeoutSeconds = try container.decode(.fetchTimeoutSeconds, or: defaults.fetchTimeoutSeconds)
@@ -85,15 +72,15 @@ public struct DiscoverySettings: Sendable, Codable, Equatable {
         configuration.trustedKeys = trustedKeys
         configuration.caBundle = caBundle
         configuration.insecureHosts = Set(insecureHosts.map { $0.lowercased() })
-        configuration.connectTimeout = .nanoseconds(Int64(connectTimeoutSeconds * 1e9))
-        configuration.fetchTimeout = .nanoseconds(Int64(fetchTimeoutSeconds * 1e9))
+        configuration.connectTimeout = .seconds(fractional: connectTimeoutSeconds)
+        configuration.fetchTimeout = .seconds(fractional: fetchTimeoutSeconds)
         configuration.maxDescriptorBytes = maxDescriptorBytes
         configuration.maxPackageBytes = maxPackageBytes
         configuration.maxUnpackedBytes = maxUnpackedBytes
         configuration.maxArchiveFiles = maxArchiveFiles
         configuration.maxRedirects = maxRedirects
-        configuration.negativeCacheTime = .nanoseconds(Int64(negativeCacheSeconds * 1e9))
-        configuration.versionCheckInterval = .nanoseconds(Int64(versionCheckSeconds * 1e9))
+        configuration.negativeCacheTime = .seconds(fractional: negativeCacheSeconds)
+        configuration.versionCheckInterval = .seconds(fractional: versionCheckSeconds)
         return configuration
     }
 }

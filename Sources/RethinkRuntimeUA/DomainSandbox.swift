@@ -1,3 +1,4 @@
+import RethinkMessages
 import RethinkSandbox
 
 /// The operator's word on one domain's sandbox (`"domains": {"<domain-key>": {...}}` in the daemon's
@@ -18,6 +19,19 @@ public struct DomainSandbox: Sendable, Codable, Equatable {
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case connect, datagram, replaceConstraints, memoryBytes, tasks, openFiles, fileSizeBytes, scratchBytes
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        connect = try container.decodeIfPresent([String].self, forKey: .connect)
+        datagram = try container.decodeIfPresent([String].self, forKey: .datagram)
+        replaceConstraints = try container.decodeIfPresent(Bool.self, forKey: .replaceConstraints)
+        memoryBytes = try container.decodeIfPresent(UInt64.self, forKey: .memoryBytes)
+        tasks = try container.decodeIfPresent(UInt64.self, forKey: .tasks)
+        openFiles = try container.decodeIfPresent(UInt64.self, forKey: .openFiles)
+        fileSizeBytes = try container.decodeIfPresent(UInt64.self, forKey: .fileSizeBytes)
+        scratchBytes = try container.decodeIfPresent(UInt64.self, forKey: .scratchBytes)
     }
 }
 

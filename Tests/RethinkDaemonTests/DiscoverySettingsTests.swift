@@ -32,7 +32,7 @@ struct DiscoverySettingsTests {
         let error = #expect(throws: ConfigurationError.self) {
             try load(#"{"discovery": {"trustedKey": ["abc"]}}"#)
         }
-        #expect(error?.message.contains("unknown setting(s) trustedKey") == true)
+        #expect(error?.message.contains("unknown setting discovery.trustedKey;") == true)
         #expect(error?.message.contains("trustedKeys") == true)
     }
 

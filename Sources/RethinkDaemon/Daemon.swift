@@ -52,6 +52,8 @@ public final class Daemon: @unchecked Sendable {
     private var trimmer: MemoryTrimmer?
     let metrics = RuntimeMetrics()
     private var metricsServer: MetricsServer?
+    /// created → starting → serving → stopping → stopped.
+    private let state = DaemonState()
 
     /// - Parameter environment: where systemd's variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`,
     ///   `CREDENTIALS_DIRECTORY`) are read; tests pass their own.
@@ -191,6 +193,9 @@ public final class Daemon: @unchecked Sendable {
     /// Starts routing and serves the client socket: the one systemd passed (socket activation), else the
     /// configured path.
     public func start() async throws {
+        guard state.move(from: [.created], to: .starting) else {
+            throw ConfigurationError("the daemon was already started (it is \(state.current))")
+        }
         await ua.start()
         await ua.startVersionChecks(every: configuration.discovery.configuration.versionCheckInterval)
         let services = RuntimeServices(
@@ -207,6 +212,7 @@ public final class Daemon: @unchecked Sendable {
         server = try await bindClientSocket()
         await serveMetrics()
         try await bus.eventLoop.submit { [status] in status.sendNow(prefix: "READY=1\n") }.get()
+        _ = state.move(from: [.starting], to: .serving)
         logger.info(
             "rethink-runtimed \(Daemon.version) serving \(boundSocketPath ?? "the socket passed by systemd") as \(addresses.runtimeURL)",
             metadata: ["catalogues": "\(configuration.catalogues.joined(separator: ", "))"])
@@ -279,6 +285,8 @@ public final class Daemon: @unchecked Sendable {
     /// waits gets 503, and each connection is closed once what was written to it has gone (or after
     /// `closeGrace` for a client that does not read). The socket's file is removed.
     public func stop(closeGrace: TimeAmount = .seconds(2)) async {
+        guard state.move(from: [.created, .starting, .serving], to: .stopping) else { return }
+        defer { _ = state.move(from: [.stopping], to: .stopped) }
         notifier.notify("STOPPING=1\nSTATUS=answering the requests already read")
         watchdog?.cancel()
         trimmer?.stop()
@@ -335,6 +343,9 @@ public final class Daemon: @unchecked Sendable {
     /// restart (socket, state directory, runtime domain, log target) keep their old value; the returned
     /// notes name them, for the log.
     public func reload(_ new: DaemonConfiguration) async throws(ConfigurationError) -> [String] {
+        guard state.current == .serving else {
+            throw ConfigurationError("the daemon is \(state.current), not serving: the reload is not applied")
+        }
         try new.validate()
         var notes: [String] = []
         if new.socket != configuration.socket { notes.append("socket stays \(configuration.socket) until a restart") }

@@ -169,22 +169,14 @@ struct RuntimeAnswerTests {
     }
 
     @Test func aFullDeployQueueAnswers429() async throws {
+        // The response timeout is long enough that none of the five times out, and frees its place, while a loaded
+        // host gets to the next three; the test ends once they are refused (its teardown answers the five 503).
         try await using(TestRuntime(
             descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])], responseTimeout: 30,
-            queueLimit: 5)) { runtime in
+            queueLimit: 5, configure: { $0.shutdownDrainSeconds = 0 })) { runtime in
             let client = try await runtime.client()
             let observer = try await runtime.client()
-            func send(_ indices: ClosedRange<Int>) async throws {
-                for index in indices {
-                    try await client.send(
-                        Message.make(
-                            id: .int(Int64(index)), type: .create, from: client.greeting.clientURL,
-                            to: "hyperty://stuck.example/x"))
-                }
-            }
-            try await send(1...5)
-            // Once the five wait in the queue, the next three find it full. (The response timeout is long enough that
-            // none of the five times out, and frees its place, while a loaded host gets there.)
+            try await Self.send(1...5, from: client, to: "hyperty://stuck.example/x")
             let deadline = Date().addingTimeInterval(20)
             var queued: Int64?
             while queued != 5, Date() < deadline {
@@ -192,14 +184,32 @@ struct RuntimeAnswerTests {
                 if queued != 5 { try await Task.sleep(for: .milliseconds(10)) }
             }
             try #require(queued == 5, "the five requests wait in the queue")
-            try await send(6...8)
+            try await Self.send(6...8, from: client, to: "hyperty://stuck.example/x")
             let refused = await client.collect(3, seconds: 5) { $0.type == .response }
             #expect(refused.map(\.code) == [429, 429, 429])
             #expect(refused.map(\.id) == [.int(6), .int(7), .int(8)])
-            let timedOut = await client.collect(5, seconds: 40) { $0.type == .response }
-            #expect(
-                timedOut.map(\.code) == [408, 408, 408, 408, 408], "queued requests still time out: the clock runs from entry")
+        }
+    }
+
+    @Test func queuedRequestsTimeOutWithTheirClockRunningFromEntry() async throws {
+        // A stub that never goes live never takes them: a 408 can only come from the clock each started on entry.
+        try await using(TestRuntime(
+            descriptors: ["stuck.example": TestRuntime.testing(["deploy": "never-live"])], responseTimeout: 1.5
+        )) { runtime in
+            let client = try await runtime.client()
+            let sent = Date()
+            try await Self.send(1...5, from: client, to: "hyperty://stuck.example/x")
+            let timedOut = await client.collect(5, seconds: 15) { $0.type == .response }
+            #expect(timedOut.map(\.code) == [408, 408, 408, 408, 408])
+            #expect(Date().timeIntervalSince(sent) >= 1.4, "not before the response timeout")
             #expect(await client.collect(1, seconds: 0.5).isEmpty, "exactly one final response each")
+        }
+    }
+
+    private static func send(_ indices: ClosedRange<Int>, from client: RuntimeClient, to address: String) async throws {
+        for index in indices {
+            try await client.send(
+                Message.make(id: .int(Int64(index)), type: .create, from: client.greeting.clientURL, to: address))
         }
     }
 

@@ -45,6 +45,13 @@ struct DaemonProcessTests {
             }
         }
 
+        /// Waits until the daemon's log holds `text` (a reload's outcome, say), at most 10 s; whether it does.
+        func waitForLog(_ text: String) async throws -> Bool {
+            let deadline = Date().addingTimeInterval(10)
+            while !log.contains(text), Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            return log.contains(text)
+        }
+
         func writeConfiguration(catalogues: [String], extra: [(String, JSONValue)] = []) throws {
             var config: [(String, JSONValue)] = [("pythonPath", [.string(Paths.stubKit)]), ("logLevel", "debug")]
             if !catalogues.isEmpty { config.append(("catalogues", .array(catalogues.map { .string($0) }))) }
@@ -116,13 +123,13 @@ struct DaemonProcessTests {
 
         try daemon.writeConfiguration(catalogues: [daemon.cataloguePath, extra.path])
         kill(daemon.process.pid, SIGHUP)
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await daemon.waitForLog("configuration reloaded from"))
         #expect(try await client.request(.execute, to: "hyperty://one.example/x", body: ["value": "2"]).code == 200)
 
         // A bad configuration (and one without the extra catalogue): refused, so two.example still resolves.
         try daemon.writeConfiguration(catalogues: [daemon.cataloguePath], extra: [("queueLimit", 0)])
         kill(daemon.process.pid, SIGHUP)
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await daemon.waitForLog("configuration not reloaded"))
         #expect(try await client.request(.execute, to: "hyperty://two.example/x", body: ["value": "3"]).code == 200)
         #expect(try await client.request(.execute, to: "hyperty://py.example/x", body: ["value": "3"]).code == 200)
         #expect(try await stubPIDs(client).contains(pids[0]), "the first stub kept running through both reloads")

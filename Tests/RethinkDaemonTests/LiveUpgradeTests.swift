@@ -35,13 +35,23 @@ struct LiveUpgradeTests {
         }
     }
 
-    @Test func undeployedStubComesBackAtTheNewerVersionOnItsNextDeploy() async throws {
+    /// remote.example published at `version` on a server of its own, a daemon that reaches it, and a client
+    /// whose first request deployed the stub: what each test here starts from.
+    static func withDeployedStub(
+        version: String, _ body: (WellKnownServer, TestRuntime, RuntimeClient) async throws -> Void
+    ) async throws {
         let server = try WellKnownServer(hosts: ["remote.example"])
         defer { server.stop() }
-        try Self.publish("1", on: server)
-        try await using(Self.runtime(server)) { runtime in
+        try publish(version, on: server)
+        try await using(runtime(server)) { runtime in
             let client = try await runtime.client()
-            #expect(try await client.request(.read, to: "hyperty://remote.example/a").code == 200)
+            #expect(try await client.request(.read, to: "hyperty://remote.example/first").code == 200)
+            try await body(server, runtime, client)
+        }
+    }
+
+    @Test func undeployedStubComesBackAtTheNewerVersionOnItsNextDeploy() async throws {
+        try await Self.withDeployedStub(version: "1") { server, runtime, client in
             let undeploy = try await client.request(
                 .delete, to: runtime.runtimeURL + "/ua", body: ["value": ["domain": "remote.example"]])
             #expect(undeploy.code == 200)
@@ -56,12 +66,7 @@ struct LiveUpgradeTests {
     }
 
     @Test func newerVersionRollsOverUnderContinuousTrafficAndEveryRequestIsAnswered() async throws {
-        let server = try WellKnownServer(hosts: ["remote.example"])
-        defer { server.stop() }
-        try Self.publish("1.0", on: server)
-        try await using(Self.runtime(server)) { runtime in
-            let client = try await runtime.client()
-            #expect(try await client.request(.read, to: "hyperty://remote.example/warmup").code == 200)
+        try await Self.withDeployedStub(version: "1.0") { server, runtime, client in
             let first = try #require(try await runtime.stub("remote.example", via: client))
             let oldPID = try #require(first["pid"]?.intValue)
 
@@ -117,12 +122,7 @@ struct LiveUpgradeTests {
     }
 
     @Test func newerVersionThatIsRefusedLeavesTheRunningStubServing() async throws {
-        let server = try WellKnownServer(hosts: ["remote.example"])
-        defer { server.stop() }
-        try Self.publish("1", on: server)
-        try await using(Self.runtime(server)) { runtime in
-            let client = try await runtime.client()
-            #expect(try await client.request(.read, to: "hyperty://remote.example/a").code == 200)
+        try await Self.withDeployedStub(version: "1") { server, runtime, client in
             let tampered = Self.testingSource + Array("\n# not what was signed\n".utf8)
             let packagePath = try Self.publish("2", on: server, package: tampered)
             try Data(Self.testingSource).write(to: URL(fileURLWithPath: packagePath))

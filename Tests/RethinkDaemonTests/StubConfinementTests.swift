@@ -21,17 +21,10 @@ struct StubConfinementTests {
                     ]
                 ])
             #expect(forged.code == 200)
-            let honest = try await client.request(
-                .execute, to: "hyperty://forger.example/x",
-                body: [
-                    "value": [
-                        "action": "emit",
-                        "message": [
-                            "type": "create", "from": "hyperty://forger.example/bob", "to": "hyperty://acme.example/alice",
-                            "body": ["value": "honest"],
-                        ],
-                    ]
-                ])
+            let honest = try await client.askStub("hyperty://forger.example/x", toEmit: [
+                "type": "create", "from": "hyperty://forger.example/bob", "to": "hyperty://acme.example/alice",
+                "body": ["value": "honest"],
+            ])
             #expect(honest.code == 200)
             let received = await alice.collect(2, seconds: 1)
             #expect(received.count == 1)
@@ -48,17 +41,10 @@ struct StubConfinementTests {
             let bob = try await runtime.client()
             #expect(try await bob.listen(["hyperty://beta.example/bob"]).code == 200)
             let client = try await runtime.client()
-            let delivered = try await client.request(
-                .execute, to: "hyperty://beta.example/node",
-                body: [
-                    "value": [
-                        "action": "emit",
-                        "message": [
-                            "type": "create", "from": "hyperty://acme.example/alice", "to": "hyperty://beta.example/bob",
-                            "body": ["value": "from alice, through beta's node"],
-                        ],
-                    ]
-                ])
+            let delivered = try await client.askStub("hyperty://beta.example/node", toEmit: [
+                "type": "create", "from": "hyperty://acme.example/alice", "to": "hyperty://beta.example/bob",
+                "body": ["value": "from alice, through beta's node"],
+            ])
             #expect(delivered.code == 200)
             let received = await bob.collect(1, seconds: 5)
             #expect(received.first?.from == "hyperty://acme.example/alice")
@@ -77,14 +63,7 @@ struct StubConfinementTests {
             for from in [
                 "\(runtimeURL)/registry", "\(runtimeURL)/client/1", "hyperty-runtime://other.example/protostub/7",
             ] {
-                let emitted = try await client.request(
-                    .execute, to: "hyperty://forger.example/x",
-                    body: [
-                        "value": [
-                            "action": "emit",
-                            "message": ["type": "create", "from": .string(from), "to": "hyperty://forger.example/bob"],
-                        ]
-                    ])
+                let emitted = try await client.askStub("hyperty://forger.example/x", toEmit: ["type": "create", "from": .string(from), "to": "hyperty://forger.example/bob"])
                 #expect(emitted.code == 200)
             }
             #expect(await bob.collect(1, seconds: 1).isEmpty, "none of the forged senders got through")
@@ -108,17 +87,10 @@ struct StubConfinementTests {
                 if (counters?["toStub"]?.intValue ?? 0) >= 2 { break }
                 try await Task.sleep(for: .milliseconds(10))
             }
-            let forged = try await client.request(
-                .execute, to: "hyperty://forger.example/x",
-                body: [
-                    "value": [
-                        "action": "emit",
-                        "message": [
-                            "id": 3, "type": "response", "from": "hyperty://victim.example/teller",
-                            "to": .string(client.greeting.clientURL), "body": ["code": 200, "value": "forged"],
-                        ],
-                    ]
-                ])
+            let forged = try await client.askStub("hyperty://forger.example/x", toEmit: [
+                "id": 3, "type": "response", "from": "hyperty://victim.example/teller",
+                "to": .string(client.greeting.clientURL), "body": ["code": 200, "value": "forged"],
+            ])
             #expect(forged.code == 200)
             let answer = try await slow
             #expect(answer.code == 200)
@@ -186,5 +158,12 @@ struct StubConfinementTests {
             #expect(fire.metadata["rethink_stub_pid"] != nil)
             #expect(lines.contains { $0.message == "all is well" && $0.level == .info })
         }
+    }
+}
+
+extension RuntimeClient {
+    /// Asks the testing stub behind `address` to write `message` on its MiniBUS as its own.
+    fileprivate func askStub(_ address: String, toEmit message: JSONValue) async throws -> Message {
+        try await request(.execute, to: address, body: ["value": ["action": "emit", "message": message]])
     }
 }

@@ -184,6 +184,14 @@ let package = Package(
         .testTarget(name: "RethinkRegistryTests", dependencies: ["RethinkRegistry", "RethinkMessages"]),
         .testTarget(name: "RethinkStubPackageTests", dependencies: ["RethinkStubPackage"]),
         .testTarget(
+            name: "RethinkRuntimeUATests", dependencies: ["RethinkRuntimeUA", "RethinkMessages", "RethinkSandbox"]),
+        .testTarget(
+            name: "RethinkClientTests",
+            dependencies: [
+                "RethinkClient", "RethinkMessages", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
+        .testTarget(
             name: "RethinkCatalogueTests", dependencies: ["RethinkCatalogue", "RethinkMessages", "RethinkSandbox"]),
         // The test kit: a daemon in the test's process, servers and child processes, each stopped (awaited)
         // by `using` when the test ends.

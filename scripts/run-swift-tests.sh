@@ -33,10 +33,10 @@ if [ $# -gt 0 ]; then
     run_phase "$@"
     exit $?
 fi
-# The unit suites (no process, no socket: the bus on NIO's embedded loop, the message model, the Registry, the
-# catalogue's descriptor forms, packages) first: a few seconds, and a broken invariant is named before the
-# process tests start.
-units="RethinkBusTests|RethinkMessagesTests|RethinkRegistryTests|RethinkCatalogueTests|RethinkStubPackageTests"
+# The unit suites (no process, no socket: the bus on NIO's embedded loop, the client library on its testing
+# channel, a stub's lifecycle, the message model, the Registry, the catalogue's descriptor forms, packages)
+# first: a few seconds, and a broken invariant is named before the process tests start.
+units="RethinkBusTests|RethinkMessagesTests|RethinkRegistryTests|RethinkCatalogueTests|RethinkStubPackageTests|RethinkRuntimeUATests|RethinkClientTests"
 run_phase --filter "$units"
 unit=$?
 run_phase --skip "$units|$heavy"

@@ -7,8 +7,8 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
 
     private var framer = LineFramer(maxLineBytes: 64 << 20)
-    private let inbox: Inbox
-    private let greeting: GreetingBox
+    let inbox: Inbox
+    let greeting: GreetingBox
     private var greeted = false
     weak var client: RuntimeClient?
 

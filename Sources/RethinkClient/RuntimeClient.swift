@@ -38,15 +38,28 @@ public final class RuntimeClient: Sendable {
 
     /// Connects and waits for the greeting.
     public static func connect(socketPath: String, timeout: Duration = .seconds(10)) async throws -> RuntimeClient {
-        let inbox = Inbox()
-        let greetingBox = GreetingBox()
-        let handler = ClientHandler(inbox: inbox, greeting: greetingBox)
+        let handler = ClientHandler(inbox: Inbox(), greeting: GreetingBox())
+        // In the initializer: the runtime greets at once, and a line read before the handler is there is lost.
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
             }
             .connect(unixDomainSocketPath: socketPath).get()
-        let first = try await greetingBox.wait(timeout: timeout)
+        return try await greeted(on: channel, by: handler, timeout: timeout)
+    }
+
+    /// Speaks the client protocol on a channel of the caller's (the unit tests' testing channel).
+    static func attach(to channel: Channel, timeout: Duration) async throws -> RuntimeClient {
+        let handler = ClientHandler(inbox: Inbox(), greeting: GreetingBox())
+        try await channel.pipeline.addHandler(handler)
+        return try await greeted(on: channel, by: handler, timeout: timeout)
+    }
+
+    /// Waits for the greeting `handler` reads on `channel` and returns the client.
+    private static func greeted(on channel: Channel, by handler: ClientHandler, timeout: Duration) async throws
+        -> RuntimeClient
+    {
+        let first = try await handler.greeting.wait(timeout: timeout)
         guard let value = first.bodyValue, let runtimeURL = value["runtimeURL"]?.stringValue,
             let clientURL = value["clientURL"]?.stringValue
         else {
@@ -56,7 +69,7 @@ public final class RuntimeClient: Sendable {
         let greeting = Greeting(
             runtimeURL: runtimeURL, clientURL: clientURL, version: value["version"]?.stringValue ?? "?",
             maxMessageBytes: Int(value["maxMessageBytes"]?.intValue ?? 0))
-        let client = RuntimeClient(channel: channel, greeting: greeting, inbox: inbox)
+        let client = RuntimeClient(channel: channel, greeting: greeting, inbox: handler.inbox)
         handler.client = client
         return client
     }

@@ -10,11 +10,11 @@ import RethinkMessages
 /// is the one source of truth); this holds only what the processes need.
 struct DomainStubs {
     var deployment: Task<Result<String, DeploymentFailure>, Never>?
-    var current: StubLifecycle?
-    var successor: StubLifecycle?
+    var current: StubRecord?
+    var successor: StubRecord?
     /// Stubs on their way out, by URL: a stub that is being stopped is never `current`, so a deploy may start
     /// beside it while it ends.
-    var leaving: [String: StubLifecycle] = [:]
+    var leaving: [String: StubRecord] = [:]
 
     var isEmpty: Bool { deployment == nil && current == nil && successor == nil && leaving.isEmpty }
 
@@ -24,7 +24,7 @@ struct DomainStubs {
     /// Moves the stub at `url` to ``leaving`` in state stopping; returns its instance the first time (nil when
     /// it was already stopping, never attached or gone).
     mutating func leave(_ url: String) -> StubInstance? {
-        var record: StubLifecycle
+        var record: StubRecord
         if current?.url == url {
             record = current!
             current = nil
@@ -42,7 +42,7 @@ struct DomainStubs {
     }
 
     /// Applies `body` to the record of the stub at `url`, wherever it stands in the domain.
-    mutating func update<Result>(_ url: String, _ body: (inout StubLifecycle) -> Result) -> Result? {
+    mutating func update<Result>(_ url: String, _ body: (inout StubRecord) -> Result) -> Result? {
         if current?.url == url { return body(&current!) }
         if successor?.url == url { return body(&successor!) }
         if leaving[url] != nil { return body(&leaving[url]!) }

@@ -236,7 +236,7 @@ public actor RuntimeUA: BusDelegate {
         let events = self.events
         let process: SandboxedProcess
         change(domain) { stubs in
-            let record = StubLifecycle(domain: domain, url: url)
+            let record = StubRecord(domain: domain, url: url)
             if successor { stubs.successor = record } else { stubs.current = record }
         }
         do {
@@ -404,7 +404,7 @@ public actor RuntimeUA: BusDelegate {
 
     /// A stub process ended: its record says what that means (expected, a failed handshake, a crash).
     private func processExited(url: String, domain: DomainKey, status: ExitStatus) async {
-        let (outcome, role) = change(domain) { stubs -> (StubLifecycle.Exit?, Role) in
+        let (outcome, role) = change(domain) { stubs -> (StubRecord.Exit?, Role) in
             let role: Role = stubs.current?.url == url ? .current : stubs.successor?.url == url ? .successor : .leaving
             let outcome = stubs.update(url) { $0.exited(status) }
             if case .crashed = outcome, role == .current { stubs.current = nil }

@@ -31,6 +31,11 @@ final class StubInstance: Sendable {
     }
 }
 
+extension StubInstance: StubHandle {
+    func settle(exit status: ExitStatus) { exited.complete(status) }
+    func failHandshake(_ failure: DeploymentFailure) { handshake.fail(failure) }
+}
+
 extension ExitStatus {
     /// How a stub's end reads in a status `desc` and a 502.
     var stubReason: String {

@@ -8,17 +8,20 @@ import RethinkSandbox
 /// (handshaking, stopping, early exits...), and each race fixed lived between two of them. Now it asks the
 /// record what an event means (``exited(_:)`` says whether an exit is a crash) and the record refuses a
 /// transition its state does not allow.
-struct StubLifecycle {
+///
+/// Generic over the process handle so that its transitions are pinned by unit tests without a process; the
+/// Runtime UA's is ``StubInstance``.
+struct StubLifecycle<Instance: StubHandle> {
     private enum State {
         /// Spawned (or being spawned); its pipes are not attached yet. An exit that comes this early is kept
         /// for the deploy to read when it attaches them.
         case starting(exit: ExitStatus?)
         /// Attached; the deploy message is sent and not answered yet. An exit fails the deploy.
-        case handshaking(StubInstance)
+        case handshaking(Instance)
         /// It answered its deploy message: an exit from here on is a crash.
-        case serving(StubInstance)
+        case serving(Instance)
         /// Stopped on purpose (undeploy, idle, replaced, a failed deploy, violations): its exit is expected.
-        case stopping(StubInstance)
+        case stopping(Instance)
         case exited(ExitStatus)
     }
 
@@ -27,11 +30,11 @@ struct StubLifecycle {
         /// Before its pipes were attached: the deploy reads it from ``attach(_:)``.
         case beforeAttach
         /// During the handshake: the deploy fails.
-        case duringHandshake(StubInstance)
+        case duringHandshake(Instance)
         /// A serving stub ended on its own.
-        case crashed(StubInstance)
+        case crashed(Instance)
         /// A stub being stopped ended, as asked.
-        case expected(StubInstance)
+        case expected(Instance)
         /// A second report of the same exit.
         case repeated
     }
@@ -46,7 +49,7 @@ struct StubLifecycle {
     }
 
     /// The process and its pipes, once attached and until it exits.
-    var instance: StubInstance? {
+    var instance: Instance? {
         switch state {
         case .handshaking(let instance), .serving(let instance), .stopping(let instance): return instance
         case .starting, .exited: return nil
@@ -66,16 +69,19 @@ struct StubLifecycle {
 
     /// starting → handshaking. An exit that came first is settled on the instance at once (its handshake
     /// fails, `exited` completes) and the stub is left `exited`.
-    mutating func attach(_ instance: StubInstance) {
+    mutating func attach(_ instance: Instance) {
         guard case .starting(let early) = state else { return }
         guard let early else {
             state = .handshaking(instance)
             return
         }
-        instance.exited.complete(early)
-        instance.handshake.fail(
-            DeploymentFailure(.handshake, "the stub \(early.stubReason) before answering the deploy message"))
+        instance.settle(exit: early)
+        instance.failHandshake(Self.endedBeforeAnswering(early))
         state = .exited(early)
+    }
+
+    private static func endedBeforeAnswering(_ status: ExitStatus) -> DeploymentFailure {
+        DeploymentFailure(.handshake, "the stub \(status.stubReason) before answering the deploy message")
     }
 
     /// handshaking → serving: it answered its deploy message with 200.
@@ -86,7 +92,7 @@ struct StubLifecycle {
 
     /// → stopping. Returns the instance to stop, or nil when there is none (not attached, already stopping or
     /// gone): stopping it twice would signal a PID that may be reused.
-    mutating func stop() -> StubInstance? {
+    mutating func stop() -> Instance? {
         switch state {
         case .handshaking(let instance), .serving(let instance):
             state = .stopping(instance)
@@ -104,20 +110,29 @@ struct StubLifecycle {
             return .beforeAttach
         case .handshaking(let instance):
             state = .exited(status)
-            instance.exited.complete(status)
-            instance.handshake.fail(
-                DeploymentFailure(.handshake, "the stub \(status.stubReason) before answering the deploy message"))
+            instance.settle(exit: status)
+            instance.failHandshake(Self.endedBeforeAnswering(status))
             return .duringHandshake(instance)
         case .serving(let instance):
             state = .exited(status)
-            instance.exited.complete(status)
+            instance.settle(exit: status)
             return .crashed(instance)
         case .stopping(let instance):
             state = .exited(status)
-            instance.exited.complete(status)
+            instance.settle(exit: status)
             return .expected(instance)
         case .exited:
             return .repeated
         }
     }
 }
+
+/// What a ``StubLifecycle`` tells the process it tracks: that it exited (so that a stop waiting for it
+/// resumes), and that its handshake failed (so that the deploy waiting for the answer resumes).
+protocol StubHandle: Sendable {
+    func settle(exit status: ExitStatus)
+    func failHandshake(_ failure: DeploymentFailure)
+}
+
+/// The Runtime UA's record of one stub process.
+typealias StubRecord = StubLifecycle<StubInstance>

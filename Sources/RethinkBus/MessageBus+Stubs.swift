@@ -218,7 +218,7 @@ extension MessageBus {
         else {
             logger.warning(
                 "stub \(url) reported an unknown status",
-                metadata: ["rethink_stub_url": "\(url)", "value": "\(message.bodyValue?.jsonString ?? "none")"])
+                metadata: StubMetadata.of(url: url).merging(["value": "\(message.bodyValue?.jsonString ?? "none")"]) { $1 })
             answer(
                 message, to: sender, code: 400,
                 desc: "status must be one of created, in-progress, live, failed, disconnected")

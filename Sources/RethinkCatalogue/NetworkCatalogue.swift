@@ -83,7 +83,7 @@ public actor NetworkCatalogue {
             case .none:
                 logger.warning(
                     "cannot check \(domain)'s descriptor at \(remoteURL); using the cached version \(cached.version ?? "?")",
-                    metadata: ["rethink_domain": "\(domain)"])
+                    metadata: StubMetadata.of(domain: domain))
                 return cached
             default:
                 break
@@ -182,7 +182,7 @@ public actor NetworkCatalogue {
             saveCached(response.body, url: response.url, domain: domain)
             logger.info(
                 "found \(domain)'s descriptor at \(response.url) (version \(descriptor.version ?? "none"))",
-                metadata: ["rethink_domain": "\(domain)"])
+                metadata: StubMetadata.of(domain: domain))
             return descriptor
         }
         throw DeploymentFailure(
@@ -266,7 +266,7 @@ public actor NetworkCatalogue {
         let digest = PackageSignature.sha256Hex(response.body)
         logger.notice(
             "\(descriptor.domain)'s descriptor \(descriptor.origin) gives no sha256 (as reTHINK publishes them): running the package \(url) as served over HTTPS, sha256 \(digest)",
-            metadata: ["rethink_domain": "\(descriptor.domain)"])
+            metadata: StubMetadata.of(domain: descriptor.domain))
         return try store.store(response.body, for: descriptor.withSHA256(digest), from: url)
     }
 }

@@ -18,19 +18,21 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        buffer.withUnsafeReadableBytes { bytes in
-            framer.feed(bytes) { event in
-                guard case .line(let line) = event, let message = try? Message.parse(line) else { return }
-                if !greeted {
-                    greeted = true
-                    greeting.set(message)
-                    return
-                }
-                if client?.resolve(message) == true { return }
-                inbox.put(message)
-            }
+        // A line over the limit (64 MiB, far above any runtime's) or one that is not a message is skipped.
+        unwrapInboundIn(data).withUnsafeReadableBytes { bytes in
+            framer.feedMessages(bytes, line: take, oversized: { _ in })
         }
+    }
+
+    private func take(_ line: [UInt8]) {
+        guard let message = try? Message.parse(line) else { return }
+        if !greeted {
+            greeted = true
+            greeting.set(message)
+            return
+        }
+        if client?.resolve(message) == true { return }
+        inbox.put(message)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -71,7 +71,7 @@ enum StubIsolation {
                     default:
                         logger.info(
                             "\(descriptor.domain)'s descriptor: constraints.\(key) is not one this runtime applies; ignored",
-                            metadata: ["rethink_domain": "\(descriptor.domain)"])
+                            metadata: StubMetadata.of(domain: descriptor.domain))
                     }
                 }
             case .string(let text) where text.isEmpty:
@@ -79,7 +79,7 @@ enum StubIsolation {
             default:
                 logger.info(
                     "\(descriptor.domain)'s descriptor: constraints is not an object; ignored (no network granted)",
-                    metadata: ["rethink_domain": "\(descriptor.domain)"])
+                    metadata: StubMetadata.of(domain: descriptor.domain))
             }
         }
         connect += overrides?.connect ?? []

@@ -127,7 +127,7 @@ public final class RuntimeServices: @unchecked Sendable {
                 "remote subscribe at \(response.from ?? domain.value) failed with \(code)"
                 + (response.desc.map { ": \($0)" } ?? "")
             subscriptionErrors[domain] = reason
-            logger.warning("\(reason)", metadata: ["rethink_domain": "\(domain)"])
+            logger.warning("\(reason)", metadata: StubMetadata.of(domain: domain))
         } else if (response.code ?? 200) >= 200 {
             subscriptionErrors[domain] = nil
         }

@@ -228,17 +228,7 @@ public actor NetworkCatalogue {
         case .remote(let url):
             if descriptor.sha256 == nil { return try await packageWithoutDigest(descriptor, url: url) }
             if let entry = try store.cachedEntry(for: descriptor) { return entry }
-            let response: StubFetcher.Response
-            do {
-                response = try await fetcher.get(url, limit: configuration.maxPackageBytes)
-            } catch {
-                throw DeploymentFailure(.badPackage, "package of \(descriptor.domain) not fetched: \(error.description)")
-            }
-            guard response.status == 200 else {
-                throw DeploymentFailure(
-                    .badPackage, "package of \(descriptor.domain) not fetched: \(url) answered \(response.status)")
-            }
-            return try store.store(response.body, for: descriptor, from: url)
+            return try store.store(await fetchPackageBytes(descriptor, url: url), for: descriptor, from: url)
         }
     }
 
@@ -253,6 +243,16 @@ public actor NetworkCatalogue {
                 "package of \(descriptor.domain) refused: the descriptor \(descriptor.origin) gives no \"sha256\", and \(url) is not HTTPS"
             )
         }
+        let body = try await fetchPackageBytes(descriptor, url: url)
+        let digest = PackageSignature.sha256Hex(body)
+        logger.notice(
+            "\(descriptor.domain)'s descriptor \(descriptor.origin) gives no sha256 (as reTHINK publishes them): running the package \(url) as served over HTTPS, sha256 \(digest)",
+            metadata: StubMetadata.of(domain: descriptor.domain))
+        return try store.store(body, for: descriptor.withSHA256(digest), from: url)
+    }
+
+    /// A package's bytes, within the size limit, or why there are none.
+    private func fetchPackageBytes(_ descriptor: Descriptor, url: String) async throws(DeploymentFailure) -> [UInt8] {
         let response: StubFetcher.Response
         do {
             response = try await fetcher.get(url, limit: configuration.maxPackageBytes)
@@ -263,10 +263,6 @@ public actor NetworkCatalogue {
             throw DeploymentFailure(
                 .badPackage, "package of \(descriptor.domain) not fetched: \(url) answered \(response.status)")
         }
-        let digest = PackageSignature.sha256Hex(response.body)
-        logger.notice(
-            "\(descriptor.domain)'s descriptor \(descriptor.origin) gives no sha256 (as reTHINK publishes them): running the package \(url) as served over HTTPS, sha256 \(digest)",
-            metadata: StubMetadata.of(domain: descriptor.domain))
-        return try store.store(response.body, for: descriptor.withSHA256(digest), from: url)
+        return response.body
     }
 }

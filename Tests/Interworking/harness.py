@@ -214,13 +214,14 @@ class Workspace(unittest.TestCase):
             self.assertIn(phrase, status.get("desc", ""))
 
     def daemon(self, name: str, domain: str, catalogue: str, credentials: dict[str, dict] | None = None,
-               response_timeout: float = 15) -> "Daemon":
+               response_timeout: float = 15, settings: dict | None = None) -> "Daemon":
+        """A daemon on ``catalogue``; ``settings`` are more keys of its configuration file (``discovery``...)."""
         if not DAEMON_BIN or not os.access(DAEMON_BIN, os.X_OK):
             raise AssertionError("RETHINK_RUNTIMED_BIN must name the built rethink-runtimed (make test-interworking "
                                  "sets it)")
         state = self.path(f"{name}-state")
         os.mkdir(state)
-        config = {"responseTimeoutSeconds": response_timeout}
+        config = dict(settings or {}, responseTimeoutSeconds=response_timeout)
         if credentials:
             creds = self.path(f"{name}-credentials")
             os.mkdir(creds, 0o700)

@@ -143,13 +143,22 @@ class NatsMessageNode(Workspace):
         response = b.send(BOB, "hyperty://acme.example/nobody", "anyone?")
         self.assertEqual(response["body"]["code"], 404)
 
-    def test_message_from_another_domain_is_refused_not_dropped(self) -> None:
+    def test_a_message_from_another_domain_reaches_its_listener_marked_with_the_node_that_carried_it(self) -> None:
+        # SPEC section 6: the node delivers to its own addresses whatever the `from` (federation), and the
+        # receiving runtime records in body.via which stub brought it in.
         port = free_port()
         self.nats("nats", port)
         a, b = self.two_runtimes([port])
-        b.listen("hyperty://beta.example/mallory")
-        response = b.send("hyperty://beta.example/mallory", ALICE, "spoof")
-        self.assertEqual(response["body"]["code"], 403, response)
+        b.listen("hyperty://beta.example/carol")
+        b.ids += 1
+        b.write({"id": "carol-1", "type": "create", "from": "hyperty://beta.example/carol", "to": ALICE,
+                 "body": {"value": "hello from beta"}})
+        got = a.next(lambda m: m.get("id") == "carol-1" and m.get("to") == ALICE, 10)
+        self.assertEqual(got["from"], "hyperty://beta.example/carol")
+        self.assertTrue(got["body"]["via"][0].startswith("hyperty-runtime://acme.example/protostub/"), got)
+        a.answer(got, 200, "hi carol")
+        response = b.next(lambda m: m.get("type") == "response" and m.get("id") == "carol-1", 10)
+        self.assertEqual(response["body"]["value"], "hi carol")
 
     def test_awkward_addresses_are_carried_intact(self) -> None:
         port = free_port()

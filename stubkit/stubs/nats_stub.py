@@ -325,9 +325,11 @@ class NatsStub(NetworkStub):
                 self.publish(reply, {"id": msg.get("id"), "type": "response", "from": msg.get("to"),
                                      "to": msg.get("from"), "body": {"code": code, "desc": desc}})
 
-        if domain_key(msg.get("from")) != self.domain:
-            refuse(403, f"the message node of {self.domain} only carries messages from its own addresses, "
-                        f"not from {msg.get('from')!r}")
+        # An inbound delivery goes to an address of this domain, whatever its `from` (SPEC section 6: how
+        # alice@acme reaches bob@beta through beta's node); the runtime checks the same rule again.
+        if domain_key(msg.get("to")) != self.domain:
+            refuse(403, f"the message node of {self.domain} only delivers to its own addresses, "
+                        f"not to {msg.get('to')!r}")
             return
         if msg.get("to") not in self.subscriptions or msg.get("type") == "response":
             refuse(404, f"{msg.get('to')!r} is not routed to this runtime")

@@ -208,6 +208,47 @@ class NatsMessageNode(Workspace):
                     break
         self.assertEqual(len(answered), 3, "conversations after the failover")
 
+    def pump(self, a, b, ids: set[str], timeout: float = 30) -> dict[str, list[dict]]:
+        """alice (on A) answers each request that reaches her with its value; returns B's final answers to
+        ``ids``, every one of them (a list each, to see a second one), or what came within ``timeout``."""
+        answers: dict[str, list[dict]] = {}
+        deadline = time.monotonic() + timeout
+        while (len(answers) < len(ids) or time.monotonic() < deadline - timeout + 0.3) and time.monotonic() < deadline:
+            try:
+                got = a.next(lambda m: m.get("to") == ALICE and m.get("id") in ids, 0.01)
+                a.answer(got, 200, got["body"]["value"])
+            except AssertionError:
+                pass
+            b._read(0)
+            for message in [m for m in b.inbox if m.get("type") == "response" and m.get("id") in ids]:
+                b.inbox.remove(message)
+                if message["body"]["code"] >= 200:
+                    answers.setdefault(message["id"], []).append(message)
+        return answers
+
+    def test_requests_sent_during_a_cluster_failover_wait_out_the_reconnect_and_each_get_one_answer(self) -> None:
+        ports, cluster = [free_port() for _ in range(3)], [free_port() for _ in range(3)]
+        nodes = [self.nats(f"nats-{i}", ports[i], cluster[i], [c for c in cluster if c != cluster[i]])
+                 for i in range(3)]
+        a, b = self.two_runtimes([ports[0], ports[1]], [ports[0], ports[2]], announced=ports)
+        wait_for(lambda: self.try_converse(a, b, "cluster"), 10, "a conversation through the cluster")
+        before = {f"before-{i}" for i in range(50)}
+        for request in sorted(before):
+            b.write({"id": request, "type": "create", "from": BOB, "to": ALICE, "body": {"value": request}})
+        answered = self.pump(a, b, before)
+        self.assertEqual({k: v[0]["body"]["code"] for k, v in answered.items()}, {k: 200 for k in before})
+        # Nothing in flight: kill the node both stubs are on; once B's stub knows, send a burst through it.
+        nodes[0].kill()
+        b.status("acme.example", "disconnected")
+        during = {f"during-{i}" for i in range(50)}
+        for request in sorted(during):
+            b.write({"id": request, "type": "create", "from": BOB, "to": ALICE, "body": {"value": request}})
+        answered = self.pump(a, b, during)
+        self.assertEqual(len(answered), len(during), f"{len(during) - len(answered)} requests got no final answer")
+        self.assertTrue(all(len(v) == 1 for v in answered.values()), "exactly one final answer each")
+        codes = {k: v[0]["body"]["code"] for k, v in answered.items()}
+        self.assertEqual(codes, {k: 200 for k in during}, "each waited out the reconnect (no 503, no 404)")
+        self.assertTrue(all(v[0]["body"]["value"] == k for k, v in answered.items()), "each its own answer")
 
 if __name__ == "__main__":
     unittest.main()

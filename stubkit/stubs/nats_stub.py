@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections import deque
 from typing import Callable
 
@@ -64,6 +65,13 @@ class NatsStub(NetworkStub):
         if not self.prefix or any(c in self.prefix for c in " \t*>") or self.prefix.endswith("."):
             raise ValueError(f"configuration.subjectPrefix {self.prefix!r} is not a NATS subject prefix")
         self.request_timeout = float(config.get("requestTimeoutSeconds", 10))
+        # A failover keeps the conversation: a request that comes while the connection is being renewed waits
+        # (at most holdSeconds, at most holdLimit of them) and goes out once it is back; a "no responders" is
+        # asked again for noResponderGraceSeconds, the time a far runtime takes to renew its subscriptions.
+        self.hold_seconds = float(config.get("holdSeconds", min(self.request_timeout, 8)))
+        self.hold_limit = int(config.get("holdLimit", 1000))
+        self.no_responder_grace = float(config.get("noResponderGraceSeconds", 2))
+        self.held: deque[tuple[dict, float]] = deque()  # requests waiting for the connection, with deadlines
         self.credentials = {k: identity[k] for k in ("user", "pass", "password", "token") if k in identity}
         if "password" in self.credentials:
             self.credentials["pass"] = self.credentials.pop("password")
@@ -77,6 +85,8 @@ class NatsStub(NetworkStub):
         self.handshake = "info"
         self.pongs: deque[Callable[[], None]] = deque()  # what each outstanding PING confirms, in order
         self.unconfirmed: set[str] = set()  # keys of subscribe requests waiting for their PONG
+        self.deadlines: dict[str, float] = {}  # request number -> when its answer is due
+        self.no_responders: dict[str, float] = {}  # request number -> when it first found no responder
 
     def subject(self, address: str) -> str:
         return f"{self.prefix}.{self.domain}.{address_token(address)}"
@@ -238,10 +248,16 @@ class NatsStub(NetworkStub):
             return
         if not self.up:
             if request:
-                self.unavailable(msg)
+                self.hold(msg)
             else:
                 self.log(f"not connected: dropped a {msg.get('type')} without id to {to}", LOG_WARNING)
             return
+        self.publish_request(msg, time.monotonic() + self.request_timeout)
+
+    def publish_request(self, msg: dict, deadline: float) -> None:
+        """Publishes ``msg`` on its address's subject; a request is kept until its answer or ``deadline``."""
+        request = msg.get("id") is not None
+        to = msg["to"]
         subject = self.subject(to)
         if len(subject) > _MAX_CONTROL_LINE - 200:
             if request:
@@ -256,8 +272,50 @@ class NatsStub(NetworkStub):
                 self.respond(msg, 413, desc=f"message larger than the NATS server's max_payload ({self.max_payload})")
             return
         if request:
-            self.expect(str(self.next_request), msg, self.request_timeout,
+            self.expect(str(self.next_request), msg, max(0.0, deadline - time.monotonic()),
                         f"no answer through NATS from {to} within {self.request_timeout:g} s")
+            self.deadlines[str(self.next_request)] = deadline
+            if len(self.deadlines) > 2 * len(self._expected) + 1000:  # answered by a timeout or a lost session
+                self.deadlines = {k: v for k, v in self.deadlines.items() if k in self._expected}
+                self.no_responders = {k: v for k, v in self.no_responders.items() if k in self._expected}
+
+    # MARK: a failover
+
+    def hold(self, msg: dict) -> None:
+        """Keeps a request that came while the connection is down, to publish it when it is back."""
+        if self.given_up:
+            self.unavailable(msg)
+            return
+        if len(self.held) >= self.hold_limit:
+            self.respond(msg, 503, desc=f"not connected to NATS (reconnecting) and {self.hold_limit} requests "
+                                        f"already wait for it; try again")
+            return
+        deadline = time.monotonic() + self.hold_seconds
+        self.held.append((msg, deadline))
+        self.call_later(self.hold_seconds, self.expire_held)
+
+    def expire_held(self) -> None:
+        now = time.monotonic()
+        while self.held and self.held[0][1] <= now:
+            msg, _ = self.held.popleft()
+            self.respond(msg, 503, desc=f"not connected to NATS for {self.hold_seconds:g} s (reconnecting); "
+                                        f"try again")
+
+    def release_held(self) -> None:
+        """The connection is back: what waited goes out, in the order it came."""
+        while self.held and self.up:
+            msg, deadline = self.held.popleft()
+            self.publish_request(msg, deadline - self.hold_seconds + self.request_timeout)
+
+    def session_up(self, desc: str | None = None) -> None:
+        super().session_up(desc)
+        self.release_held()
+
+    def on_undeploy(self) -> None:
+        while self.held:
+            msg, _ = self.held.popleft()
+            self.respond(msg, 503, desc="the message node stub is being undeployed")
+        super().on_undeploy()
 
     def answer_inbound(self, msg: dict) -> None:
         """A response from the runtime to a request that came in over NATS: publish it to its reply subject."""
@@ -293,8 +351,18 @@ class NatsStub(NetworkStub):
         if request is None:
             return
         if status.startswith("NATS/1.0 503"):
+            # Nobody subscribes to the address right now. A runtime that listens there and is renewing its
+            # connection subscribes again within moments: ask again for a while before saying 404.
+            first = self.no_responders.setdefault(number, time.monotonic())
+            deadline = self.deadlines.get(number, 0)
+            if time.monotonic() - first < self.no_responder_grace and time.monotonic() + 0.2 < deadline:
+                self.call_later(0.1, self.ask_again, number)
+                return
+            self.no_responders.pop(number, None)
             self.settle(number, 404, desc=f"no runtime listens on {request.get('to')} at the message node")
             return
+        self.no_responders.pop(number, None)
+        self.deadlines.pop(number, None)
         try:
             answer = json.loads(payload)
             body = body_of(answer)
@@ -306,6 +374,13 @@ class NatsStub(NetworkStub):
         if is_final(answer):
             self.take_expected(number)
         self.send(response)
+
+    def ask_again(self, number: str) -> None:
+        """Publishes a request that found no responder once more, under the same reply subject."""
+        request = self.expected(number)
+        if request is None or not self.up:
+            return
+        self.publish(self.subject(request["to"]), request, f"{self.inbox}.{number}")
 
     def on_request(self, subject: str, reply: str | None, payload: bytes) -> None:
         try:

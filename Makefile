@@ -17,7 +17,7 @@ CONFIGURATION ?= release
 TEST_INSTALL_CONFIGURATION ?= debug
 INSTALL_BUILD_FLAGS = -c $(CONFIGURATION) $(if $(filter release,$(CONFIGURATION)),--static-swift-stdlib)
 
-.PHONY: all build deps test test-swift test-stubkit test-interworking test-units test-systemd demo bench bench-network soak clean install uninstall
+.PHONY: all build deps test test-swift test-stubkit test-interworking test-units test-systemd demo demo-federation bench bench-network soak clean install uninstall
 
 all: build
 
@@ -84,6 +84,12 @@ uninstall:
 # A message to a never-seen domain: its stub deployed on the fly, sandboxed, and the answer back.
 demo: build
 	@bash scripts/demo.sh "$(BIN)"
+
+# Two domains on two hosts (network namespaces joined by a veth pair; both on 127.0.0.1 without root):
+# alice@acme and bob@beta talk through each other's own NATS stubs, fetched on the fly from each other's
+# site and verified, then beta's NATS node dies mid-stream (Tests/Interworking/test_federation.py).
+demo-federation: build
+	cd Tests/Interworking && RETHINK_DEMO=1 RETHINK_RUNTIMED_BIN="$(BIN)/rethink-runtimed" $(PYTHON) -m unittest -q test_federation
 
 # Throughput and latency against a no-JSON relay baseline, in release mode (not part of `make test`).
 bench: deps

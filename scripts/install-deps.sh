@@ -23,6 +23,7 @@ packages=(
     nodejs           # /usr/bin/node runs JavaScript stubs (reTHINK's protostubs, through stubkit/js)
     node-ws          # WebSocket for JavaScript stubs (/usr/share/nodejs/ws); the tests' message node
     prometheus       # promtool: the tests check the metrics text as Prometheus reads it
+    iproute2         # ip netns and veth: the federation test's two hosts
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -218,7 +218,7 @@ public struct Descriptor: Sendable {
 
     /// The same descriptor naming `sha256` as its package's digest: for a reTHINK descriptor that gives none,
     /// once its package was fetched over HTTPS (see `NetworkCatalogue.package(for:)`).
-    func withSHA256(_ digest: String) -> Descriptor {
+    public func withSHA256(_ digest: String) -> Descriptor {
         var descriptor = Descriptor(
             domain: domain, objectName: objectName, version: version, description: description, language: language,
             source: source, sha256: digest, signature: signature, configuration: configuration,

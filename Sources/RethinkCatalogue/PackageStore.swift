@@ -28,7 +28,7 @@ public struct PackageStore: Sendable {
         return (info.st_mode & 0o7777) | 0o011
     }
 
-    init(stateDirectory: String, configuration: DiscoveryConfiguration) throws(DeploymentFailure) {
+    public init(stateDirectory: String, configuration: DiscoveryConfiguration) throws(DeploymentFailure) {
         directory = (stateDirectory as NSString).appendingPathComponent("packages")
         var keys: [Data] = []
         for key in configuration.trustedKeys {
@@ -133,7 +133,7 @@ public struct PackageStore: Sendable {
     }
 
     /// Checks `bytes` against the descriptor and stores them; returns the file to run.
-    func store(_ bytes: [UInt8], for descriptor: Descriptor, from source: String) throws(DeploymentFailure) -> String {
+    public func store(_ bytes: [UInt8], for descriptor: Descriptor, from source: String) throws(DeploymentFailure) -> String {
         let actual = PackageSignature.sha256Hex(bytes)
         guard let expected = descriptor.sha256 else {
             throw DeploymentFailure(

@@ -1,5 +1,7 @@
+import Foundation
 import RethinkCatalogue
 import RethinkMessages
+import RethinkStubPackage
 
 extension RuntimeUA {
     /// The lookup order of SPEC section 7: the local catalogue directories, then the network (the domain's
@@ -13,9 +15,33 @@ extension RuntimeUA {
         }
     }
 
-    /// The verified package of a network descriptor on disk (nil: the packager reads a local one).
+    /// The verified package of a network descriptor on disk, or a local archive unpacked; nil: the packager
+    /// runs a local file in place.
     func fetchPackage(_ descriptor: Descriptor) async throws(DeploymentFailure) -> String? {
+        if descriptor.remoteURL == nil, case .file(let path) = descriptor.source {
+            return try unpackedLocalArchive(descriptor, path: path)
+        }
         guard let network, descriptor.remoteURL != nil else { return nil }
         return try await network.package(for: descriptor)
+    }
+
+    /// A local package that is a tar.gz archive (a domain's published `.well-known` tree shipped as a
+    /// catalogue, say) is unpacked into the package cache as a fetched one is, with the same checks of its
+    /// entries, and its sha256 checked when the descriptor gives one; a plain file is nil (run in place).
+    private func unpackedLocalArchive(_ descriptor: Descriptor, path: String) throws(DeploymentFailure) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        let head = (try? handle.read(upToCount: 2)).map { Array($0) } ?? []
+        try? handle.close()
+        guard Gzip.isGzip(head) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DeploymentFailure(
+                .badPackage, "stub package \(path) for \(descriptor.domain) cannot be read (named by \(descriptor.origin))")
+        }
+        let bytes = Array(data)
+        // The operator's own file: no signature asked for (the store checks one only against trusted keys,
+        // which this store has none of); the digest, when the descriptor names one.
+        let store = try PackageStore(stateDirectory: packager.stateDirectory, configuration: DiscoveryConfiguration())
+        let checked = descriptor.sha256 == nil ? descriptor.withSHA256(PackageSignature.sha256Hex(bytes)) : descriptor
+        return try store.store(bytes, for: checked, from: path)
     }
 }

@@ -30,7 +30,7 @@ public actor RuntimeUA: BusDelegate {
     /// The network catalogue; nil when discovery is off.
     private(set) var network: NetworkCatalogue?
     var identities: IdentityStore
-    private var packager: StubPackager
+    private(set) var packager: StubPackager
     private(set) var configuration: UAConfiguration
     let logger: Logger
     let events: AsyncStream<Event>.Continuation

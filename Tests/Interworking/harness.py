@@ -214,8 +214,9 @@ class Workspace(unittest.TestCase):
             self.assertIn(phrase, status.get("desc", ""))
 
     def daemon(self, name: str, domain: str, catalogue: str, credentials: dict[str, dict] | None = None,
-               response_timeout: float = 15, settings: dict | None = None) -> "Daemon":
-        """A daemon on ``catalogue``; ``settings`` are more keys of its configuration file (``discovery``...)."""
+               response_timeout: float = 15, settings: dict | None = None, prefix: list[str] = ()) -> "Daemon":
+        """A daemon on ``catalogue``; ``settings`` are more keys of its configuration file (``discovery``...);
+        ``prefix`` runs it through another command (``ip netns exec HOST``)."""
         if not DAEMON_BIN or not os.access(DAEMON_BIN, os.X_OK):
             raise AssertionError("RETHINK_RUNTIMED_BIN must name the built rethink-runtimed (make test-interworking "
                                  "sets it)")
@@ -233,7 +234,7 @@ class Workspace(unittest.TestCase):
             config["credentialsDirectories"] = [creds]
         Path(self.path(f"{name}.json")).write_text(json.dumps(config))
         sock = self.path(f"{name}.sock")
-        child = self.start([DAEMON_BIN, "--config", self.path(f"{name}.json"), "--socket", sock, "--state-dir",
+        child = self.start([*prefix, DAEMON_BIN, "--config", self.path(f"{name}.json"), "--socket", sock, "--state-dir",
                             state, "--catalogue", catalogue, "--runtime-domain", domain, "--log-level", "info"],
                            name)
         wait_for(lambda: unix_socket_open(sock) or child.proc.poll() is not None, 20, f"{name}'s socket")

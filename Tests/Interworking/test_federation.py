@@ -1,12 +1,14 @@
-"""Two domains, two runtimes, one conversation: the reTHINK flow end to end, on 127.0.0.1.
+"""Two domains, two hosts, one conversation: the reTHINK flow end to end.
 
-acme.example and beta.example each publish their own message-node stub (the NATS stub, packed and signed
-with ``rethinkctl stub``) under ``/.well-known/protocolstub/`` on a real nginx over HTTPS, and each runs its
-own nats-server. Runtime A serves acme (its stub in A's catalogue) and knows nothing of beta; runtime B the
-other way round. alice listens on A, bob on B. alice's message to bob makes A fetch beta's stub from beta's
-web site, verify its signature, run it, and hand the message to beta's NATS, where B's beta stub delivers
-it to bob; bob's answer comes back the same way. Then bob writes to alice, and B fetches acme's stub.
-(The same flow between network namespaces is issue 11's remaining work; see docs/STUBS.md.)
+Host A serves acme.example, host B beta.example; each is a network namespace of its own (a veth pair
+between them), or, without root, both are 127.0.0.1 (the test says which). Each host runs a real nginx
+publishing its domain's NATS stub (packed and signed with ``rethinkctl stub``) under
+``/.well-known/protocolstub/`` over HTTPS, its domain's NATS (beta's a 3-node cluster) and a daemon whose
+catalogue holds only its own domain. alice listens on A, bob on B. alice's message to bob makes A fetch
+beta's stub from host B, verify its signature, run it, and hand the message to beta's NATS, where B's beta
+stub delivers it to bob; bob's answer comes back the same way; bob's message to alice makes B fetch acme's.
+
+``make demo-federation`` runs this with RETHINK_DEMO=1, which prints each step.
 """
 
 from __future__ import annotations
@@ -19,128 +21,174 @@ import time
 import unittest
 from pathlib import Path
 
-from harness import DAEMON_BIN, REPO, Workspace, free_port, port_open, require, wait_for
+from harness import DAEMON_BIN, REPO, Workspace, free_port, require, wait_for
+from hosts import Hosts
 
 ALICE = "hyperty://acme.example/alice"
 BOB = "hyperty://beta.example/bob"
 RETHINKCTL = os.path.join(os.path.dirname(DAEMON_BIN), "rethinkctl")
 KIT = REPO / "stubkit"
+DEMO = bool(os.environ.get("RETHINK_DEMO"))
+HOME = {"a": "acme.example", "b": "beta.example"}
+
+
+def say(text: str) -> None:
+    if DEMO:
+        print(text, flush=True)
 
 
 class Federation(Workspace):
     def setUp(self) -> None:
-        require("nats-server", "nginx", "openssl")
+        require("nats-server", "nginx", "openssl", "ip", "ss")
+        self.hosts = Hosts(f"{os.getpid() % 100000}")
+        self.addCleanup(self.hosts.down)  # after the children are stopped (cleanups run last-registered first)
         super().setUp()
-        self.www = self.path("www")
-        self.cert, key = self.certificate("acme.example")
-        # one certificate for both host names (and 127.0.0.1): the test's own CA file for both daemons
-        self.cert, key = self._two_host_certificate()
-        self.https = self._nginx(self.cert, key)
+        say(self.hosts.describe())
+        self.cert, key = self._certificate()
         subprocess.run([RETHINKCTL, "stub", "keygen", self.path("publisher")], check=True, capture_output=True)
         self.public_key = Path(self.path("publisher.pub")).read_text().strip()
-        self.nats_ports = {"acme.example": free_port(), "beta.example": free_port()}
-        for domain, port in self.nats_ports.items():
-            self.start(["nats-server", "-a", "127.0.0.1", "-p", str(port), "-n", domain], f"nats-{domain}")
-            wait_for(lambda: port_open(port), 5, f"{domain}'s NATS on port {port}")
-        for domain in self.nats_ports:
-            self._publish(domain)
+        self.https = {host: self._nginx(host, key) for host in ("a", "b")}
+        self.nats = {"a": [self._nats("a", "acme-0")]}
+        cluster = [free_port() for _ in range(3)]
+        self.nats["b"] = [self._nats("b", f"beta-{i}", cluster[i], [c for c in cluster if c != cluster[i]])
+                          for i in range(3)]
+        for host in ("a", "b"):
+            self._publish(host)
 
-    def _two_host_certificate(self) -> tuple[str, str]:
+    # MARK: the hosts' servers
+
+    def run_on(self, host: str, argv: list[str], name: str):
+        return self.start(self.hosts.prefix(host) + argv, name)
+
+    def _certificate(self) -> tuple[str, str]:
+        """One certificate for both sites (names and addresses): its own CA file, which both daemons trust."""
         cert, key = self.path("web.crt"), self.path("web.key")
+        names = ",".join(["DNS:acme.example", "DNS:beta.example"] +
+                         sorted({f"IP:{address}" for address in self.hosts.addresses.values()}))
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                         "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=federation test",
-                        "-addext", "subjectAltName=DNS:acme.example,DNS:beta.example,IP:127.0.0.1"],
-                       check=True, capture_output=True, timeout=20)
+                        "-addext", f"subjectAltName={names}"], check=True, capture_output=True, timeout=20)
         os.chmod(key, 0o644)
         return cert, key
 
-    def _nginx(self, cert: str, key: str) -> int:
-        """nginx serving ``www/<host>`` over HTTPS for both hosts; returns its port."""
-        port = free_port()
-        for sub in ("tmp", "www/acme.example", "www/beta.example"):
-            os.makedirs(self.path(sub), exist_ok=True)
+    def _nginx(self, host: str, key: str) -> int:
+        """nginx on ``host`` serving ``www-<host>/<site>`` over HTTPS; returns its port."""
+        port, prefix = free_port(), self.path(f"nginx-{host}")
+        for sub in ("tmp", f"www/{HOME[host]}"):
+            os.makedirs(os.path.join(prefix, sub), exist_ok=True)
         user = "user root root;" if os.geteuid() == 0 else ""
-        Path(self.path("nginx.conf")).write_text(f"""
+        Path(prefix, "nginx.conf").write_text(f"""
 daemon off; worker_processes 1; {user}
-pid {self.path('nginx.pid')}; error_log {self.path('nginx-error.log')} warn;
+pid {prefix}/nginx.pid; error_log {prefix}/error.log warn;
 events {{ worker_connections 64; }}
 http {{
     access_log off; default_type application/octet-stream;
-    client_body_temp_path {self.path('tmp')}; proxy_temp_path {self.path('tmp')};
-    fastcgi_temp_path {self.path('tmp')}; uwsgi_temp_path {self.path('tmp')}; scgi_temp_path {self.path('tmp')};
+    client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp; fastcgi_temp_path {prefix}/tmp;
+    uwsgi_temp_path {prefix}/tmp; scgi_temp_path {prefix}/tmp;
     server {{
-        listen 127.0.0.1:{port} ssl; server_name _;
-        ssl_certificate {cert}; ssl_certificate_key {key};
-        root {self.www}/$host;
+        listen {self.hosts.addresses[host]}:{port} ssl; server_name _;
+        ssl_certificate {self.cert}; ssl_certificate_key {key};
+        root {prefix}/www/$host;
     }}
 }}
 """)
-        self.start(["nginx", "-p", self.dir, "-c", self.path("nginx.conf")], "nginx")
-        wait_for(lambda: port_open(port), 10, f"nginx on port {port}")
+        self.run_on(host, ["nginx", "-p", prefix, "-c", f"{prefix}/nginx.conf"], f"nginx-{host}")
+        wait_for(lambda: self.hosts.listening(host, port), 10, f"nginx on host {host}")
         return port
 
-    def _publish(self, domain: str) -> None:
-        """``domain``'s NATS stub (the stub and the kit it imports, as one archive), signed, on its web site."""
-        package = self.path(f"{domain}-package")
+    def _nats(self, host: str, name: str, cluster: int | None = None, routes: list[int] = ()):
+        port, address = free_port(), self.hosts.addresses[host]
+        argv = ["nats-server", "-a", address, "-p", str(port), "-n", name]
+        if cluster:
+            argv += ["--cluster_name", "beta", "--cluster", f"nats://{address}:{cluster}",
+                     "--routes", ",".join(f"nats://{address}:{r}" for r in routes)]
+        child = self.run_on(host, argv, name)
+        wait_for(lambda: self.hosts.listening(host, port), 10, f"NATS {name}")
+        child.port = port
+        return child
+
+    def _publish(self, host: str) -> None:
+        """The site's NATS stub (the stub and the kit modules it imports, as one archive), signed."""
+        domain, package = HOME[host], self.path(f"{host}-package")
         os.mkdir(package)
         shutil.copy(KIT / "stubs" / "nats_stub.py", os.path.join(package, "main.py"))
         for module in ("rethink_network.py", "rethink_stub.py"):
             shutil.copy(KIT / module, os.path.join(package, module))
-        port = self.nats_ports[domain]
-        configuration = {"servers": [f"nats://127.0.0.1:{port}"], "reconnect": {"initialSeconds": 0.05,
-                                                                              "maxSeconds": 0.5}}
-        subprocess.run([RETHINKCTL, "stub", "pack", package, "--out", os.path.join(self.www, domain),
-                        "--object-name", f"{domain} message node", "--version", "1", "--language", "python",
-                        "--key", self.path("publisher.key"), "--configuration", json.dumps(configuration),
-                        "--constraints", json.dumps({"connect": [f"127.0.0.1:{port}"]})],
-                       check=True, capture_output=True)
+        servers = [f"{self.hosts.addresses[host]}:{node.port}" for node in self.nats[host]]
+        configuration = {"servers": [f"nats://{s}" for s in servers],
+                         "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}}
+        out = subprocess.run(
+            [RETHINKCTL, "stub", "pack", package, "--out", self.path(f"nginx-{host}", "www", domain),
+             "--object-name", f"{domain} message node", "--version", "1", "--language", "python",
+             "--key", self.path("publisher.key"), "--configuration", json.dumps(configuration),
+             "--constraints", json.dumps({"connect": servers})], check=True, capture_output=True, text=True)
+        say(f"{domain} publishes its NATS stub on host {host.upper()}: {out.stdout.strip().replace(chr(10), '; ')}")
 
-    def runtime(self, name: str, home: str, other: str):
-        """A daemon whose catalogue has only ``home``'s stub (the descriptor its own web site publishes) and
-        that finds ``other``'s on the network, trusting the publisher's key; a client watching statuses."""
-        descriptor = json.loads(Path(self.www, home, ".well-known", "protocolstub", "default").read_text())
-        descriptor["sourcePackageURL"] = f"https://{home}/.well-known/protocolstub/" + descriptor[
-            "sourcePackageURL"].split("/.well-known/protocolstub/", 1)[-1]
-        settings = {"discovery": {"resolve": {other: f"127.0.0.1:{self.https}", home: f"127.0.0.1:{self.https}"},
-                                  "caBundle": self.cert, "trustedKeys": [self.public_key]},
+    def runtime(self, host: str):
+        """Host ``host``'s daemon: its catalogue holds only its own domain's stub (the descriptor its site
+        publishes); the other domain's it finds on the other host's site, trusting the publisher's key."""
+        home, other = HOME[host], HOME["b" if host == "a" else "a"]
+        # the operator ships the home stub as the site publishes it: descriptor and signed package
+        www = self.path(f"nginx-{host}", "www", home, ".well-known", "protocolstub")
+        catalogue = self.path(f"catalogue-{host}")
+        shutil.copytree(os.path.join(www, "packages"), os.path.join(catalogue, "packages"))
+        shutil.copy(os.path.join(www, "default"), os.path.join(catalogue, f"{home}.json"))
+        other_host = "b" if host == "a" else "a"
+        resolve = {home: f"{self.hosts.addresses[host]}:{self.https[host]}",
+                   other: f"{self.hosts.addresses[other_host]}:{self.https[other_host]}"}
+        settings = {"discovery": {"resolve": resolve, "caBundle": self.cert, "trustedKeys": [self.public_key]},
                     "pythonPath": [str(KIT)]}
-        client = self.daemon(name, f"{name}.test", self.catalogue({}), settings=settings).client()
+        client = self.daemon(f"runtime-{host}", f"host-{host}.test", catalogue, settings=settings,
+                             prefix=self.hosts.prefix(host)).client()
         client.watch_status()
         return client
 
-    def test_alice_and_bob_talk_through_each_others_own_stubs_fetched_on_the_fly(self) -> None:
-        a = self.runtime("runtime-a", "acme.example", "beta.example")
-        b = self.runtime("runtime-b", "beta.example", "acme.example")
+    # MARK: the conversation
+
+    def test_alice_and_bob_talk_across_hosts_through_each_others_own_stubs_fetched_on_the_fly(self) -> None:
+        a, b = self.runtime("a"), self.runtime("b")
         a.listen(ALICE)
         b.listen(BOB)
         a.status("acme.example", "live", timeout=20)
         b.status("beta.example", "live", timeout=20)
+        say("alice listens on host A (acme.example's stub live there), bob on host B (beta.example's)")
 
-        # alice -> bob: A deploys beta's stub from beta's web site; B's beta stub delivers to bob
+        first = time.monotonic()
         answer = self.converse(a, b, ALICE, BOB, "hello bob")
-        self.assertEqual(answer["body"]["code"], 200, answer)
-        self.assertEqual(answer["body"]["value"], {"reply": "re: hello bob"})
-        beta_on_a = a.stub("beta.example")
-        self.assertIsNotNone(beta_on_a, "A runs beta's stub")
-        self.assertEqual(beta_on_a["status"], "live")
-
-        # bob -> alice: B deploys acme's stub the same way
+        self.assertEqual(answer["body"]["value"], {"reply": "re: hello bob"}, answer)
+        say(f"alice -> bob: A fetched beta.example's stub from host B, checked its signature, ran it: "
+            f"{a.stub('beta.example')['status']}; bob's answer came back in {time.monotonic() - first:.2f} s "
+            f"(first contact included)")
         answer = self.converse(b, a, BOB, ALICE, "hello alice")
-        self.assertEqual(answer["body"]["code"], 200, answer)
-        self.assertEqual(answer["body"]["value"], {"reply": "re: hello alice"})
-        self.assertIsNotNone(b.stub("acme.example"), "B runs acme's stub")
+        self.assertEqual(answer["body"]["value"], {"reply": "re: hello alice"}, answer)
+        say("bob -> alice: B fetched acme.example's stub from host A the same way; alice's answer came back")
+        self.assertEqual(a.stub("beta.example")["status"], "live")
+        self.assertEqual(b.stub("acme.example")["status"], "live")
 
-        # a run of requests each way, each answered exactly once with its own body
-        for sender, receiver, frm, to in ((a, b, ALICE, BOB), (b, a, BOB, ALICE)):
-            for index in range(50):
-                answer = self.converse(sender, receiver, frm, to, f"#{index}")
-                self.assertEqual(answer["body"]["value"], {"reply": f"re: #{index}"})
-            time.sleep(0.3)
-            self.assertFalse([m for m in sender.inbox if m.get("type") == "response"], "no second answer")
+        for sender, receiver, frm, to, name in ((a, b, ALICE, BOB, "alice->bob"), (b, a, BOB, ALICE, "bob->alice")):
+            started = time.monotonic()
+            answers = self.exchange(sender, receiver, frm, to, name, 1000)
+            self.assertEqual(len(answers), 1000, f"{name}: {1000 - len(answers)} requests got no final answer")
+            self.assertTrue(all(len(v) == 1 for v in answers.values()), f"{name}: exactly one final answer each")
+            wrong = {k: v[0]["body"] for k, v in answers.items() if v[0]["body"].get("value") != {"reply": k}}
+            self.assertEqual(wrong, {}, f"{name}: each its own answer")
+            say(f"{name}: 1000 requests, each answered once with its own body, in {time.monotonic() - started:.2f} s")
 
-    def converse(self, sender, receiver, frm: str, to: str, text: str, timeout: float = 30) -> dict:
-        """``sender``'s client sends from ``frm`` to ``to`` (retrying while the route through NATS is not
-        there yet: the far stub's subscription follows its ``live``); ``receiver``'s client answers."""
+        # beta's cluster node that both beta stubs are on dies in the middle of a stream of requests
+        node = self.nats["b"][0]
+        answers = self.exchange(a, b, ALICE, BOB, "failover", 300, at=(100, node.kill))
+        self.assertEqual(len(answers), 300, f"failover: {300 - len(answers)} requests got no final answer")
+        self.assertTrue(all(len(v) == 1 for v in answers.values()), "failover: exactly one final answer each")
+        codes = [v[0]["body"]["code"] for v in answers.values()]
+        self.assertTrue(set(codes) <= {200, 503}, f"failover: {sorted(set(codes))}")
+        # only what was in flight on the dead connection (a window of 20) may get 503; the rest waited
+        self.assertLessEqual(codes.count(503), 40, f"failover: {codes.count(503)} answered 503")
+        say(f"failover: beta's NATS node {node.name} killed after 100 of 300 requests: every request answered "
+            f"once ({codes.count(200)} x 200, {codes.count(503)} x 503 in flight on the dead connection)")
+
+    def converse(self, sender, receiver, frm: str, to: str, text: str, timeout: float = 40) -> dict:
+        """``sender``'s client sends from ``frm`` to ``to`` until it reaches ``receiver``'s client (the far
+        stub's subscription follows its ``live``), which answers; returns the answer that came back."""
         deadline = time.monotonic() + timeout
         while True:
             sender.ids += 1
@@ -153,12 +201,43 @@ http {{
                 got = None
             if got is not None:
                 self.assertEqual(got["from"], frm)
-                self.assertEqual(got["body"]["value"], {"text": text})
+                say(f"  {to} got {json.dumps(got['body'].get('value'))} from {frm} via {got['body'].get('via')}")
                 receiver.answer(got, 200, {"reply": f"re: {text}"})
                 return sender.next(lambda m: m.get("type") == "response" and m.get("id") == request["id"], 15)
-            early = sender.next(lambda m: m.get("type") == "response" and m.get("id") == request["id"], 15)
+            early = sender.next(lambda m: m.get("type") == "response" and m.get("id") == request["id"], 20)
             if time.monotonic() > deadline:
                 raise AssertionError(f"{to} never heard from {frm}; last answer {early}")
+
+    def exchange(self, sender, receiver, frm: str, to: str, name: str, count: int, window: int = 20,
+                 at: tuple[int, object] | None = None, timeout: float = 120) -> dict[str, list[dict]]:
+        """``count`` requests from ``frm`` to ``to``, ``window`` at a time; the receiver answers each with
+        ``{"reply": <id>}``; ``at`` = (n, f): f() once n are sent. Returns every final answer, by id."""
+        answers: dict[str, list[dict]] = {}
+        ids = [f"{name}-{i}" for i in range(count)]
+        wanted = set(ids)
+        sent, deadline = 0, time.monotonic() + timeout
+        while len(answers) < count and time.monotonic() < deadline:
+            while sent < count and sent - len(answers) < window:
+                sender.write({"id": ids[sent], "type": "create", "from": frm, "to": to, "body": {"value": sent}})
+                sent += 1
+                if at and sent == at[0]:
+                    at[1]()
+            receiver._read(0.002)
+            for message in [m for m in receiver.inbox if m.get("to") == to and m.get("id") in wanted]:
+                receiver.inbox.remove(message)
+                receiver.answer(message, 200, {"reply": message["id"]})
+            sender._read(0.002)
+            for message in [m for m in sender.inbox if m.get("type") == "response" and m.get("id") in wanted]:
+                sender.inbox.remove(message)
+                if message["body"]["code"] >= 200:
+                    answers.setdefault(message["id"], []).append(message)
+        time.sleep(0.3)
+        sender._read(0.05)
+        for message in [m for m in sender.inbox if m.get("type") == "response" and m.get("id") in wanted]:
+            sender.inbox.remove(message)
+            if message["body"]["code"] >= 200:
+                answers.setdefault(message["id"], []).append(message)
+        return answers
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ CONFIGURATION ?= release
 TEST_INSTALL_CONFIGURATION ?= debug
 INSTALL_BUILD_FLAGS = -c $(CONFIGURATION) $(if $(filter release,$(CONFIGURATION)),--static-swift-stdlib)
 
-.PHONY: all build deps test test-swift test-stubkit test-interworking test-units test-systemd demo demo-federation bench bench-network soak clean install uninstall
+.PHONY: all build deps test test-swift test-stubkit test-interworking test-units test-systemd demo demo-federation bench bench-federation bench-network soak clean install uninstall
 
 all: build
 
@@ -90,6 +90,14 @@ demo: build
 # site and verified, then beta's NATS node dies mid-stream (Tests/Interworking/test_federation.py).
 demo-federation: build
 	cd Tests/Interworking && RETHINK_DEMO=1 RETHINK_RUNTIMED_BIN="$(BIN)/rethink-runtimed" $(PYTHON) -m unittest -q test_federation
+
+# Latency between two domains on two hosts and first contact with a stub fetched over HTTPS from the other
+# host, against a bare NATS request and reply between the same hosts (docs/BENCHMARK.md, "Federation").
+bench-federation: deps
+	$(SWIFT) build -c release --product rethink-runtimed
+	$(SWIFT) build -c release --product rethinkctl
+	cd Tests/Interworking && RETHINK_RUNTIMED_BIN="$$($(SWIFT) build -c release --show-bin-path)/rethink-runtimed" \
+		$(PYTHON) -m unittest -q bench_federation
 
 # Throughput and latency against a no-JSON relay baseline, in release mode (not part of `make test`).
 bench: deps

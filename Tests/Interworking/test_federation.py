@@ -230,17 +230,9 @@ http {{
             for message in [m for m in receiver.inbox if m.get("to") == to and m.get("id") in wanted]:
                 receiver.inbox.remove(message)
                 receiver.answer(message, 200, {"reply": message["id"]})
-            sender._read(0.002)
-            for message in [m for m in sender.inbox if m.get("type") == "response" and m.get("id") in wanted]:
-                sender.inbox.remove(message)
-                if message["body"]["code"] >= 200:
-                    answers.setdefault(message["id"], []).append(message)
+            sender.take_final_responses(wanted, answers, 0.002)
         time.sleep(0.3)
-        sender._read(0.05)
-        for message in [m for m in sender.inbox if m.get("type") == "response" and m.get("id") in wanted]:
-            sender.inbox.remove(message)
-            if message["body"]["code"] >= 200:
-                answers.setdefault(message["id"], []).append(message)
+        sender.take_final_responses(wanted, answers, 0.05)
         return answers
 
 

@@ -219,11 +219,7 @@ class NatsMessageNode(Workspace):
                 a.answer(got, 200, got["body"]["value"])
             except AssertionError:
                 pass
-            b._read(0)
-            for message in [m for m in b.inbox if m.get("type") == "response" and m.get("id") in ids]:
-                b.inbox.remove(message)
-                if message["body"]["code"] >= 200:
-                    answers.setdefault(message["id"], []).append(message)
+            b.take_final_responses(ids, answers)
         return answers
 
     def test_requests_sent_during_a_cluster_failover_wait_out_the_reconnect_and_each_get_one_answer(self) -> None:

@@ -15,6 +15,7 @@ packages=(
     prosody
     lua-unbound      # prosody needs it
     sip-tester       # sipp, as the SIP peer
+    kamailio         # a real SIP registrar and proxy between two runtimes' SIP stubs
     python3-slixmpp  # the tests' native XMPP client
     python3-paho-mqtt # the tests' native MQTT client
     openssl          # the tests' throwaway TLS certificates and test CAs

@@ -3,6 +3,7 @@ authentication, MESSAGE both ways, INVITE/ACK/BYE calls both ways, a restart and
 
 from __future__ import annotations
 
+import os
 import time
 import unittest
 from pathlib import Path
@@ -109,6 +110,100 @@ class SipInterworking(Workspace):
         client = self.runtime(password="wrong")
         self.assert_stub_failed(client, KEY, client.send(client.url, BOB, "hi"), "credentials of alice", f"{KEY}.json")
 
+
+
+KAMAILIO_CFG = """#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+tcp_children=2
+auto_aliases=no
+alias="@HOST@"
+listen=tcp:127.0.0.1:@PORT@
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+modparam("usrloc", "db_mode", 0)
+request_route {
+    if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
+    if (is_method("REGISTER")) { save("location"); exit; }
+    if (has_totag()) { if (loose_route() || is_method("ACK")) { t_relay(); exit; } }
+    if (is_method("INVITE")) { record_route(); }
+    if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }
+    t_relay();
+}
+"""
+
+
+class SipThroughKamailio(Workspace):
+    """Two runtimes, alice's and bob's, each with the SIP IWStub registered at a real kamailio (registrar and
+    proxy, on 127.0.0.1): the stub needs one (docs/stubs/sip.md), it never takes a peer's connection itself."""
+
+    def setUp(self) -> None:
+        require("kamailio")
+        super().setUp()
+        self.port = free_port()
+        config = self.path("kamailio.cfg")
+        Path(config).write_text(KAMAILIO_CFG.replace("@HOST@", HOST).replace("@PORT@", str(self.port)))
+        os.makedirs(self.path("kamailio-run"), exist_ok=True)
+        self.start(["kamailio", "-DD", "-E", "-f", config, "-Y", self.path("kamailio-run"), "-P",
+                    self.path("kamailio.pid")], "kamailio")
+        wait_for(lambda: port_open(self.port), 10, "kamailio")
+
+    def runtime(self, name: str, user: str):
+        catalogue = self.catalogue({KEY: self.bundled("templates/sip", {
+            "servers": [f"127.0.0.1:{self.port}"], "transport": "tcp",
+            "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}})})
+        client = self.daemon(name, f"{name}.test", catalogue,
+                             credentials={KEY: {"user": user, "password": "unused-without-a-challenge"}}).client()
+        client.watch_status()
+        return client
+
+    def test_alice_and_bob_on_two_runtimes_message_and_call_each_other_through_the_registrar(self) -> None:
+        a, b = self.runtime("runtime-a", "alice"), self.runtime("runtime-b", "bob")
+        a.listen(ALICE)
+        b.listen(BOB)
+        a.status(KEY, "live")
+        b.status(KEY, "live")
+        for sender, receiver, frm, to, text in ((a, b, ALICE, BOB, "hello bob"), (b, a, BOB, ALICE, "hello alice")):
+            sender.ids += 1
+            request = {"id": f"m-{sender.ids}", "type": "create", "from": sender.url, "to": to,
+                       "body": {"value": text}}
+            sender.write(request)
+            inbound = receiver.next(lambda m: m.get("to") == to and m.get("type") == "create", 10)
+            self.assertEqual(inbound["from"], frm)
+            self.assertEqual(inbound["body"]["value"].strip(), text)
+            receiver.answer(inbound, 200)
+            answer = sender.next(lambda m: m.get("type") == "response" and m.get("id") == request["id"], 10)
+            self.assertEqual(answer["body"]["code"], 200, answer)
+        # a call, alice to bob: INVITE through the proxy (which stays on the route), bob accepts, alice hangs up
+        a.ids += 1
+        invite = {"id": f"call-{a.ids}", "type": "create", "from": a.url, "to": BOB,
+                  "body": {"value": {"call": "invite"}}}
+        a.write(invite)
+        ring = b.next(lambda m: m.get("to") == BOB and isinstance(m["body"].get("value"), dict)
+                      and m["body"]["value"].get("call") == "invite", 10)
+        self.assertEqual(ring["from"], ALICE)
+        b.answer(ring, 200)
+        answered = a.next(lambda m: m.get("id") == invite["id"] and m["body"]["code"] >= 200, 10)
+        self.assertEqual(answered["body"]["code"], 200, answered)
+        call = answered["body"]["value"]["call"]
+        a.ids += 1
+        bye = {"id": f"bye-{a.ids}", "type": "delete", "from": a.url, "to": BOB, "body": {"value": {"call": call}}}
+        a.write(bye)
+        hangup = b.next(lambda m: m.get("to") == BOB and m.get("type") == "delete", 10)
+        self.assertEqual(hangup["body"]["value"]["call"], ring["body"]["value"]["callId"])
+        self.assertEqual(a.next(lambda m: m.get("id") == bye["id"] and m["body"]["code"] >= 200, 10)["body"]["code"],
+                         200)
+        missing = a.send(a.url, f"sip://{HOST}/nobody@{HOST}", "anyone?")
+        self.assertEqual(missing["body"]["code"], 404, missing)
 
 if __name__ == "__main__":
     unittest.main()

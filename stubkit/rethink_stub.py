@@ -137,6 +137,12 @@ class ProtoStub:
         self.config: dict = {}
         self.identity: dict = {}
         self.deployed = False
+        # Address prefixes that are multi-party here (a channel, a topic): declared with every status report,
+        # so that the runtime sends what its clients write there to the network and to each local listener.
+        self.multi_party: list[str] = []
+        # Multi-party prefixes whose network delivers a message back to this runtime's subscribers itself (an
+        # MQTT broker): the runtime then sends a local client's message there to the stub only, no copies.
+        self.echoed: list[str] = []
         self.selector = self._make_selector()
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_seq = itertools.count()
@@ -197,6 +203,10 @@ class ProtoStub:
         body: dict[str, Any] = {"value": value}
         if desc is not None:
             body["desc"] = desc
+        if self.multi_party:
+            body["multiParty"] = list(self.multi_party)
+        if self.echoed:
+            body["echoed"] = list(self.echoed)
         self.send({"type": "update", "from": self.url, "to": self.url + "/status", "body": body})
 
     def log(self, text: str, priority: int = LOG_INFO) -> None:

@@ -225,6 +225,14 @@ extension MessageBus {
             return
         }
         if message.id != nil { answer(message, to: sender, code: 200, desc: "status \(status.rawValue) applied") }
+        if let body = message.body, let route = routes[domain], route.port === sender {
+            // Only addresses of the stub's own domain: a stub cannot make another domain's addresses its own.
+            func own(_ key: String) -> [String]? {
+                body[key]?.arrayValue?.compactMap(\.stringValue).filter { DomainKey(address: $0) == domain }
+            }
+            if let declared = own("multiParty") { route.multiParty = declared }
+            if let declared = own("echoed") { route.echoed = declared }
+        }
         setStatus(status, of: domain, stub: url, desc: message.desc)
         delegate?.bus(self, stub: url, of: domain, reported: status, desc: message.desc)
     }
@@ -236,6 +244,8 @@ extension MessageBus {
     public func stubAttached(_ port: BusPort, domain: DomainKey, url: String, idleTimeout: TimeAmount? = nil) {
         let route = existingOrNewRoute(for: domain)
         route.idleTimeout = idleTimeout
+        route.multiParty = []
+        route.echoed = []
         watchAgain(route)
         if let old = route.port, old !== port { detach(old) }
         route.port = port

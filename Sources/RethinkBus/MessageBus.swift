@@ -216,6 +216,14 @@ public final class MessageBus: @unchecked Sendable {
         if let ports = listeners[message.to] {
             let receivers = ports.filter { $0 !== sender }
             if !receivers.isEmpty {
+                if let (domain, route, fanOut) = multiPartyRoute(of: message.to), routeOf(sender) !== route {
+                    // A channel or topic: the message goes to the network, whose answer is the final one, and
+                    // a copy to each local listener unless the network brings it back to them itself (a
+                    // listener's answer to its copy is dropped).
+                    if fanOut == .copies { for port in receivers { write(outbound, to: port, sender: sender) } }
+                    routeToStub(outbound, domain: domain, request: request, sender: sender)
+                    return
+                }
                 request?.target = .ports(receivers)
                 for port in receivers { write(outbound, to: port, sender: sender) }
                 return
@@ -238,6 +246,14 @@ public final class MessageBus: @unchecked Sendable {
             return
         }
         routeToStub(outbound, domain: domain, request: request, sender: sender)
+    }
+
+    /// The route of the stub that declared `address` multi-party, if one did, and how it fans out.
+    func multiPartyRoute(of address: String) -> (DomainKey, StubRoute, StubRoute.FanOut)? {
+        guard !routes.isEmpty, let domain = DomainKey(address: address), let route = routes[domain],
+            let fanOut = route.fanOut(of: address)
+        else { return nil }
+        return (domain, route, fanOut)
     }
 
     /// Registers a request so that it gets exactly one final response, by its deadline at the latest.
@@ -270,8 +286,11 @@ public final class MessageBus: @unchecked Sendable {
             return
         }
         guard isExpectedResponder(sender, of: request) else {
-            logger.warning(
-                "response dropped: \(sender) was not asked", metadata: ["to": "\(message.to)", "id": "\(id)"])
+            // A listener answering its copy of a message to a channel or topic is not a fault worth a warning.
+            let copy = multiPartyRoute(of: request.to) != nil
+            logger.log(
+                level: copy ? .debug : .warning, "response dropped: \(sender) was not asked",
+                metadata: ["to": "\(message.to)", "id": "\(id)"])
             return
         }
         if message.isFinalResponse {

@@ -21,6 +21,21 @@ final class StubRoute {
     var messagesFromStub: UInt64 = 0
     /// Its descriptor's idle time, if it sets one (`.zero`: never idle); else the bus's.
     var idleTimeout: TimeAmount?
+    /// Address prefixes the stub declared multi-party (an IRC channel): a message to one of them from this
+    /// runtime goes to the network through the stub, and a copy to each local listener.
+    var multiParty: [String] = []
+    /// Multi-party prefixes whose network delivers a message back to every subscriber, this runtime's
+    /// included (an MQTT broker): the message goes to the stub only, and the listeners get it from there.
+    var echoed: [String] = []
+
+    /// How a message to `address`, which local clients listen on, also reaches the network; nil: it does not.
+    func fanOut(of address: String) -> FanOut? {
+        if !multiParty.isEmpty, multiParty.contains(where: { address.hasPrefix($0) }) { return .copies }
+        if !echoed.isEmpty, echoed.contains(where: { address.hasPrefix($0) }) { return .echoedByNetwork }
+        return nil
+    }
+
+    enum FanOut { case copies, echoedByNetwork }
     /// The message counters at the last idle sweep, and since when they have not moved.
     var lastActivity: UInt64 = 0
     var quietSince: NIODeadline = .now()

@@ -187,8 +187,9 @@ class Workspace(unittest.TestCase):
         catalogue = self.catalogue({key: self.bundled(f"templates/{template}", dict({
             "servers": [f"127.0.0.1:{port}"], "reconnect": {"initialSeconds": 0.05, "maxSeconds": 0.5}},
             **configuration))})
-        client = self.daemon("runtime", "runtime.test", catalogue,
-                             credentials={key: identity} if identity else None).client()
+        self.runtime_daemon = self.daemon("runtime", "runtime.test", catalogue,
+                                          credentials={key: identity} if identity else None)
+        client = self.runtime_daemon.client()
         client.watch_status()
         return client
 

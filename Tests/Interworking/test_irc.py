@@ -105,6 +105,27 @@ class IrcInterworking(Workspace):
         got = client.next(lambda m: m.get("to") == f"irc://{HOST}/alice")
         self.assertEqual(got["body"]["value"], "private hello")
 
+    def test_a_local_post_to_a_channel_reaches_irc_and_every_local_listener(self) -> None:
+        self.server()
+        bob = self.native()
+        bob.write("JOIN #room")
+        bob.expect(lambda line: "JOIN" in line)
+        listener = self.runtime({"nick": "alice"})
+        listener.listen(ROOM)
+        listener.status(KEY, "live")
+        bob.expect(lambda line: line.startswith(":alice") and "JOIN" in line)
+        poster = self.runtime_daemon.client()
+        response = poster.send(poster.url, ROOM, "hello room")
+        self.assertEqual(response["body"]["code"], 200, response)  # the network's answer: delivered to IRC
+        bob.expect(lambda line: line.startswith(":alice") and "PRIVMSG #room :hello room" in line)
+        copy = listener.next(lambda m: m.get("to") == ROOM and m.get("type") == "create", 5)
+        self.assertEqual(copy["from"], poster.url)
+        self.assertEqual(copy["body"]["value"], "hello room")
+        listener.answer(copy, 200)  # a listener's answer to its copy is dropped: the poster has its one answer
+        time.sleep(0.3)
+        poster._read(0.05)
+        self.assertFalse([m for m in poster.inbox if m.get("type") == "response"], "exactly one answer")
+
     def test_message_to_an_unknown_nick_is_answered_404(self) -> None:
         self.server()
         client = self.runtime({"nick": "alice"})

@@ -55,6 +55,48 @@ class MqttInterworking(Workspace):
         self.addCleanup(native.disconnect)
         return native, received
 
+    def test_a_topic_with_two_local_listeners_and_a_remote_publisher_and_a_local_one(self) -> None:
+        self.broker()
+        native, received = self.native("news")
+        first = self.runtime()
+        topic = f"mqtt://{BROKER}/news"
+        first.listen(topic)
+        first.status(KEY, "live")
+        second = self.runtime_daemon.client()
+        second.listen(topic)
+
+        def delivered_to_both():
+            native.publish("news", "from afar", qos=1)
+            try:
+                return [c.next(lambda m: m.get("to") == topic and m["body"].get("value") == "from afar", 0.5)
+                        for c in (first, second)]
+            except AssertionError:
+                return None
+        wait_for(delivered_to_both, 10, "the remote publication at both local listeners")
+        time.sleep(0.3)
+        for client in (first, second):
+            client._read(0.05)
+            client.inbox[:] = [m for m in client.inbox if m["body"].get("value") != "from afar"]
+
+        poster = self.runtime_daemon.client()
+        response = poster.send(poster.url, topic, "from here")
+        self.assertEqual(response["body"]["code"], 200, response)  # the broker's PUBACK
+        deadline = time.monotonic() + 5
+        while received.get(timeout=max(0.01, deadline - time.monotonic())) != ("news", "from here"):
+            pass  # the native subscriber's copies of "from afar" first; a timeout here fails the test
+
+        for client in (first, second):
+            got = client.next(lambda m: m.get("to") == topic and m["body"].get("value") == "from here", 5)
+            if got.get("id") is not None:
+                client.answer(got, 200)
+        time.sleep(0.5)
+        for client in (first, second):
+            client._read(0.05)
+            again = [m for m in client.inbox if m.get("body", {}).get("value") == "from here"]
+            self.assertEqual(again, [], "each local listener gets it once")
+        poster._read(0.05)
+        self.assertFalse([m for m in poster.inbox if m.get("type") == "response"], "the poster has one answer")
+
     def test_publish_and_subscribe_both_ways_with_a_native_client(self) -> None:
         self.broker()
         native, received = self.native("chat/to-native")

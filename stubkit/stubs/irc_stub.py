@@ -46,6 +46,8 @@ class IrcStub(InterworkingStub):
     address_form = "irc://<host>/#channel or irc://<host>/<nick>"
 
     def configure(self, config: dict, identity: dict) -> None:
+        # channels are rooms: what a local client says there goes to IRC and to the local listeners alike
+        self.multi_party = [f"irc://{self.host}/{sigil}" for sigil in ("#", "%23", "&", "%26")]
         self.nick = identity.get("nick") or config.get("nick")
         if not isinstance(self.nick, str) or not self.nick or " " in self.nick:
             raise ValueError(f"no IRC nick: put {{\"nick\": ...}} in {self.domain}.json in the runtime's "

@@ -66,6 +66,9 @@ class MqttStub(InterworkingStub):
     address_form = "mqtt://<host>/<topic> (a topic filter to listen on: %2B for +, %23 for #)"
 
     def configure(self, config: dict, identity: dict) -> None:
+        # every topic is multi-party, and the broker delivers a publication back to this session's own
+        # subscriptions: a local publish goes to the broker, and local subscribers get it from there
+        self.echoed = [f"mqtt://{self.host}/"]
         self.client_id = str(config.get("clientId") or f"rethink-{os.urandom(6).hex()}")
         self.keep_alive = int(config.get("keepAliveSeconds", 30))
         self.request_timeout = float(config.get("requestTimeoutSeconds", 10))

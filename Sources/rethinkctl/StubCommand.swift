@@ -19,6 +19,15 @@ struct StubCommand: ParsableCommand {
         return Array(data)
     }
 
+    /// What a subcommand found: its text lines, or (`--json`) one JSON object of the same facts.
+    static func report(json: Bool, _ fields: [String: JSONValue], text lines: [String]) {
+        if json {
+            print(JSONValue.object(fields.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }).jsonString)
+        } else {
+            lines.forEach { print($0) }
+        }
+    }
+
     static func text(_ path: String) throws -> String {
         String(decoding: try read(path), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -29,6 +38,8 @@ struct StubCommand: ParsableCommand {
                 "Make an Ed25519 key pair: NAME.key (private, mode 0600) and NAME.pub (for discovery.trustedKeys).")
         @Argument(help: "Path prefix of the two files, e.g. keys/acme.")
         var name: String
+        @Flag(help: "Print JSON instead of text.")
+        var json = false
 
         func run() throws {
             let (privateKey, publicKey) = PackageSignature.makeKeyPair()
@@ -41,8 +52,10 @@ struct StubCommand: ParsableCommand {
                     attributes: [.posixPermissions: 0o600])
             else { throw ValidationError("cannot write \(name).key") }
             try Data((publicKey + "\n").utf8).write(to: URL(fileURLWithPath: name + ".pub"))
-            print("private key: \(name).key (keep it secret)")
-            print("public key:  \(name).pub  \(publicKey)")
+            StubCommand.report(
+                json: json, ["privateKeyFile": .string(name + ".key"), "publicKeyFile": .string(name + ".pub"),
+                             "publicKey": .string(publicKey)],
+                text: ["private key: \(name).key (keep it secret)", "public key:  \(name).pub  \(publicKey)"])
         }
     }
 
@@ -74,6 +87,8 @@ struct StubCommand: ParsableCommand {
         var constraints: String = "{}"
         @Flag(help: "Mark the stub as an interworking stub (IWStub).")
         var interworking = false
+        @Flag(help: "Print JSON instead of text.")
+        var json = false
 
         func run() throws {
             var isDirectory: ObjCBool = false
@@ -97,10 +112,15 @@ struct StubCommand: ParsableCommand {
             publication.constraints = try Pack.object(constraints, "--constraints")
             let privateKey = try key.map(StubCommand.text)
             let path = try publication.write(to: out, package: package, fileName: fileName, privateKey: privateKey)
-            print("descriptor: \(path)")
-            print(
-                "package:    \(package.count) bytes, sha256 \(PackageSignature.sha256Hex(package))\(privateKey == nil ? ", unsigned" : ", signed")"
-            )
+            let sha256 = PackageSignature.sha256Hex(package)
+            StubCommand.report(
+                json: json,
+                ["descriptor": .string(path), "bytes": .int(Int64(package.count)), "sha256": .string(sha256),
+                 "signed": .bool(privateKey != nil)],
+                text: [
+                    "descriptor: \(path)",
+                    "package:    \(package.count) bytes, sha256 \(sha256)\(privateKey == nil ? ", unsigned" : ", signed")",
+                ])
         }
 
         static func object(_ text: String, _ option: String) throws -> JSONValue {
@@ -120,12 +140,14 @@ struct StubCommand: ParsableCommand {
         var key: String
         @Option(help: "A descriptor to update in place.")
         var descriptor: String?
+        @Flag(help: "Print JSON instead of text.")
+        var json = false
 
         func run() throws {
             let bytes = try StubCommand.read(package)
             let signature = try PackageSignature.sign(bytes, privateKey: try StubCommand.text(key))
             guard let descriptor else {
-                print(signature)
+                StubCommand.report(json: json, ["signature": .string(signature)], text: [signature])
                 return
             }
             guard case .object(var members) = try JSONValue.parse(try StubCommand.read(descriptor)) else {
@@ -136,7 +158,9 @@ struct StubCommand: ParsableCommand {
             members.append(("signature", .string(signature)))
             try Data(JSONValue.object(members).jsonBytes + [10]).write(
                 to: URL(fileURLWithPath: descriptor), options: .atomic)
-            print("signed \(descriptor)")
+            StubCommand.report(
+                json: json, ["descriptor": .string(descriptor), "signature": .string(signature)],
+                text: ["signed \(descriptor)"])
         }
     }
 
@@ -150,43 +174,52 @@ struct StubCommand: ParsableCommand {
             help:
                 "A trusted public key (base64, or a .pub file); repeatable. Without one the signature is not required.")
         var trustedKey: [String] = []
+        @Flag(help: "Print JSON instead of text (one object, once every check passed).")
+        var json = false
 
         func run() throws {
-            let json = try JSONValue.parse(try StubCommand.read(descriptor))
-            guard let url = json["sourcePackageURL"]?.stringValue, !url.contains("://"), !url.hasPrefix("/") else {
+            var fields: [String: JSONValue] = [:]
+            var lines: [String] = []
+            defer { if fields["sha256"] != nil { StubCommand.report(json: json, fields, text: lines) } }
+            let descriptorJSON = try JSONValue.parse(try StubCommand.read(descriptor))
+            guard let url = descriptorJSON["sourcePackageURL"]?.stringValue, !url.contains("://"), !url.hasPrefix("/") else {
                 throw ValidationError("verify reads a package beside the descriptor: sourcePackageURL must be relative")
             }
             let packagePath = ((descriptor as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
                 url)
             let bytes = try StubCommand.read(packagePath)
             let actual = PackageSignature.sha256Hex(bytes)
-            guard let expected = json["sha256"]?.stringValue else {
+            guard let expected = descriptorJSON["sha256"]?.stringValue else {
                 throw ValidationError("the descriptor has no sha256")
             }
             guard actual == expected.lowercased() else {
                 throw ValidationError("sha256 mismatch: the package is \(actual), the descriptor says \(expected)")
             }
-            print("sha256 ok: \(actual)")
+            lines.append("sha256 ok: \(actual)")
             if !trustedKey.isEmpty {
                 let keys = try trustedKey.map { value in
                     try PackageSignature.publicKey(
                         FileManager.default.fileExists(atPath: value) ? StubCommand.text(value) : value)
                 }
                 let index = try PackageSignature.verify(
-                    bytes, signature: json["signature"]?.stringValue, trustedKeys: keys)
-                print("signature ok: trusted key \(index + 1) of \(keys.count)")
+                    bytes, signature: descriptorJSON["signature"]?.stringValue, trustedKeys: keys)
+                lines.append("signature ok: trusted key \(index + 1) of \(keys.count)")
+                fields["trustedKey"] = .int(Int64(index + 1))
             }
             if Gzip.isGzip(bytes) {
                 let archive = try TarArchive.read(Gzip.decompress(bytes, limit: 64 << 20))
-                let language = json["language"]?.stringValue?.lowercased() ?? "python"
+                let language = descriptorJSON["language"]?.stringValue?.lowercased() ?? "python"
                 let defaultEntry =
                     language.hasPrefix("javascript") ? "main.js" : language == "executable" ? "main" : "main.py"
-                let entry = json["entryPoint"]?.stringValue ?? defaultEntry
+                let entry = descriptorJSON["entryPoint"]?.stringValue ?? defaultEntry
                 guard archive.entries.contains(where: { $0.path == entry }) else {
                     throw ValidationError("the archive has no entry point \(entry)")
                 }
-                print("archive ok: \(archive.entries.count) entries, entry point \(entry)")
+                lines.append("archive ok: \(archive.entries.count) entries, entry point \(entry)")
+                fields["archiveEntries"] = .int(Int64(archive.entries.count))
+                fields["entryPoint"] = .string(entry)
             }
+            fields["sha256"] = .string(actual)
         }
     }
 }

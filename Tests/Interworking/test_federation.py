@@ -45,8 +45,10 @@ class Federation(Workspace):
         super().setUp()
         say(self.hosts.describe())
         self.cert, key = self._certificate()
-        subprocess.run([RETHINKCTL, "stub", "keygen", self.path("publisher")], check=True, capture_output=True)
-        self.public_key = Path(self.path("publisher.pub")).read_text().strip()
+        keys = subprocess.run([RETHINKCTL, "stub", "keygen", self.path("publisher"), "--json"], check=True,
+                              capture_output=True, text=True)
+        self.public_key = json.loads(keys.stdout)["publicKey"]
+        self.assertEqual(self.public_key, Path(self.path("publisher.pub")).read_text().strip())
         self.https = {host: self._nginx(host, key) for host in ("a", "b")}
         self.nats = {"a": [self._nats("a", "acme-0")]}
         cluster = [free_port() for _ in range(3)]
@@ -121,8 +123,17 @@ http {{
             [RETHINKCTL, "stub", "pack", package, "--out", self.path(f"nginx-{host}", "www", domain),
              "--object-name", f"{domain} message node", "--version", "1", "--language", "python",
              "--key", self.path("publisher.key"), "--configuration", json.dumps(configuration),
-             "--constraints", json.dumps({"connect": servers})], check=True, capture_output=True, text=True)
-        say(f"{domain} publishes its NATS stub on host {host.upper()}: {out.stdout.strip().replace(chr(10), '; ')}")
+             "--constraints", json.dumps({"connect": servers}), "--json"], check=True, capture_output=True, text=True)
+        packed = json.loads(out.stdout)
+        self.assertTrue(packed["signed"])
+        # checked the way a runtime will, before it is served
+        checked = json.loads(subprocess.run(
+            [RETHINKCTL, "stub", "verify", packed["descriptor"], "--trusted-key", self.path("publisher.pub"), "--json"],
+            check=True, capture_output=True, text=True).stdout)
+        self.assertEqual((checked["sha256"], checked["trustedKey"], checked["entryPoint"]),
+                         (packed["sha256"], 1, "main.py"))
+        say(f"{domain} publishes its NATS stub on host {host.upper()}: {packed['bytes']} bytes, sha256 "
+            f"{packed['sha256'][:16]}..., signed and verified")
 
     def runtime(self, host: str, name: str | None = None):
         """Host ``host``'s daemon: its catalogue holds only its own domain's stub (the descriptor its site

@@ -19,6 +19,8 @@ HOST = "chat.test"
 KEY = f"xmpp.{HOST}"
 ALICE = f"xmpp://{HOST}/alice@{HOST}"
 BOB = f"xmpp://{HOST}/bob@{HOST}"
+ROOMS = f"conference.{HOST}"
+ROOM = f"xmpp://{HOST}/lobby@{ROOMS}"
 # prosody refuses to run as root: as root, the test runs it (and registers users) as this user
 USER = "nobody"
 ROOT = os.geteuid() == 0
@@ -32,6 +34,7 @@ class NativeXmpp:
         self.messages: queue.Queue = queue.Queue()
         self.presences: queue.Queue = queue.Queue()
         self.errors: queue.Queue = queue.Queue()
+        self.room_messages: queue.Queue = queue.Queue()
         ready = threading.Event()
 
         def run() -> None:
@@ -42,6 +45,9 @@ class NativeXmpp:
             self.client = slixmpp.ClientXMPP(jid, password)
             self.client.ca_certs = ca_file
             self.client.register_plugin("xep_0199")
+            self.client.register_plugin("xep_0045")
+            self.client.add_event_handler("groupchat_message",
+                                          lambda m: self.room_messages.put((m["mucnick"], m["body"])))
             self.client.add_event_handler("session_start", lambda _: (self.client.send_presence(),
                                                                       self.client.get_roster(), ready.set()))
             self.client.add_event_handler("message", lambda m: self.messages.put((str(m["from"].bare), m["body"])))
@@ -62,6 +68,12 @@ class NativeXmpp:
 
     def send(self, to: str, text: str) -> None:
         self.loop.call_soon_threadsafe(lambda: self.client.send_message(mto=to, mbody=text, mtype="chat"))
+
+    def join(self, room: str, nick: str) -> None:
+        self.loop.call_soon_threadsafe(lambda: self.client.plugin["xep_0045"].join_muc(room, nick))
+
+    def say_in(self, room: str, text: str) -> None:
+        self.loop.call_soon_threadsafe(lambda: self.client.send_message(mto=room, mbody=text, mtype="groupchat"))
 
     def close(self) -> None:
         self.client.add_event_handler("disconnected", lambda _: self.loop.call_later(0.05, self.loop.stop))
@@ -113,6 +125,8 @@ https_ports = {{ }}
 modules_enabled = {{ "roster", "saslauth", {'"tls", ' if tls else ''}"disco", "ping", "presence", "posix" }}
 modules_disabled = {{ "s2s", "offline" }}
 VirtualHost "{HOST}"
+Component "{ROOMS}" "muc"
+    muc_room_locking = false
 """)
 
     def as_user(self, *argv: str) -> list[str]:
@@ -147,6 +161,38 @@ VirtualHost "{HOST}"
         inbound = client.next(lambda m: m.get("to") == ALICE and m.get("type") == "create")
         self.assertEqual(inbound["from"], BOB)
         self.assertEqual(inbound["body"]["value"], "hello alice")
+
+    def test_a_room_post_reaches_the_room_and_each_local_listener_once_and_the_room_reaches_them(self) -> None:
+        self.server()
+        bob = self.bob()
+        bob.join(f"lobby@{ROOMS}", "bob")
+        listener = self.runtime()
+        listener.listen(ROOM)
+        listener.status(KEY, "live")
+        poster = self.runtime_daemon.client()
+
+        def posted():
+            response = poster.send(poster.url, ROOM, "hello lobby")
+            try:
+                while True:
+                    nick, text = bob.room_messages.get(timeout=1)
+                    if text == "hello lobby":
+                        return response
+            except queue.Empty:
+                return None
+        # bob is in the room once his join went through; the stub is once its join did
+        response = wait_for(posted, 15, "the post to reach the room")
+        self.assertEqual(response["body"]["code"], 200, response)
+        got = listener.next(lambda m: m.get("to") == ROOM and m["body"].get("value") == "hello lobby", 5)
+        self.assertEqual(got["body"]["nick"], "alice", "the room's reflection of alice's post")
+        bob.say_in(f"lobby@{ROOMS}", "hi from bob")
+        heard = listener.next(lambda m: m.get("to") == ROOM and m["body"].get("value") == "hi from bob", 5)
+        self.assertEqual(heard["body"]["nick"], "bob")
+        import time
+        time.sleep(0.5)
+        listener._read(0.05)
+        self.assertEqual([m for m in listener.inbox if m.get("body", {}).get("value") == "hi from bob"], [],
+                         "once each")
 
     def test_a_message_claiming_another_legacy_identity_is_refused(self) -> None:
         self.server()

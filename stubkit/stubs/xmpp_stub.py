@@ -65,6 +65,42 @@ class XmppStub(InterworkingStub):
         self.next_stanza = 0
         self.pending_stanzas: dict[str, str] = {}  # stanza id -> expectation key
         self.parser: ET.XMLPullParser | None = None
+        # Rooms (XEP-0045): a JID on one of these domains is a room, joined while the runtime listens on it.
+        # The room reflects each message to every occupant, this one included: declared echoed, so that a
+        # local client's post goes to the room and reaches the local listeners from there, once.
+        self.muc_domains = [str(d).lower() for d in config.get("mucDomains", [f"conference.{self.jid.partition('@')[2]}"])]
+        self.nick = str(identity.get("nick") or self.jid.partition("@")[0])
+        self.rooms: set[str] = set()
+
+    def is_room(self, jid: str) -> bool:
+        return bare(jid).partition("@")[2].lower() in self.muc_domains
+
+    def join(self, room: str) -> None:
+        self.write(f"<presence to={quoteattr(f'{room}/{self.nick}')}><x xmlns='http://jabber.org/protocol/muc'>"
+                   f"<history maxstanzas='0'/></x></presence>")
+
+    def on_listen(self, msg: dict, kind: str, addresses: list[str], targets: list[str]) -> None:
+        for target in targets:
+            room = bare(target)
+            if not self.is_room(room):
+                continue
+            if kind == "subscribe" and room not in self.rooms:
+                self.rooms.add(room)
+                if self.up:
+                    self.join(room)
+            elif kind == "unsubscribe" and room in self.rooms:
+                self.rooms.discard(room)
+                if self.up:
+                    self.write(f"<presence to={quoteattr(f'{room}/{self.nick}')} type='unavailable'/>")
+        self.echoed = sorted(self.address_of(room) for room in self.rooms)
+        super().on_listen(msg, kind, addresses, targets)
+        if self.up:
+            self.report_status("live", "rooms: " + (", ".join(sorted(self.rooms)) or "none"))
+
+    def session_up(self, desc: str | None = None) -> None:
+        super().session_up(desc)
+        for room in sorted(self.rooms):
+            self.join(room)
 
     def address_of(self, jid: str) -> str:
         return f"xmpp://{self.host}/{quote(bare(jid), safe='@')}"
@@ -207,6 +243,9 @@ class XmppStub(InterworkingStub):
         text = stanza.findtext(q("body"))
         if text is None:
             return  # chat states and receipts carry no body
+        if stanza.get("type") == "groupchat":
+            self.on_room_message(stanza, text)
+            return
         body = {"value": text, "type": stanza.get("type", "normal"), "resource": stanza.get("from", "").partition("/")[2]}
         if stanza.findtext(q("subject")) is not None:
             body["subject"] = stanza.findtext(q("subject"))
@@ -216,13 +255,24 @@ class XmppStub(InterworkingStub):
             self.write(f"<message type='error' to={quoteattr(stanza.get('from'))}{ident}><error type='cancel'>"
                        f"<service-unavailable xmlns='{NS_STANZAS}'/></error></message>")
 
+    def on_room_message(self, stanza: ET.Element, text: str) -> None:
+        """A message in a room (its reflection of our own included): to the room's address, for every local
+        listener there; ``body.nick`` says who spoke."""
+        sender = stanza.get("from", "")
+        room, nick = bare(sender), sender.partition("/")[2]
+        if room not in self.rooms or stanza.find("{urn:xmpp:delay}delay") is not None:
+            return  # not a room listened on, or history
+        address = self.address_of(room)
+        self.send({"type": "create", "from": address, "to": address, "body": {"value": text, "type": "groupchat",
+                                                                             "nick": nick}})
+
     def on_presence(self, stanza: ET.Element) -> None:
         if stanza.get("type") == "error":
             self.on_stanza_error(stanza)
             return
         sender = stanza.get("from", "")
-        if not sender or bare(sender) == self.jid:
-            return
+        if not sender or bare(sender) == self.jid or self.is_room(sender):
+            return  # occupants coming and going are not carried
         value = {"presence": stanza.get("type", "available")}
         for field in ("show", "status"):
             if stanza.findtext(q(field)) is not None:
@@ -254,6 +304,8 @@ class XmppStub(InterworkingStub):
             return None
         if isinstance(value.get("text"), str):
             kind = value.get("type") if value.get("type") in ("chat", "normal", "headline") else "chat"
+            if self.is_room(jid):
+                kind = "groupchat"
             subject = f"<subject>{escape(value['subject'])}</subject>" if isinstance(value.get("subject"), str) else ""
             return (f"<message to={quoteattr(jid)} type='{kind}' id={sid}>{subject}<body>{escape(value['text'])}"
                     f"</body></message>")

@@ -190,7 +190,8 @@ http {{
             self.assertEqual(wrong, {}, f"{name}: each its own answer")
             say(f"{name}: 1000 requests, each answered once with its own body, in {time.monotonic() - started:.2f} s")
 
-        self.hostile_stub_stays_in_its_domain(a, b)
+        self.hostile_stub_stays_in_its_domain(a, b, ALICE, BOB, "A")
+        self.hostile_stub_stays_in_its_domain(b, a, BOB, ALICE, "B")
 
         # beta's cluster node that both beta stubs are on dies in the middle of a stream of requests
         node = self.nats["b"][0]
@@ -207,32 +208,32 @@ http {{
             f"once ({codes.count(200)} x 200; {codes.count(503)} x 503 and {codes.count(504)} x 504, in flight "
             f"when the node died)")
 
-    def hostile_stub_stays_in_its_domain(self, a, b) -> None:
-        """evil.example's stub on host A writes, as its own, a message from alice to bob (a foreign `from`
-        to an address outside its domain) and an answer to a request of alice's it was never part of: the
-        runtime drops both, bob hears nothing, and alice gets bob's real answer, once."""
+    def hostile_stub_stays_in_its_domain(self, a, b, alice: str, bob: str, host: str) -> None:
+        """evil.example's stub on ``a``'s host writes, as its own, a message from ``alice`` to ``bob`` (a
+        foreign `from` to an address outside its domain) and an answer to a request of ``alice``'s it was never
+        part of: the runtime drops both, ``bob`` hears nothing, and ``alice`` gets the real answer, once."""
         def evil(message: dict) -> dict:
             return a.request({"type": "execute", "from": a.url, "to": "hyperty://evil.example/x",
                               "body": {"value": {"action": "emit", "message": message}}})
-        self.assertEqual(evil({"type": "create", "from": ALICE, "to": BOB, "body": {"value": "forged"}})["body"]["code"],
-                         200)
-        a.ids += 1
-        request = {"id": "real-1", "type": "create", "from": ALICE, "to": BOB, "body": {"value": {"text": "real"}}}
-        a.write(request)
-        got = b.next(lambda m: m.get("id") == "real-1" and m.get("to") == BOB, 10)
-        self.assertEqual(evil({"id": "real-1", "type": "response", "from": BOB, "to": ALICE,
-                               "body": {"code": 200, "value": "forged answer"}})["body"]["code"], 200)
+        forged = evil({"type": "create", "from": alice, "to": bob, "body": {"value": "forged"}})
+        self.assertEqual(forged["body"]["code"], 200, forged)
+        request_id = f"real-{host}"
+        a.write({"id": request_id, "type": "create", "from": alice, "to": bob, "body": {"value": {"text": "real"}}})
+        got = b.next(lambda m: m.get("id") == request_id and m.get("to") == bob, 10)
+        answer = evil({"id": request_id, "type": "response", "from": bob, "to": alice,
+                       "body": {"code": 200, "value": "forged answer"}})
+        self.assertEqual(answer["body"]["code"], 200, answer)
         b.answer(got, 200, {"reply": "real answer"})
         answers: dict[str, list[dict]] = {}
         deadline = time.monotonic() + 5
-        while "real-1" not in answers and time.monotonic() < deadline:
-            a.take_final_responses({"real-1"}, answers, 0.05)
+        while request_id not in answers and time.monotonic() < deadline:
+            a.take_final_responses({request_id}, answers, 0.05)
         time.sleep(0.3)
-        a.take_final_responses({"real-1"}, answers, 0.05)
-        self.assertEqual([m["body"].get("value") for m in answers.get("real-1", [])], [{"reply": "real answer"}])
+        a.take_final_responses({request_id}, answers, 0.05)
+        self.assertEqual([m["body"].get("value") for m in answers.get(request_id, [])], [{"reply": "real answer"}])
         b._read(0.2)
-        self.assertFalse([m for m in b.inbox if m.get("body", {}).get("value") == "forged"], "bob heard the forgery")
-        say("a hostile stub on host A could neither speak for alice to bob nor answer alice's request for him")
+        self.assertFalse([m for m in b.inbox if m.get("body", {}).get("value") == "forged"], "the forgery was heard")
+        say(f"a hostile stub on host {host} could neither speak for {alice} to {bob} nor answer for {bob}")
 
     def converse(self, sender, receiver, frm: str, to: str, text: str, timeout: float = 40) -> dict:
         """``sender``'s client sends from ``frm`` to ``to`` until it reaches ``receiver``'s client (the far

@@ -78,7 +78,8 @@ class IrcInterworking(Workspace):
         self.addCleanup(native.close)
         return native
 
-    def test_channel_messages_flow_both_ways_with_a_native_client(self) -> None:
+    def both_in_the_room(self):
+        """ngircd, bob (native) in #room, and a runtime whose client listens on #room as alice, joined."""
         self.server()
         bob = self.native()
         bob.write("JOIN #room")
@@ -87,6 +88,10 @@ class IrcInterworking(Workspace):
         client.listen(ROOM)
         client.status(KEY, "live")
         bob.expect(lambda line: line.startswith(":alice") and "JOIN" in line)
+        return bob, client
+
+    def test_channel_messages_flow_both_ways_with_a_native_client(self) -> None:
+        bob, client = self.both_in_the_room()
         bob.write("PRIVMSG #room :hello alice")
         inbound = client.next(lambda m: m.get("to") == ROOM and m.get("type") == "create")
         self.assertEqual(inbound["from"], f"irc://{HOST}/bob")
@@ -106,14 +111,7 @@ class IrcInterworking(Workspace):
         self.assertEqual(got["body"]["value"], "private hello")
 
     def test_a_local_post_to_a_channel_reaches_irc_and_every_local_listener(self) -> None:
-        self.server()
-        bob = self.native()
-        bob.write("JOIN #room")
-        bob.expect(lambda line: "JOIN" in line)
-        listener = self.runtime({"nick": "alice"})
-        listener.listen(ROOM)
-        listener.status(KEY, "live")
-        bob.expect(lambda line: line.startswith(":alice") and "JOIN" in line)
+        bob, listener = self.both_in_the_room()
         poster = self.runtime_daemon.client()
         response = poster.send(poster.url, ROOM, "hello room")
         self.assertEqual(response["body"]["code"], 200, response)  # the network's answer: delivered to IRC

@@ -55,13 +55,19 @@ class MqttInterworking(Workspace):
         self.addCleanup(native.disconnect)
         return native, received
 
-    def test_a_topic_with_two_local_listeners_and_a_remote_publisher_and_a_local_one(self) -> None:
+    def listening(self, native_topic: str, address: str):
+        """mosquitto, a native client subscribed to ``native_topic``, and a runtime whose client listens on
+        ``address`` with the stub live."""
         self.broker()
-        native, received = self.native("news")
-        first = self.runtime()
+        native, received = self.native(native_topic)
+        client = self.runtime()
+        client.listen(address)
+        client.status(KEY, "live")
+        return native, received, client
+
+    def test_a_topic_with_two_local_listeners_and_a_remote_publisher_and_a_local_one(self) -> None:
         topic = f"mqtt://{BROKER}/news"
-        first.listen(topic)
-        first.status(KEY, "live")
+        native, received, first = self.listening("news", topic)
         second = self.runtime_daemon.client()
         second.listen(topic)
 
@@ -98,12 +104,8 @@ class MqttInterworking(Workspace):
         self.assertFalse([m for m in poster.inbox if m.get("type") == "response"], "the poster has one answer")
 
     def test_publish_and_subscribe_both_ways_with_a_native_client(self) -> None:
-        self.broker()
-        native, received = self.native("chat/to-native")
-        client = self.runtime()
         listened = f"mqtt://{BROKER}/chat/%2B"
-        client.listen(listened)
-        client.status(KEY, "live")
+        native, received, client = self.listening("chat/to-native", listened)
 
         def delivered():
             native.publish("chat/room1", "hello from mqtt", qos=1)

@@ -20,13 +20,21 @@ struct MultiPartyRoutingTests {
         return stub
     }
 
-    @Test func aMessageToAChannelGoesToTheNetworkAndACopyToEachListenerWithOneAnswer() throws {
+    /// A stub that declared `key`, a client listening on the room, and a poster's request 1 to the room.
+    static func posted(declaring key: String) throws
+        -> (harness: BusHarness, stub: BusHarness.Port, listener: BusHarness.Port, poster: BusHarness.Port, request: Message)
+    {
         let harness = BusHarness()
-        let stub = Self.declare("multiParty", on: harness)
+        let stub = declare(key, on: harness)
         let listener = harness.client()
-        try harness.bus.listen(listener.port, on: Self.room)
+        try harness.bus.listen(listener.port, on: room)
         let poster = harness.client()
-        let request = harness.request(1, from: poster, to: Self.room, type: .create)
+        let request = harness.request(1, from: poster, to: room, type: .create)
+        return (harness, stub, listener, poster, request)
+    }
+
+    @Test func aMessageToAChannelGoesToTheNetworkAndACopyToEachListenerWithOneAnswer() throws {
+        let (harness, stub, listener, poster, request) = try Self.posted(declaring: "multiParty")
         #expect(stub.received.filter { $0.type == .create }.map(\.id) == [.int(1)], "the network gets it")
         #expect(listener.received.map(\.id) == [.int(1)], "the listener gets a copy")
         harness.bus.route(request.response(code: 200), from: listener.port)
@@ -38,12 +46,7 @@ struct MultiPartyRoutingTests {
     }
 
     @Test func anEchoedTopicGoesToTheNetworkOnlyWhichBringsItBackToTheListeners() throws {
-        let harness = BusHarness()
-        let stub = Self.declare("echoed", on: harness)
-        let listener = harness.client()
-        try harness.bus.listen(listener.port, on: Self.room)
-        let poster = harness.client()
-        harness.request(1, from: poster, to: Self.room, type: .create)
+        let (_, stub, listener, _, _) = try Self.posted(declaring: "echoed")
         #expect(stub.received.filter { $0.type == .create }.map(\.id) == [.int(1)])
         #expect(listener.received.isEmpty, "no copy: the network delivers it back")
     }

@@ -154,8 +154,9 @@ http {{
                    other: f"{self.hosts.addresses[other_host]}:{self.https[other_host]}"}
         settings = {"discovery": {"resolve": resolve, "caBundle": self.cert, "trustedKeys": [self.public_key]},
                     "pythonPath": [str(KIT)]}
-        client = self.daemon(name, f"host-{host}.test", catalogue, settings=settings,
-                             prefix=self.hosts.prefix(host)).client()
+        daemon = self.daemon(name, f"host-{host}.test", catalogue, settings=settings, prefix=self.hosts.prefix(host))
+        client = daemon.client()
+        client.socket_path = daemon.socket_path
         client.watch_status()
         return client
 
@@ -190,6 +191,7 @@ http {{
             self.assertEqual(wrong, {}, f"{name}: each its own answer")
             say(f"{name}: 1000 requests, each answered once with its own body, in {time.monotonic() - started:.2f} s")
 
+        self.rethinkctl_holds_the_conversation(a, b)
         self.hostile_stub_stays_in_its_domain(a, b, ALICE, BOB, "A")
         self.hostile_stub_stays_in_its_domain(b, a, BOB, ALICE, "B")
 
@@ -207,6 +209,32 @@ http {{
         say(f"failover: beta's NATS node {node.name} killed after 100 of 300 requests: every request answered "
             f"once ({codes.count(200)} x 200; {codes.count(503)} x 503 and {codes.count(504)} x 504, in flight "
             f"when the node died)")
+
+    def rethinkctl_holds_the_conversation(self, a, b) -> None:
+        """The same conversation with nothing but rethinkctl: carol listens on host B answering every request,
+        and a one-shot `send --as` from alice on host A gets carol's answer."""
+        carol = "hyperty://beta.example/carol"
+        listener = subprocess.Popen([RETHINKCTL, "listen", "--socket", b.socket_path, "--count", "1", "--reply",
+                                     '{"from": "carol"}', carol], stdout=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                sent = subprocess.run([RETHINKCTL, "send", "--socket", a.socket_path, "--json", "--as", ALICE, carol,
+                                       '"hello carol"'], capture_output=True, text=True, timeout=40)
+                answer = json.loads(sent.stdout.strip().splitlines()[-1])
+                # carol's listening reaches beta's NATS a moment after rethinkctl says it listens
+                if answer["body"]["code"] != 404 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            self.assertEqual((sent.returncode, answer["body"]["code"], answer["body"].get("value")),
+                             (0, 200, {"from": "carol"}), sent.stdout + sent.stderr)
+            shown = listener.communicate(timeout=10)[0]
+            self.assertIn(f"{ALICE} -> {carol} via hyperty-runtime://beta.example/protostub/", shown)
+            say(f"rethinkctl: send --as alice on host A, listen --reply as carol on host B: {shown.strip()}")
+        finally:
+            if listener.poll() is None:
+                listener.kill()
+                listener.wait()
 
     def hostile_stub_stays_in_its_domain(self, a, b, alice: str, bob: str, host: str) -> None:
         """evil.example's stub on ``a``'s host writes, as its own, a message from ``alice`` to ``bob`` (a

@@ -30,8 +30,8 @@ final class StubRoute {
 
     /// How a message to `address`, which local clients listen on, also reaches the network; nil: it does not.
     func fanOut(of address: String) -> FanOut? {
-        if !multiParty.isEmpty, multiParty.contains(where: { address.hasPrefix($0) }) { return .copies }
-        if !echoed.isEmpty, echoed.contains(where: { address.hasPrefix($0) }) { return .echoedByNetwork }
+        if multiParty.contains(where: { address.hasPrefix($0) }) { return .copies }
+        if echoed.contains(where: { address.hasPrefix($0) }) { return .echoedByNetwork }
         return nil
     }
 

@@ -67,7 +67,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// The sandbox's knobs (docs/CONFIGURATION.md, docs/SANDBOX.md). Every key is optional; an unknown
     /// one is refused with its path.
     public struct SandboxSettings: Sendable, Codable, Equatable {
-        public var defaultAction: SandboxPolicy.DefaultAction = UAConfiguration().defaultAction
+        public var defaultAction: SandboxPolicy.DefaultAction = DaemonConfiguration.ua.defaultAction
         public var openFiles: UInt64 = ResourceLimits.stubDefault.openFiles
         public var addressSpaceBytes: UInt64? = ResourceLimits.stubDefault.addressSpaceBytes
         public var fileSizeBytes: UInt64? = ResourceLimits.stubDefault.fileSizeBytes
@@ -207,6 +207,8 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             return configuration
         } catch let error as ConfigurationError {
             throw ConfigurationError("\(path): \(error.message)")
+        } catch let error as UnknownSettingsError {
+            throw ConfigurationError("\(path): \(error.message)")
         } catch let error as DecodingError {
             throw ConfigurationError("\(path): \(ConfigurationError.describe(error))")
         } catch {
@@ -282,8 +284,6 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     /// A decoding failure in words, with the setting's path: `sandbox.openFiles: expected a number`.
     static func describe(_ error: DecodingError) -> String {
         switch error {
-        case .dataCorrupted(let context) where context.debugDescription.hasPrefix("unknown setting"):
-            return context.debugDescription
         case .dataCorrupted(let context):
             return context.codingPath.isEmpty
                 ? "not valid JSON: \(context.debugDescription)"

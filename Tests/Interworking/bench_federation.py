@@ -24,6 +24,7 @@ import time
 import unittest
 
 import test_federation
+from harness import wait_for
 from test_federation import ALICE, BOB
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1000"))
@@ -57,6 +58,8 @@ while True:
         buffer = buffer[end + 2:]
         if line == "PING":
             sock.sendall(b"PONG\r\n")
+        elif line == "PONG":
+            print("subscribed", flush=True)  # the server has processed the SUB before it
 """
 
 
@@ -112,7 +115,7 @@ class FederationBench(test_federation.Federation):
         """Request and reply on beta's NATS between the hosts, from a client on A to a responder on B."""
         address, port = self.hosts.addresses["b"], self.nats["b"][0].port
         responder = self.run_on("b", [sys.executable, "-c", RESPONDER, address, str(port)], "bare-responder")
-        time.sleep(0.3)
+        wait_for(lambda: "subscribed" in responder.output(), 10, "the bare responder's subscription")
         client = subprocess.Popen(self.hosts.prefix("a") + [sys.executable, "-c", BARE_CLIENT, address, str(port),
                                                             str(ROUNDS)], stdout=subprocess.PIPE, text=True)
         out, _ = client.communicate(timeout=120)

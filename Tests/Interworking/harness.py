@@ -324,6 +324,20 @@ class Client:
             body["value"] = value
         self.write({"id": msg["id"], "type": "response", "from": msg["to"], "to": msg["from"], "body": body})
 
+    def barrier(self) -> None:
+        """A round trip through the daemon (a registry read) and whatever it had already read from this
+        connection: once answered, what the daemon did with the earlier lines, a write to another connection
+        included, is done, and what it wrote to that one is in its socket (read it with ``take_available``)."""
+        self.request({"type": "read", "to": f"{self.runtime_url}/registry"})
+
+    def take_available(self) -> None:
+        """Reads what is already in the socket, without waiting for more."""
+        while self.selector.select(0):
+            before = len(self.buffer) + len(self.inbox)
+            self._read(0)
+            if len(self.buffer) + len(self.inbox) == before:
+                return
+
     def take_final_responses(self, ids: set[str], into: dict[str, list[dict]], timeout: float = 0) -> None:
         """Moves the final responses to ``ids`` that arrived (reading for up to ``timeout``) from the inbox to
         ``into``, a list per id, so that a second answer to one request shows."""

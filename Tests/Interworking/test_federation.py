@@ -256,10 +256,11 @@ http {{
         deadline = time.monotonic() + 5
         while request_id not in answers and time.monotonic() < deadline:
             a.take_final_responses({request_id}, answers, 0.05)
-        time.sleep(0.3)
-        a.take_final_responses({request_id}, answers, 0.05)
+        # one more conversation the same way: a second answer would have come back before its own; the
+        # forged message, dropped before its execute was answered, would have reached bob before the real one
+        self.converse(a, b, alice, bob, f"after-{host}")
+        a.take_final_responses({request_id}, answers)
         self.assertEqual([m["body"].get("value") for m in answers.get(request_id, [])], [{"reply": "real answer"}])
-        b._read(0.2)
         self.assertFalse([m for m in b.inbox if m.get("body", {}).get("value") == "forged"], "the forgery was heard")
         say(f"a hostile stub on host {host} could neither speak for {alice} to {bob} nor answer for {bob}")
 
@@ -304,8 +305,9 @@ http {{
                 receiver.inbox.remove(message)
                 receiver.answer(message, 200, {"reply": message["id"]})
             sender.take_final_responses(wanted, answers, 0.002)
-        time.sleep(0.3)
-        sender.take_final_responses(wanted, answers, 0.05)
+        # one more conversation the same way: a second answer to any of them would have come before its own
+        self.converse(sender, receiver, frm, to, f"{name}-barrier")
+        sender.take_final_responses(wanted, answers)
         return answers
 
 

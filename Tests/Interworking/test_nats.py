@@ -185,14 +185,19 @@ class NatsMessageNode(Workspace):
         response = wait_for(lambda: self.try_converse(a, b, "after"), 10, "a conversation after the restart")
         self.assertEqual(response["body"]["value"], {"reply": "re: after"})
 
-    def test_cluster_node_killed_mid_session_stubs_fail_over_to_other_nodes(self) -> None:
+    def on_a_cluster(self):
+        """A 3-node cluster and two runtimes talking through it: both start on node 0; A fails over to node 1,
+        B to node 2, and the cluster routes between them. Each stub also learns every node from the servers'
+        announcements, so both may reach all three client ports. Returns the nodes and the two clients."""
         ports, cluster = [free_port() for _ in range(3)], [free_port() for _ in range(3)]
         nodes = [self.nats(f"nats-{i}", ports[i], cluster[i], [c for c in cluster if c != cluster[i]])
                  for i in range(3)]
-        # both start on node 0; A fails over to node 1, B to node 2: the cluster routes between them. Each stub
-        # also learns every node from the servers' announcements, so both may reach all three client ports.
         a, b = self.two_runtimes([ports[0], ports[1]], [ports[0], ports[2]], announced=ports)
         wait_for(lambda: self.try_converse(a, b, "cluster"), 10, "a conversation through the cluster")
+        return nodes, a, b
+
+    def test_cluster_node_killed_mid_session_stubs_fail_over_to_other_nodes(self) -> None:
+        nodes, a, b = self.on_a_cluster()
         nodes[0].kill()
         a.status("acme.example", "disconnected")
         b.status("acme.example", "disconnected")
@@ -226,11 +231,7 @@ class NatsMessageNode(Workspace):
         return answers
 
     def test_requests_sent_during_a_cluster_failover_wait_out_the_reconnect_and_each_get_one_answer(self) -> None:
-        ports, cluster = [free_port() for _ in range(3)], [free_port() for _ in range(3)]
-        nodes = [self.nats(f"nats-{i}", ports[i], cluster[i], [c for c in cluster if c != cluster[i]])
-                 for i in range(3)]
-        a, b = self.two_runtimes([ports[0], ports[1]], [ports[0], ports[2]], announced=ports)
-        wait_for(lambda: self.try_converse(a, b, "cluster"), 10, "a conversation through the cluster")
+        nodes, a, b = self.on_a_cluster()
         before = {f"before-{i}" for i in range(50)}
         for request in sorted(before):
             b.write({"id": request, "type": "create", "from": BOB, "to": ALICE, "body": {"value": request}})

@@ -4,10 +4,14 @@ import Foundation
 enum RoundTrips {
     /// Sends `log.count` requests keeping at most `window` in flight. A reader thread takes the answers
     /// while this thread writes: a server that answers while it reads would otherwise fill the socket
-    /// buffers both ways and deadlock. Returns the seconds from the first write to the last answer.
+    /// buffers both ways and deadlock. Request i is built from `templates[i % templates.count]`, so several
+    /// templates spread the requests round-robin over their domains. Returns the seconds from the first
+    /// write to the last answer.
     static func pipelined(
-        _ connection: ServerConnection, template: RequestTemplate, log: RoundTripLog, window: Int, timeoutMillis: Int32
+        _ connection: ServerConnection, templates: [RequestTemplate], log: RoundTripLog, window: Int,
+        timeoutMillis: Int32
     ) throws -> Double {
+        precondition(!templates.isEmpty, "pipelined needs at least one request template")
         let gate = WindowGate()
         let count = log.count
         let reader = Thread {
@@ -33,12 +37,17 @@ enum RoundTrips {
         let start = MonotonicClock.now()
         reader.start()
         var sent = 0
+        // The next request's template, counted along instead of a division per request.
+        var next = 0
         var buffer: [UInt8] = []
         buffer.reserveCapacity(window * 400)
         while sent < count {
             let batch = min(try gate.room(sent: sent, window: window), count - sent)
             buffer.removeAll(keepingCapacity: true)
-            for offset in 0..<batch { template.append(id: log.firstID + sent + offset, to: &buffer) }
+            for offset in 0..<batch {
+                templates[next].append(id: log.firstID + sent + offset, to: &buffer)
+                next = next + 1 == templates.count ? 0 : next + 1
+            }
             let now = MonotonicClock.now()
             for offset in 0..<batch { log.stamp(index: sent + offset, at: now) }
             try Posix.writeAll(connection.fd, buffer)

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import RethinkMessages
 
-/// `rethink-bench run`: round trips through a server (the daemon or the relay) to one domain's stub,
-/// pipelined and one at a time.
+/// `rethink-bench run`: round trips through a server (the daemon or the relay) to one domain's stub, or
+/// round-robin over many domains' stubs, pipelined and one at a time.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -31,6 +31,14 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The domain whose stub answers; requests go to hyperty://<domain>/echo.")
     var domain = "bench-0.example"
 
+    @Option(help: "How many domains the requests go to, round-robin (needs --domain-prefix when more than 1).")
+    var domains = 1
+
+    @Option(
+        name: .customLong("domain-prefix"),
+        help: "Domains are <prefix><i>.example, i = 0..<--domains (instead of --domain); request i goes to i mod N.")
+    var domainPrefix: String?
+
     @Option(help: "Seconds without any answer before the run fails.")
     var timeout = 20
 
@@ -42,18 +50,33 @@ struct RunCommand: ParsableCommand {
             throw ValidationError(
                 "--requests, --sequential-requests, --window and --timeout must be positive, --body-bytes at least 12")
         }
+        guard domains > 0, domainPrefix != nil || domains == 1 else {
+            throw ValidationError("--domains must be positive; more than one needs --domain-prefix")
+        }
+    }
+
+    /// The domains the requests go to, in round-robin order.
+    private var domainNames: [String] {
+        guard let domainPrefix else { return [domain] }
+        return (0..<domains).map { "\(domainPrefix)\($0).example" }
     }
 
     func run() throws {
         let timeoutMillis = Int32(timeout * 1000)
         let connection = try ServerConnection(socketPath: socket, timeoutMillis: timeoutMillis)
-        let template = RequestTemplate(
-            from: connection.greeting.clientURL, to: "hyperty://\(domain)/echo", bodyBytes: bodyBytes)
+        // Built once before measuring: a request costs the client the same whatever its domain.
+        let names = domainNames
+        let templates = names.map {
+            RequestTemplate(from: connection.greeting.clientURL, to: "hyperty://\($0)/echo", bodyBytes: bodyBytes)
+        }
         var sample: [UInt8] = []
-        template.append(id: 1, to: &sample)
+        templates[0].append(id: 1, to: &sample)
         let rawEcho = connection.greeting.isRawEcho
+        let destination =
+            names.count == 1
+            ? "hyperty://\(names[0])/echo" : "\(names.count) domains hyperty://\(domainPrefix ?? "")<i>.example/echo"
         print(
-            "\(label): \(rawEcho ? "raw relay" : "runtime") at \(socket), requests of \(sample.count - 1) bytes to hyperty://\(domain)/echo"
+            "\(label): \(rawEcho ? "raw relay" : "runtime") at \(socket), requests of \(sample.count - 1) bytes to \(destination)"
         )
 
         var nextID = 1
@@ -65,16 +88,16 @@ struct RunCommand: ParsableCommand {
         if warmupRequests > 0 {
             let warmup = log(warmupRequests)
             let seconds = try RoundTrips.pipelined(
-                connection, template: template, log: warmup, window: window, timeoutMillis: timeoutMillis)
+                connection, templates: templates, log: warmup, window: window, timeoutMillis: timeoutMillis)
             results.append(PhaseResult(name: "warm-up", window: window, seconds: seconds, log: warmup))
         }
         let pipelined = log(requests)
         let pipelinedSeconds = try RoundTrips.pipelined(
-            connection, template: template, log: pipelined, window: window, timeoutMillis: timeoutMillis)
+            connection, templates: templates, log: pipelined, window: window, timeoutMillis: timeoutMillis)
         results.append(PhaseResult(name: "pipelined", window: window, seconds: pipelinedSeconds, log: pipelined))
         let sequential = log(sequentialRequests)
         let sequentialSeconds = try RoundTrips.oneAtATime(connection, log: sequential, timeoutMillis: timeoutMillis) {
-            _ in template
+            templates[$0 % templates.count]
         }
         results.append(PhaseResult(name: "one-at-a-time", window: 1, seconds: sequentialSeconds, log: sequential))
 
@@ -82,6 +105,7 @@ struct RunCommand: ParsableCommand {
         let report: JSONValue = [
             "mode": "run", "label": .string(label), "server": .string(rawEcho ? "raw-relay" : "runtime"),
             "requestBytes": .int(Int64(sample.count - 1)), "bodyBytes": .int(Int64(bodyBytes)),
+            "domains": .int(Int64(names.count)),
             "pipelined": results[results.count - 2].json, "oneAtATime": results[results.count - 1].json,
         ]
         print(report.jsonString)

@@ -6,6 +6,8 @@ import ArgumentParser
 struct RethinkBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rethink-bench",
-        abstract: "Benchmark rethink-runtimed: round trips through a stub, and first-contact deploy latency.",
-        subcommands: [RelayCommand.self, RunCommand.self, FirstContactCommand.self])
+        abstract: "Benchmark rethink-runtimed: round trips through stubs, deploy latency, idle clients.",
+        subcommands: [
+            RelayCommand.self, RunCommand.self, FirstContactCommand.self, DeployCommand.self, ClientsCommand.self,
+        ])
 }

@@ -109,7 +109,9 @@ check_pinned() {
         count=$((count + 1))
         mapfile -t -O "${#todo[@]}" todo < <(pgrep -P "$pid" || true)
     done
-    if [ "${#others[@]}" -eq 0 ]; then
+    if [ "${#others[@]}" -eq 0 ] && [ "$count" -eq 1 ]; then
+        echo "pinned: $name on CPU 0 (no child left to check: its stubs have exited)"
+    elif [ "${#others[@]}" -eq 0 ]; then
         echo "pinned: $name and its $((count - 1)) descendant(s) all on CPU 0"
     else
         echo "bench.sh: warning: $name is not all pinned: ${others[*]}" >&2

@@ -45,7 +45,7 @@ struct ClientsCommand: ParsableCommand {
         let start = MonotonicClock.now()
         while fds.count < count {
             let opened = fds.count
-            for _ in 0..<min(batch, count - opened) { fds.append(try connect()) }
+            for _ in 0..<min(batch, count - opened) { fds.append(try Posix.connectUnix(socket)) }
             for index in opened..<fds.count { try readGreeting(fds[index], number: index) }
         }
         let seconds = Double(MonotonicClock.now() - start) / 1e9
@@ -61,23 +61,6 @@ struct ClientsCommand: ParsableCommand {
             if got < 0 && errno == EINTR { continue }
             if got <= 0 { break }
         }
-    }
-
-    private func connect() throws -> Int32 {
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw BenchError("cannot create a socket: \(Posix.errorText())") }
-        var address = try Posix.unixAddress(socket)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard connected == 0 else {
-            let reason = Posix.errorText()
-            close(fd)
-            throw BenchError("cannot connect to \(socket): \(reason); is the daemon running, and under its limits?")
-        }
-        return fd
     }
 
     /// Reads up to the greeting's newline; nothing else is due on an idle connection.
@@ -97,7 +80,7 @@ struct ClientsCommand: ParsableCommand {
             }
             line.append(contentsOf: buffer[0..<got])
         }
-        guard String(decoding: line, as: UTF8.self).contains("\"clientURL\"") else {
+        guard ServerConnection.Greeting(line: Array(line.prefix { $0 != 0x0A })) != nil else {
             throw BenchError(
                 "connection \(number + 1): the first line is not a greeting: \(String(decoding: line, as: UTF8.self))")
         }

@@ -59,4 +59,23 @@ enum Posix {
         }
         return address
     }
+
+    /// A blocking stream socket connected to the unix socket at `path` (close-on-exec).
+    static func connectUnix(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw BenchError("cannot create a socket: \(errorText())") }
+        var address = try unixAddress(path)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard connected == 0 else {
+            let reason = errorText()
+            close(fd)
+            throw BenchError(
+                "cannot connect to \(path): \(reason); is the server running there, and under its connection limits?")
+        }
+        return fd
+    }
 }

@@ -20,35 +20,29 @@ final class ServerConnection: @unchecked Sendable {
         let clientURL: String
         /// True when the server is the raw relay: its answers are the requests echoed back, with no code.
         let isRawEcho: Bool
+
+        /// Reads a greeting line; nil when it is not one (no runtimeURL and clientURL in its body's value).
+        init?(line: [UInt8]) {
+            guard let message = try? Message.parse(line), let value = message.bodyValue,
+                let runtimeURL = value["runtimeURL"]?.stringValue, let clientURL = value["clientURL"]?.stringValue
+            else { return nil }
+            self.runtimeURL = runtimeURL
+            self.clientURL = clientURL
+            isRawEcho = value["relay"]?.stringValue == "raw-echo"
+        }
     }
 
     init(socketPath: String, timeoutMillis: Int32) throws {
         signal(SIGPIPE, SIG_IGN)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try Posix.connectUnix(socketPath)
         self.fd = fd
-        guard fd >= 0 else { throw BenchError("cannot create a socket: \(Posix.errorText())") }
-        var address = try Posix.unixAddress(socketPath)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard connected == 0 else {
-            let reason = Posix.errorText()
-            close(fd)
-            throw BenchError("cannot connect to \(socketPath): \(reason); is the server running there?")
-        }
         let line = try lines.nextLine(from: fd, timeoutMillis: timeoutMillis)
-        let text = String(decoding: line, as: UTF8.self)
-        guard let message = try? Message.parse(line), let value = message.bodyValue,
-            let runtimeURL = value["runtimeURL"]?.stringValue, let clientURL = value["clientURL"]?.stringValue
-        else {
+        guard let greeting = Greeting(line: line) else {
             close(fd)
             throw BenchError(
-                "the first line from \(socketPath) is not a greeting with runtimeURL and clientURL: \(text)")
+                "the first line from \(socketPath) is not a greeting with runtimeURL and clientURL: \(String(decoding: line, as: UTF8.self))")
         }
-        greeting = Greeting(
-            runtimeURL: runtimeURL, clientURL: clientURL, isRawEcho: value["relay"]?.stringValue == "raw-echo")
+        self.greeting = greeting
     }
 
     deinit {

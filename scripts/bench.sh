@@ -123,20 +123,47 @@ stop() {
     wait "$1" 2>/dev/null || true
 }
 
-"$bin/rethink-runtimed" --config "$work/runtimed.json" --socket "$work/runtime.sock" --state-dir "$work/state" \
-    --catalogue "$work/catalogue" --log-level warning 2>"$work/runtimed.log" &
-daemon_pid=$!
-pids+=("$daemon_pid")
+# Starts a daemon on $work/runtime<suffix>.sock with its own state directory and log, under the launcher
+# words given after the config (none, or taskset); its PID is in `started`.
+start_daemon() {
+    local suffix=$1 config=$2
+    shift 2
+    mkdir -p "$work/state$suffix"
+    "$@" "$bin/rethink-runtimed" --config "$config" --socket "$work/runtime$suffix.sock" --state-dir "$work/state$suffix" \
+        --catalogue "$work/catalogue" --log-level warning 2>"$work/runtimed$suffix.log" &
+    started=$!
+    pids+=("$started")
+}
+# Starts the raw relay on $work/relay<suffix>.sock, likewise.
+start_relay() {
+    local suffix=$1
+    shift
+    "$@" "$bin/rethink-bench" relay --socket "$work/relay$suffix.sock" --stub "$bin/rethink-echo-stub" \
+        2>"$work/relay$suffix.log" &
+    started=$!
+    pids+=("$started")
+}
+# The round-trip phases through the relay (the baseline) and then the daemon started with the same suffix,
+# the client under the same launcher words; their numbers go to relay<suffix>.out and runtimed<suffix>.out.
+round_trips() {
+    local suffix=$1 heading=$2
+    shift 2
+    echo "== ${heading}baseline: raw relay"
+    "$@" "$bin/rethink-bench" run --socket "$work/relay$suffix.sock" --label "relay$suffix" "${run_options[@]}" \
+        | tee "$work/relay$suffix.out"
+    echo "== ${heading}rethink-runtimed"
+    "$@" "$bin/rethink-bench" run --socket "$work/runtime$suffix.sock" --label "runtimed$suffix" "${run_options[@]}" \
+        | tee "$work/runtimed$suffix.out"
+}
+
+start_daemon "" "$work/runtimed.json"
+daemon_pid=$started
 # The same daemon with the isolation layer off (seccomp and rlimits only, as before it): what first contact
 # costs without its own uid, namespaces, Landlock and the network supervisor.
 echo '{"sandbox": {"confinement": "seccomp"}}' >"$work/seccomp-only.json"
-mkdir -p "$work/state-seccomp"
-"$bin/rethink-runtimed" --config "$work/seccomp-only.json" --socket "$work/runtime-seccomp.sock" \
-    --state-dir "$work/state-seccomp" --catalogue "$work/catalogue" --log-level warning 2>"$work/runtimed-seccomp.log" &
-pids+=($!)
+start_daemon -seccomp "$work/seccomp-only.json"
 if [ "$unpinned" = 1 ]; then
-    "$bin/rethink-bench" relay --socket "$work/relay.sock" --stub "$bin/rethink-echo-stub" 2>"$work/relay.log" &
-    pids+=($!)
+    start_relay ""
     wait_for_socket "$work/relay.sock"
 fi
 wait_for_socket "$work/runtime.sock"
@@ -155,10 +182,7 @@ rss_first_contact=$(rss_kib "$daemon_pid")
 
 run_options=(--requests "$requests" --window "$window" --sequential-requests "$sequential" --body-bytes "$body_bytes")
 if [ "$unpinned" = 1 ]; then
-    echo "== baseline: raw relay"
-    "$bin/rethink-bench" run --socket "$work/relay.sock" --label relay "${run_options[@]}" | tee "$work/relay.out"
-    echo "== rethink-runtimed"
-    "$bin/rethink-bench" run --socket "$work/runtime.sock" --label runtimed "${run_options[@]}" | tee "$work/runtimed.out"
+    round_trips "" ""
     rss_run=$(rss_kib "$daemon_pid")
 fi
 echo "== rethink-runtimed, JavaScript echo stub (stub host under node)"
@@ -173,24 +197,13 @@ echo "== first contact, fully confined, JavaScript echo stub: $first_contact new
 # Pinned: a daemon and a relay of their own under taskset -c 0 (their stubs inherit the affinity), the client
 # too, so that one CPU does everything and the wall time of a phase is the CPU time it took.
 if [ "$pinned" = 1 ]; then
-    mkdir -p "$work/state-pinned"
-    taskset -c 0 "$bin/rethink-runtimed" --config "$work/runtimed.json" --socket "$work/runtime-pinned.sock" \
-        --state-dir "$work/state-pinned" --catalogue "$work/catalogue" --log-level warning \
-        2>"$work/runtimed-pinned.log" &
-    pinned_pid=$!
-    pids+=("$pinned_pid")
-    taskset -c 0 "$bin/rethink-bench" relay --socket "$work/relay-pinned.sock" --stub "$bin/rethink-echo-stub" \
-        2>"$work/relay-pinned.log" &
-    pinned_relay_pid=$!
-    pids+=("$pinned_relay_pid")
+    start_daemon -pinned "$work/runtimed.json" taskset -c 0
+    pinned_pid=$started
+    start_relay -pinned taskset -c 0
+    pinned_relay_pid=$started
     wait_for_socket "$work/runtime-pinned.sock"
     wait_for_socket "$work/relay-pinned.sock"
-    echo "== pinned to CPU 0 (taskset -c 0): baseline, raw relay"
-    taskset -c 0 "$bin/rethink-bench" run --socket "$work/relay-pinned.sock" --label relay-pinned "${run_options[@]}" \
-        | tee "$work/relay-pinned.out"
-    echo "== pinned to CPU 0 (taskset -c 0): rethink-runtimed"
-    taskset -c 0 "$bin/rethink-bench" run --socket "$work/runtime-pinned.sock" --label runtimed-pinned \
-        "${run_options[@]}" | tee "$work/runtimed-pinned.out"
+    round_trips -pinned "pinned to CPU 0 (taskset -c 0): " taskset -c 0
     rss_pinned_run=$(rss_kib "$pinned_pid")
     check_pinned rethink-runtimed "$pinned_pid"
     check_pinned "the relay" "$pinned_relay_pid"

@@ -145,7 +145,9 @@ struct RuntimeAnswerTests {
     }
 
     @Test func aPeerPastItsInFlightLimitGets429UntilItsRequestsAreAnswered() async throws {
-        try await using(TestRuntime(descriptors: ["quiet.example": TestRuntime.testing()], responseTimeout: 2) {
+        // The five must still be in flight when the sixth arrives: on a loaded 2-core host the gap between them has
+        // passed 2 s, so their timeout leaves room for that and the collect below waits it out.
+        try await using(TestRuntime(descriptors: ["quiet.example": TestRuntime.testing()], responseTimeout: 8) {
             $0.maxInFlightPerPeer = 5
         }) { runtime in
             let client = try await runtime.client()
@@ -162,7 +164,7 @@ struct RuntimeAnswerTests {
             #expect(refused.code == 429, "\(refused.desc ?? "")")
             #expect(refused.desc?.contains("maxInFlightPerPeer") == true)
             // Once they have had their 408s, the peer may ask again.
-            let timedOut = await client.collect(5, seconds: 10) { $0.code == 408 }
+            let timedOut = await client.collect(5, seconds: 30) { $0.code == 408 }
             #expect(timedOut.count == 5)
             #expect(try await client.request(.read, to: "hyperty://quiet.example/x", body: ["value": 3]).code == 200)
         }

@@ -47,6 +47,8 @@ struct JSONScanner {
         let start = index
         var escaped = false
         while index < bytes.count {
+            skipPlainBytes()
+            guard index < bytes.count else { break }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 defer { index += 1 }
@@ -79,6 +81,26 @@ struct JSONScanner {
             index += 1
         }
         throw Failure(reason: "unterminated string")
+    }
+
+    /// Skips, eight at a time, string bytes that need no look: printable ASCII other than `"` and `\\`. Bodies
+    /// are mostly such runs, and a byte-by-byte loop over them was the largest single cost of routing in the
+    /// profile (docs/BENCHMARK.md, issue 13). Leaves `index` at the first byte the caller must examine.
+    @inline(__always)
+    private mutating func skipPlainBytes() {
+        guard let base = bytes.baseAddress else { return }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while index &+ 8 <= bytes.count {
+            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            // A byte ≥ 0x80, < 0x20, equal to `"` or to `\`, in any lane (the borrow trick is exact for "any").
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5C)
+            let special =
+                word | ((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+            if special & highs != 0 { return }
+            index &+= 8
+        }
     }
 
     /// At the `u` of a `\\u` escape: four hex digits, and a high surrogate only with its low one after it

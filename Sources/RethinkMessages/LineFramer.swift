@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Splits a byte stream into `\n`-terminated lines with a length limit (the MiniBUS and the client socket).
 ///
 /// Why hand-written: it must report an over-long line (answered 413) and resynchronise at the next newline
@@ -37,7 +41,7 @@ public struct LineFramer: Sendable {
         var start = 0
         let count = chunk.count
         while start < count {
-            guard let newline = chunk[start...].firstIndex(of: 0x0A) else {
+            guard let newline = Self.newline(in: chunk, from: start) else {
                 append(UnsafeRawBufferPointer(rebasing: chunk[start..<count]))
                 return
             }
@@ -53,6 +57,14 @@ public struct LineFramer: Sendable {
             }
             start = newline + 1
         }
+    }
+
+    /// The index of the first `\n` at or after `start`: memchr, which is vectorised, where the generic
+    /// `firstIndex(of:)` was a byte loop (6% of the daemon's CPU under pipelined load).
+    private static func newline(in chunk: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard let base = chunk.baseAddress, start < chunk.count else { return nil }
+        guard let found = memchr(base + start, 0x0A, chunk.count - start) else { return nil }
+        return UnsafeRawPointer(found) - base
     }
 
     private mutating func append(_ bytes: UnsafeRawBufferPointer) {

@@ -231,7 +231,7 @@ private struct Fields {
             let scanned = try scanner.scanString()
             let name = scanner.decodeString(scanned.range, escaped: scanned.escaped)
             typeName = name
-            type = MessageType(rawValue: name.lowercased())
+            type = MessageType(rawValue: name) ?? MessageType(rawValue: name.lowercased())
             typeIsCanonical = type?.rawValue == name
             return true
         }

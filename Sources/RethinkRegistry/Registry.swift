@@ -80,6 +80,7 @@ public actor Registry {
         record.desc = desc
         record.reason = reason
         record.since = now()
+        if status == .live { record.deployTimings.live(at: .now) }
         records[domain] = record
         let change = StatusChange(
             stubURL: url, domain: domain, status: status, previous: previous, desc: desc, expected: expected,
@@ -120,6 +121,13 @@ public actor Registry {
         guard let domain = domain(ofStub: url), records[domain]?.url == url else { return }
         records[domain]?.pid = pid
         if let confinement { records[domain]?.confinement = confinement }
+    }
+
+    /// Takes the phases the Runtime UA timed for the deploy of the stub at `url`, whose handshake was answered
+    /// at `answeredAt`.
+    public func setDeployPhases(_ phases: DeployTimings, answeredAt: ContinuousClock.Instant, of url: String) {
+        guard let domain = domain(ofStub: url), records[domain]?.url == url else { return }
+        records[domain]?.deployTimings.merge(phases: phases, answeredAt: answeredAt)
     }
 
     /// Records a crash of the stub at `url` and decides: redeploy after a backoff, or give up.

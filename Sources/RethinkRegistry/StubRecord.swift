@@ -18,6 +18,8 @@ public struct StubRecord: Sendable {
     public var restarts: Int
     /// What confines the running stub (SPEC section 9): `summary` and each mechanism's figure.
     public var confinement: JSONValue?
+    /// Where this deploy's time went, phase by phase (empty phases until the Runtime UA hands them over).
+    public var deployTimings = DeployTimings()
     /// Crash times inside the probation window.
     var crashes: [Date] = []
 }

@@ -160,6 +160,8 @@ public actor RuntimeUA: BusDelegate {
         defer { change(domain) { $0.deployment = nil } }
         guard !shuttingDown else { return .failure(DeploymentFailure(.spawn, "the runtime is shutting down")) }
         let started = NIODeadline.now()
+        let clock = ContinuousClock()
+        let lookupStart = clock.now
         let descriptor: Descriptor
         let identity: JSONValue?
         do {
@@ -184,11 +186,15 @@ public actor RuntimeUA: BusDelegate {
             await onLoop { $0.setStatus(.deploymentFailed, of: domain, stub: nil, desc: error.message, failure: error) }
             return .failure(error)
         }
+        var timings = DeployTimings()
+        timings.catalogue = clock.now - lookupStart
         let url = await registry.allocate(
             domain: domain, version: descriptor.version, interworking: descriptor.interworking)
         var instance: StubInstance?
         do {
-            _ = try await launch(descriptor, identity: identity, domain: domain, url: url, successor: false) {
+            _ = try await launch(
+                descriptor, identity: identity, domain: domain, url: url, successor: false, timings: timings
+            ) {
                 instance = $0
             }
             bus.metrics.meters(for: domain).deploys.recordNanoseconds(
@@ -215,11 +221,20 @@ public actor RuntimeUA: BusDelegate {
 
     /// Spawns `descriptor`'s stub at `url`, wraps its pipes, sends the deploy message and waits for the answer.
     /// `attached` gets the instance as soon as it exists (to record it, and to stop it if the handshake fails).
-    /// A `successor` is attached beside the domain's current stub and gets no traffic until promoted.
+    /// A `successor` is attached beside the domain's current stub and gets no traffic until promoted. Each phase
+    /// is timed into `timings` (which holds the catalogue's) and handed to the Registry once answered.
     func launch(
         _ descriptor: Descriptor, identity: JSONValue?, domain: DomainKey, url: String, successor: Bool,
-        attached: (StubInstance) -> Void
+        timings: DeployTimings = DeployTimings(), attached: (StubInstance) -> Void
     ) async throws -> StubInstance {
+        var timings = timings
+        let clock = ContinuousClock()
+        var lap = clock.now
+        func phase() -> Duration {
+            let now = clock.now
+            defer { lap = now }
+            return now - lap
+        }
         let packagePath = try await fetchPackage(descriptor)
         let prepared = try packager.prepare(
             descriptor, packagePath: packagePath, stubURL: url, runtimeURL: bus.addresses.runtimeURL)
@@ -235,6 +250,7 @@ public actor RuntimeUA: BusDelegate {
             workingDirectory: prepared.workingDirectory, policy: policy)
         let events = self.events
         let process: SandboxedProcess
+        timings.package = phase()
         change(domain) { stubs in
             let record = StubRecord(domain: domain, url: url)
             if successor { stubs.successor = record } else { stubs.current = record }
@@ -248,6 +264,7 @@ public actor RuntimeUA: BusDelegate {
         } catch {
             throw DeploymentFailure(.spawn, "cannot start \(domain)'s stub: \(error.message)")
         }
+        timings.spawn = phase()
         let started = try await attach(process, domain: domain, url: url)
         attached(started)
         change(domain) { _ = $0.update(url) { $0.attach(started) } }
@@ -255,6 +272,7 @@ public actor RuntimeUA: BusDelegate {
         logger.info(
             "stub \(url) started (pid \(process.pid)) from \(descriptor.origin); \(process.confinement.map { "confined: \($0.summary)" } ?? "seccomp and rlimits only")",
             metadata: StubMetadata.of(url: url, domain: domain, pid: process.pid))
+        timings.attach = phase()
         let deployMessage = deployMessage(url: url, descriptor: descriptor, identity: identity)
         let idleTimeout = descriptor.idleSeconds.map { TimeAmount.nanoseconds(Int64($0 * 1e9)) }
         let loop = bus.eventLoop
@@ -291,6 +309,8 @@ public actor RuntimeUA: BusDelegate {
                     + (reply.desc.map { ": \($0)" } ?? ""))
         }
         change(domain) { _ = $0.update(url) { $0.answered() } }
+        timings.handshake = phase()
+        await registry.setDeployPhases(timings, answeredAt: lap, of: url)
         return started
     }
 

@@ -167,6 +167,7 @@ public final class RuntimeServices: @unchecked Sendable {
             ("restarts", .int(Int64(record.restarts))),
             ("confinement", record.confinement ?? .null),
         ]
+        if record.deployTimings != DeployTimings() { fields.append(("deployMs", record.deployTimings.json)) }
         if let desc = record.desc { fields.append(("desc", .string(desc))) }
         if let reason = record.reason { fields.append(("reason", .string(reason.rawValue))) }
         if let counters = bus.counters(for: record.domain) {

@@ -33,6 +33,13 @@ struct OnTheFlyDeploymentTests {
             let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
             #expect(status.contains("Seccomp:\t2"), "the stub runs under a seccomp filter")
             #expect(status.contains("NoNewPrivs:\t1"))
+            // Where the deploy's time went, phase by phase (issue 13's first-contact breakdown).
+            let timings = try #require(stub["deployMs"], "\(stub)")
+            for phase in ["catalogue", "package", "spawn", "attach", "handshake", "statuses"] {
+                let milliseconds = try #require(timings[phase]?.doubleValue, "\(phase) in \(timings)")
+                #expect(milliseconds >= 0 && milliseconds < 15_000, "\(phase): \(milliseconds) ms")
+            }
+            #expect(timings["spawn"]?.doubleValue ?? 0 > 0, "a spawn takes time")
         }
     }
 

@@ -184,6 +184,18 @@ run_options=(--requests "$requests" --window "$window" --sequential-requests "$s
 if [ "$unpinned" = 1 ]; then
     round_trips "" ""
     rss_run=$(rss_kib "$daemon_pid")
+    # The ceiling of sharding the bus by domain on this machine (docs/BENCHMARK.md, "Many cores"): two
+    # daemons, one event loop each, pipelined at once with a client and a stub each, against one alone above.
+    echo "== two daemons at once (one loop each): pipelined, $requests requests each"
+    shard_pids=()
+    for suffix in "" -seccomp; do
+        "$bin/rethink-bench" run --socket "$work/runtime$suffix.sock" --label "shard$suffix" --requests "$requests" \
+            --window "$window" --sequential-requests 1 --body-bytes "$body_bytes" >"$work/shard$suffix.out" &
+        shard_pids+=("$!")
+        pids+=("$!")
+    done
+    for shard in "${shard_pids[@]}"; do wait "$shard" || die "a two-daemon run failed (see above)"; done
+    head -n 1 "$work/shard.out" "$work/shard-seccomp.out"
 fi
 echo "== rethink-runtimed, JavaScript echo stub (stub host under node)"
 "$bin/rethink-bench" run --socket "$work/runtime.sock" --label runtimed-js --domain js-0.example \
@@ -260,6 +272,8 @@ relay_pinned=$(last_json "$work/relay-pinned.out")
 daemon_pinned=$(last_json "$work/runtimed-pinned.out")
 deploy=$(last_json "$work/deploy.out")
 many=$(last_json "$work/domains.out")
+shard_a=$(last_json "$work/shard.out")
+shard_b=$(last_json "$work/shard-seccomp.out")
 clients_report=$(last_json "$work/clients.out")
 number() { jq -r "$2" <<<"$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", (b > 0 ? 100 * a / b : 0) }'; }
@@ -305,11 +319,27 @@ if [ "$domains" -gt 0 ]; then
     fi
     for p in p50Ms p99Ms; do printf '%-30s %14s\n' "$domains domains pipelined $p" "$(number "$many" ".pipelined.$p")"; done
 fi
+if [ "$unpinned" = 1 ]; then
+    a=$(number "$shard_a" ".pipelined.roundTripsPerSecond")
+    b=$(number "$shard_b" ".pipelined.roundTripsPerSecond")
+    one=$(number "$daemon" ".pipelined.roundTripsPerSecond")
+    sum=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.0f", a + b }')
+    printf '%-30s %14s %14.0f %10s\n' "" "two daemons" "one alone" "ratio"
+    printf '%-30s %14.0f %14.0f %10s\n' "pipelined rt/s (sum of both)" "$sum" "$one" "$(ratio "$sum" "$one")"
+fi
 printf '%-30s %14s %14s %10s\n' "" "confined" "seccomp only" "cost"
 for p in p50Ms p99Ms; do
     c=$(number "$first" ".firstContact.$p")
     b=$(number "$first" ".compared.$p")
     printf '%-30s %14s %14s %10s\n' "first contact $p" "$c" "$b" "$(awk -v c="$c" -v b="$b" 'BEGIN { printf "%+.2f ms", c - b }')"
+done
+# Where first contact's time goes: the median of each deploy phase the daemon timed (the registry's deployMs),
+# and what is left of each latency once they are taken off (the request reaching the deploy, the queued
+# request's delivery, the stub's answer and its way back).
+for phase in catalogue package spawn attach handshake statuses firstAnswer; do
+    c=$(number "$first" ".breakdown.$phase")
+    b=$(number "$first" ".comparedBreakdown.$phase")
+    printf '%-30s %14s %14s %10s\n' "  p50 $phase ms" "$c" "$b" "$(awk -v c="$c" -v b="$b" 'BEGIN { printf "%+.2f ms", c - b }')"
 done
 if [ "$unpinned" = 1 ]; then
     printf '%-30s %14s %14s %10s\n' "" "javascript" "native" "ratio"

@@ -52,9 +52,13 @@ struct DeployCommand: ParsableCommand {
         let result = PhaseResult(name: "deploy", window: window, seconds: seconds, log: log)
         print(result.line)
         print(String(format: "%d stubs deployed in %.3f s", count, seconds))
+        // With `window` deploys in flight, a phase's median shows where they queue (spawns are one at a time).
+        let breakdown = try DeployBreakdown(
+            connection: connection, prefix: domainPrefix, log: log, timeoutMillis: timeoutMillis)
+        print(breakdown.line)
         let report: JSONValue = [
             "mode": "deploy", "domains": .int(Int64(count)), "seconds": .double((seconds * 1000).rounded() / 1000),
-            "deploy": result.json,
+            "deploy": result.json, "breakdown": breakdown.json,
         ]
         print(report.jsonString)
         try RunCommand.failOnBadAnswers([result], logs: [log])

@@ -10,7 +10,9 @@ struct FirstContactCommand: ParsableCommand {
         abstract: "Measure send-to-answer latency of the first message to each of K new domains.",
         discussion: """
             Sends one request to each of hyperty://<prefix><i>.example/echo, i = 0..<K, one after the other. \
-            The catalogue must hold <prefix><i>.example.json for each. Prints a line, then a JSON line.
+            The catalogue must hold <prefix><i>.example.json for each. Prints a line, the median of each deploy \
+            phase from the registry's deployMs (catalogue, package, spawn, attach, handshake, statuses) and of \
+            what is left of each latency (firstAnswer), then a JSON line.
             """)
 
     @Option(help: "rethink-runtimed's client socket.")
@@ -49,7 +51,10 @@ struct FirstContactCommand: ParsableCommand {
         }
         let result = PhaseResult(name: "first-contact", window: 1, seconds: seconds, log: log)
         print(result.line)
-        let report: JSONValue = ["mode": "first-contact", "firstContact": result.json]
+        let breakdown = try DeployBreakdown(
+            connection: connection, prefix: domainPrefix, log: log, timeoutMillis: Int32(timeout * 1000))
+        print(breakdown.line)
+        let report: JSONValue = ["mode": "first-contact", "firstContact": result.json, "breakdown": breakdown.json]
         print(report.jsonString)
         try RunCommand.failOnBadAnswers([result], logs: [log])
     }
@@ -75,7 +80,14 @@ struct FirstContactCommand: ParsableCommand {
             PhaseResult(name: "compared", window: 1, seconds: seconds, log: logs[1]),
         ]
         for result in results { print(result.line) }
-        let report: JSONValue = ["mode": "first-contact", "firstContact": results[0].json, "compared": results[1].json]
+        let breakdowns = try zip(connections, logs).map {
+            try DeployBreakdown(connection: $0, prefix: domainPrefix, log: $1, timeoutMillis: millis)
+        }
+        for breakdown in breakdowns { print(breakdown.line) }
+        let report: JSONValue = [
+            "mode": "first-contact", "firstContact": results[0].json, "compared": results[1].json,
+            "breakdown": breakdowns[0].json, "comparedBreakdown": breakdowns[1].json,
+        ]
         print(report.jsonString)
         try RunCommand.failOnBadAnswers(results, logs: logs)
     }

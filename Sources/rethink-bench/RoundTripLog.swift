@@ -63,6 +63,11 @@ final class RoundTripLog: @unchecked Sendable {
         UnsafeBufferPointer(start: latency, count: count).filter { $0 != 0 }
     }
 
+    /// The latency in nanoseconds of request `index`, 0 when it was not answered.
+    func latency(at index: Int) -> UInt64 {
+        latency[index]
+    }
+
     /// Ids sent but never answered (the first few), for the failure message.
     func unanswered(limit: Int = 5) -> [Int] {
         var ids: [Int] = []

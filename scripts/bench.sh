@@ -195,7 +195,7 @@ if [ "$unpinned" = 1 ]; then
         pids+=("$!")
     done
     for shard in "${shard_pids[@]}"; do wait "$shard" || die "a two-daemon run failed (see above)"; done
-    head -n 1 "$work/shard.out" "$work/shard-seccomp.out"
+    grep -h "^pipelined" "$work/shard.out" "$work/shard-seccomp.out"
 fi
 echo "== rethink-runtimed, JavaScript echo stub (stub host under node)"
 "$bin/rethink-bench" run --socket "$work/runtime.sock" --label runtimed-js --domain js-0.example \
@@ -324,7 +324,7 @@ if [ "$unpinned" = 1 ]; then
     b=$(number "$shard_b" ".pipelined.roundTripsPerSecond")
     one=$(number "$daemon" ".pipelined.roundTripsPerSecond")
     sum=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.0f", a + b }')
-    printf '%-30s %14s %14.0f %10s\n' "" "two daemons" "one alone" "ratio"
+    printf '%-30s %14s %14s %10s\n' "" "two daemons" "one alone" "ratio"
     printf '%-30s %14.0f %14.0f %10s\n' "pipelined rt/s (sum of both)" "$sum" "$one" "$(ratio "$sum" "$one")"
 fi
 printf '%-30s %14s %14s %10s\n' "" "confined" "seccomp only" "cost"

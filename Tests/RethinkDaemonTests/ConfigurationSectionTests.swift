@@ -87,6 +87,28 @@ struct ConfigurationSectionTests {
         #expect(error?.message.hasSuffix("sandbox.openFiles: expected a number") == true, "\(error?.message ?? "")")
     }
 
+    /// `--socket rt.sock` in a shell means the file in that directory; a configuration file's relative paths
+    /// mean places beside the file; and the metrics socket sits beside a relative client socket, not at `/`.
+    @Test func relativePathsResolveAgainstTheFilesDirectoryAndTheMetricsSocketFollows() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("config-dir-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("r.json")
+        let json = #"{"socket": "run/rt.sock", "stateDirectory": "state", "catalogues": ["../cat", "/abs/cat"]}"#
+        FileManager.default.createFile(atPath: file.path, contents: Data(json.utf8))
+        let loaded = try DaemonConfiguration.load(path: file.path)
+        let base = (directory.path as NSString).standardizingPath
+        #expect(loaded.socket == base + "/run/rt.sock")
+        #expect(loaded.stateDirectory == base + "/state")
+        #expect(loaded.catalogues == [(base as NSString).deletingLastPathComponent + "/cat", "/abs/cat"])
+        #expect(loaded.metricsSocketPath == base + "/run/metrics.sock")
+
+        var bare = DaemonConfiguration()
+        bare.socket = "rt.sock"
+        #expect(bare.metricsSocketPath == "./metrics.sock")
+        #expect(DaemonConfiguration.absolute("rt.sock", against: nil) == FileManager.default.currentDirectoryPath + "/rt.sock")
+    }
+
     /// config/rethink-runtimed.json documents the defaults: what it states is what the daemon uses unset.
     @Test func theShippedExampleStatesTheCompiledDefaults() throws {
         let shipped = try DaemonConfiguration.load(

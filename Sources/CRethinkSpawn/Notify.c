@@ -62,3 +62,7 @@ long rt_write_memory(pid_t pid, uint64_t address, const void *buffer, size_t len
 int rt_set_non_dumpable(void) {
     return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
+
+int rt_set_thread_name(const char *name) {
+    return prctl(PR_SET_NAME, name, 0, 0, 0);
+}

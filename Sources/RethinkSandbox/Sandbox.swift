@@ -7,12 +7,12 @@ import Synchronization
 /// Starts stubs as confined children: own session, only fds 0-2, a complete environment of the
 /// caller's choosing, rlimits, no new privileges and a seccomp allowlist for their language.
 ///
-/// Every child is forked from one dedicated thread (see ``SpawnerThread``), because the death
+/// Every child is forked from a few dedicated threads (see ``SpawnerPool``), because the death
 /// signal that kills stubs when the daemon dies is tied to the forking thread. Shutting the
-/// sandbox down, or releasing it, ends that thread and so kills every stub still running.
+/// sandbox down, or releasing it, ends those threads and so kills every stub still running.
 public final class Sandbox: Sendable {
     private let logger: Logger
-    private let spawner: SpawnerThread
+    private let spawner: SpawnerPool
     private let programs = SeccompProgramCache()
     private let exitQueue = DispatchQueue(label: "rethink.sandbox.exits", attributes: .concurrent)
     /// The uids stubs get (a dedicated one each when the daemon is root; inside their user namespace otherwise).
@@ -21,12 +21,14 @@ public final class Sandbox: Sendable {
     private let running = Mutex<Set<Int32>>([])
 
     /// Starts the spawner and supervisor threads. Filters are compiled on first use.
-    public init(logger: Logger, identities: IdentityPool = IdentityPool(range: IdentityPool.defaultRange))
-        throws(SandboxError)
-    {
+    /// `spawners` is how many children may be setting themselves up at once (``SpawnerPool``).
+    public init(
+        logger: Logger, identities: IdentityPool = IdentityPool(range: IdentityPool.defaultRange),
+        spawners: Int = Sandbox.defaultSpawnerCount
+    ) throws(SandboxError) {
         self.logger = logger
         self.identities = identities
-        self.spawner = try SpawnerThread()
+        self.spawner = try SpawnerPool(size: spawners)
         self.supervisor = try NetworkSupervisor(logger: logger)
     }
 
@@ -54,6 +56,12 @@ public final class Sandbox: Sendable {
             return "the kernel's audit is off (audit=1 on the kernel command line, or auditctl -e 1, turns it on): refused file accesses are not logged, only refused connections"
         }
     }
+
+    /// How many spawner threads a sandbox starts unless told: two per core, two to eight.
+    public static var defaultSpawnerCount: Int { SpawnerPool.defaultSize }
+
+    /// How many spawner threads this sandbox runs.
+    public var spawnerCount: Int { spawner.size }
 
     /// The Landlock ABI stubs are restricted with (0: this kernel has none).
     public static var landlockABI: Int { Landlock.abi }
@@ -159,7 +167,7 @@ public final class Sandbox: Sendable {
         }
     }
 
-    /// Stops the spawner thread: later spawns fail, and every stub still running gets SIGKILL.
+    /// Stops the spawner threads: later spawns fail, and every stub still running gets SIGKILL.
     public func shutdown() {
         spawner.stop()
     }
@@ -190,7 +198,7 @@ public final class Sandbox: Sendable {
         let listener: CInt
     }
 
-    /// Runs on the spawner thread: the C shim forks from here.
+    /// Runs on a spawner thread: the C shim forks from here.
     private static func launch(
         _ request: SpawnRequest,
         program: SeccompProgram,

@@ -18,7 +18,7 @@ public struct SandboxError: Error, CustomStringConvertible {
         public static let descriptors = Code("descriptors")
         /// Starting the child failed at ``SandboxError/step``.
         public static let spawn = Code("spawn")
-        /// The spawner thread could not be started or was shut down.
+        /// A spawner thread could not be started, or the sandbox was shut down.
         public static let spawnerUnavailable = Code("spawnerUnavailable")
     }
 

@@ -143,4 +143,42 @@ struct SpawnLifecycleTests {
         }
         #expect(error?.code == .spawnerUnavailable)
     }
+
+    @Test func shutdownKillsTheChildrenOfEverySpawnerThread() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger, spawners: 4)
+        #expect(sandbox.spawnerCount == 4)
+        #expect(TestSupport.threadNames().filter { $0.hasPrefix("rt-spawner-") }.count >= 4)
+        let count = 16
+        let processes = try await withThrowingTaskGroup(
+            of: (SandboxedProcess, AsyncStream<RethinkSandbox.ExitStatus>).self
+        ) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    let (exits, continuation) = AsyncStream.makeStream(of: RethinkSandbox.ExitStatus.self)
+                    let process = try await sandbox.spawn(TestSupport.request("/bin/sleep", ["30"])) { status in
+                        continuation.yield(status)
+                        continuation.finish()
+                    }
+                    return (process, exits)
+                }
+            }
+            var processes: [(SandboxedProcess, AsyncStream<RethinkSandbox.ExitStatus>)] = []
+            for try await process in group { processes.append(process) }
+            return processes
+        }
+        defer {
+            for (process, _) in processes {
+                close(process.stdinFD)
+                close(process.stdoutFD)
+                close(process.stderrFD)
+            }
+        }
+
+        sandbox.shutdown()
+        var statuses: [RethinkSandbox.ExitStatus] = []
+        for (_, exits) in processes { statuses.append(try await TestSupport.firstExit(of: exits)) }
+
+        #expect(statuses.count == count)
+        #expect(statuses.allSatisfy { $0 == .signaled(SIGKILL) }, "\(statuses)")
+    }
 }

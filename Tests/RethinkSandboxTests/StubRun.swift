@@ -88,6 +88,22 @@ enum TestSupport {
         }
     }
 
+    /// The names of this process's threads (`/proc/self/task/*/comm`).
+    static func threadNames() -> [String] {
+        guard let tasks = opendir("/proc/self/task") else { return [] }
+        defer { closedir(tasks) }
+        var names: [String] = []
+        while let entry = readdir(tasks) {
+            let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard tid.first?.isNumber == true else { continue }
+            let fd = open("/proc/self/task/\(tid)/comm", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            names.append(String(decoding: readAll(fd).utf8.filter { $0 != 10 }, as: UTF8.self))
+            close(fd)
+        }
+        return names
+    }
+
     static func writeAll(_ text: String, to fd: CInt) {
         var bytes = Array(text.utf8)[...]
         while !bytes.isEmpty {

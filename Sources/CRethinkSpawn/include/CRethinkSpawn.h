@@ -229,6 +229,9 @@ long rt_write_memory(pid_t pid, uint64_t address, const void *buffer, size_t len
 /* prctl(PR_SET_DUMPABLE, 0): no process of the same uid may read or write this one's memory. */
 int rt_set_non_dumpable(void);
 
+/* Names the calling thread (PR_SET_NAME; at most 15 bytes are kept), as it shows in /proc/<pid>/task/<tid>/comm. */
+int rt_set_thread_name(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -88,7 +88,8 @@ public final class Daemon: @unchecked Sendable {
             logger.warning("could not mark the daemon non-dumpable (PR_SET_DUMPABLE)")
         }
         sandbox = try Sandbox(
-            logger: logger, identities: IdentityPool(range: configuration.sandbox.uidRange))
+            logger: logger, identities: IdentityPool(range: configuration.sandbox.uidRange),
+            spawners: configuration.sandbox.spawners ?? Sandbox.defaultSpawnerCount)
         Self.logIsolation(configuration.sandbox, logger: logger)
         if configuration.sandbox.confinement == "full", configuration.sandbox.landlock,
             configuration.sandbox.auditDenials, let reason = sandbox.watchLandlockDenials(enable: true)
@@ -360,6 +361,9 @@ public final class Daemon: @unchecked Sendable {
         }
         if new.clientOutputLimitBytes != configuration.clientOutputLimitBytes {
             notes.append("clientOutputLimitBytes stays \(configuration.clientOutputLimitBytes) until a restart")
+        }
+        if new.sandbox.spawners != configuration.sandbox.spawners {
+            notes.append("sandbox.spawners stays \(sandbox.spawnerCount) until a restart")
         }
         var applied = new
         applied.socket = configuration.socket

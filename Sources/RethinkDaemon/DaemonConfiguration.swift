@@ -85,6 +85,9 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         /// Log the files Landlock refuses stubs, from the kernel's audit (a root daemon), turning the audit
         /// on if it is off.
         public var auditDenials: Bool = true
+        /// How many stubs may be setting themselves up at once: the sandbox's spawner threads (nil: two per
+        /// core, two to eight).
+        public var spawners: Int? = nil
 
         public init() {}
 
@@ -105,6 +108,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             scratchBytes = try container.decode(.scratchBytes, or: defaults.scratchBytes)
             nice = try container.decode(.nice, or: defaults.nice)
             auditDenials = try container.decode(.auditDenials, or: defaults.auditDenials)
+            spawners = try container.decodeIfPresent(Int.self, forKey: .spawners) ?? defaults.spawners
         }
 
         /// A limit left out keeps its default; `null` turns it off.
@@ -117,7 +121,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case defaultAction, openFiles, addressSpaceBytes, fileSizeBytes, cpuSeconds, memoryBytes, tasks
-            case confinement, landlock, uids, scratchBytes, nice, auditDenials
+            case confinement, landlock, uids, scratchBytes, nice, auditDenials, spawners
         }
 
         var limits: ResourceLimits {
@@ -143,6 +147,9 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
                 throw ConfigurationError("sandbox.confinement must be \"full\" or \"seccomp\", not \"\(confinement)\"")
             }
             guard scratchBytes >= 1 << 20 else { throw ConfigurationError("sandbox.scratchBytes must be at least 1 MiB") }
+            if let spawners, !(1...64).contains(spawners) {
+                throw ConfigurationError("sandbox.spawners must be between 1 and 64 (or left out: two per core), not \(spawners)")
+            }
         }
 
         var isolation: IsolationSettings {

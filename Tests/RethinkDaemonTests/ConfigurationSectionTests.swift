@@ -56,6 +56,17 @@ struct ConfigurationSectionTests {
         #expect(try Self.load(#"{"sandbox": {"fileSizeBytes": null}}"#).sandbox.fileSizeBytes == nil, "null: off")
     }
 
+    @Test func spawnersDefaultToTwoPerCoreAndAnOutOfRangeCountIsRefused() throws {
+        #expect(try Self.load(#"{"sandbox": {}}"#).sandbox.spawners == nil)
+        #expect(try Self.load(#"{"sandbox": {"spawners": 3}}"#).sandbox.spawners == 3)
+        #expect((2...8).contains(Sandbox.defaultSpawnerCount))
+        for count in [0, 65] {
+            let error = #expect(throws: ConfigurationError.self) { try Self.load(#"{"sandbox": {"spawners": \#(count)}}"#) }
+            #expect(error?.message.contains("sandbox.spawners must be between 1 and 64") == true, "\(error?.message ?? "")")
+        }
+        #expect(try Self.load(#"{"sandbox": {"spawners": 64}}"#).sandbox.spawners == 64)
+    }
+
     @Test func theDiscoverySectionKeepsTheCataloguesDefaults() throws {
         let discovery = try Self.load(#"{"discovery": {"catalogueDomain": "catalogue.example"}}"#).discovery
         var expected = DiscoverySettings()

@@ -24,7 +24,6 @@ final class SpawnerPool: Sendable {
 
     private struct State {
         var jobs: [@Sendable () -> Void] = []
-        var next = 0
         var stopping = false
     }
 
@@ -102,29 +101,18 @@ final class SpawnerPool: Sendable {
     }
 
     /// One job at a time, in the order submitted; returns once stopping with nothing left queued.
+    /// (`removeFirst` moves the rest of the queue, a few hundred jobs at most: nothing beside a clone.)
     private func run() {
         while true {
             wakeup.wait()
-            let job: (@Sendable () -> Void)? = state.withLock { state in
-                guard state.next < state.jobs.count else {
-                    state.jobs.removeAll(keepingCapacity: true)
-                    state.next = 0
-                    return nil
-                }
-                defer {
-                    state.next += 1
-                    if state.next == state.jobs.count {
-                        state.jobs.removeAll(keepingCapacity: true)
-                        state.next = 0
-                    }
-                }
-                return state.jobs[state.next]
+            let (job, stopping) = state.withLock { state in
+                (state.jobs.isEmpty ? nil : state.jobs.removeFirst(), state.stopping)
             }
             if let job {
                 job()
-                continue
+            } else if stopping {
+                return
             }
-            if state.withLock({ $0.stopping }) { return }
         }
     }
 }

@@ -1,6 +1,6 @@
 /* The fork/exec shim: see include/CRethinkSpawn.h for the contract. */
 #define _GNU_SOURCE
-#include "CRethinkSpawn.h"
+#include "SpawnInternal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,6 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-#define RT_BPF_MAX_INSNS 4096
 #define RT_PACKAGE_TARGET_MAX 1024
 
 #ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
@@ -291,7 +290,7 @@ static int rt_close_all_but(int pipe_fd, int go_fd, const rt_spawn_config *confi
 }
 
 /* The child side: runs between clone and execve, async-signal-safe calls only. */
-static void rt_child(const rt_spawn_config *config, const struct sock_fprog *prog, int pipe_fd,
+void rt_child(const rt_spawn_config *config, const struct sock_fprog *prog, int pipe_fd,
                      int go_fd, pid_t parent) {
     /* The raw system call: glibc's sigaction refuses signals 32 and 33, which a parent may
      * have ignored, and an ignored signal survives execve. */
@@ -409,10 +408,11 @@ static void rt_child(const rt_spawn_config *config, const struct sock_fprog *pro
     }
 
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) != 0) rt_child_fail(pipe_fd, RT_STEP_SECCOMP);
-    if (config->notify) {
+    if (go_fd >= 0) {
         /* The parent has its copy of the listener by now, nearly always: only read and write from here on
          * (they are in every stub's filter). Its answer closes the listener's window: after execve the
-         * listener is gone from this process. */
+         * listener is gone from this process. Without a listener the byte says the parent knows this
+         * child's pid: a child cloned by a spawn helper that died before telling the daemon ends here. */
         char go;
         ssize_t io;
         do {
@@ -464,7 +464,16 @@ static pid_t rt_clone(int *pidfd, rt_spawn_failure *failure) {
     return (pid_t)pid;
 }
 
-int rt_spawn(const rt_spawn_config *config, pid_t *pid_out, int *pidfd_out, int *listener_out,
+/* One byte on the go pipe: the child may go on to execve. */
+static void rt_send_go(int go_fd) {
+    char go = 1;
+    ssize_t sent;
+    do {
+        sent = write(go_fd, &go, 1);
+    } while (sent < 0 && errno == EINTR);
+}
+
+int rt_spawn(const rt_spawn_config *config, int *helper, pid_t *pid_out, int *pidfd_out, int *listener_out,
              rt_spawn_failure *failure) {
     failure->step = RT_STEP_NONE;
     failure->error = 0;
@@ -493,8 +502,8 @@ int rt_spawn(const rt_spawn_config *config, pid_t *pid_out, int *pidfd_out, int 
         failure->error = errno;
         return -1;
     }
-    int go_pipe[2] = {-1, -1};
-    if (config->notify && pipe2(go_pipe, O_CLOEXEC) != 0) {
+    int go_pipe[2];
+    if (pipe2(go_pipe, O_CLOEXEC) != 0) {
         failure->step = RT_STEP_PIPE;
         failure->error = errno;
         close(error_pipe[0]);
@@ -502,28 +511,40 @@ int rt_spawn(const rt_spawn_config *config, pid_t *pid_out, int *pidfd_out, int 
         return -1;
     }
 
-    /* Block every signal across clone so no parent handler runs in the child before it
-     * has reset the dispositions; the child clears its mask, the parent restores its own. */
-    sigset_t all, saved;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &saved);
-
-    pid_t parent = getpid();
+    pid_t pid = -1;
     int pidfd = -1;
-    pid_t pid = rt_clone(&pidfd, failure);
-    if (pid == 0) {
-        close(error_pipe[0]);
-        if (go_pipe[1] >= 0) close(go_pipe[1]);
-        rt_child(config, &prog, error_pipe[1], go_pipe[0], parent);
+    int asked = 1;
+    if (helper != NULL && *helper >= 0) {
+        int lost = 0;
+        asked = rt_helper_spawn(*helper, config, error_pipe[1], go_pipe[0], &pid, &pidfd, failure, &lost);
+        if (lost) {
+            close(*helper);
+            *helper = -1;
+        }
     }
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (asked == 1) {
+        /* In-process: block every signal across clone so no parent handler runs in the child before it
+         * has reset the dispositions; the child clears its mask, the parent restores its own. */
+        sigset_t all, saved;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &saved);
+        pid_t parent = getpid();
+        pid = rt_clone(&pidfd, failure);
+        if (pid == 0) {
+            close(error_pipe[0]);
+            close(go_pipe[1]);
+            rt_child(config, &prog, error_pipe[1], go_pipe[0], parent);
+        }
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    }
     close(error_pipe[1]);
-    if (go_pipe[0] >= 0) close(go_pipe[0]);
+    close(go_pipe[0]);
     if (pid < 0) {
         close(error_pipe[0]);
-        if (go_pipe[1] >= 0) close(go_pipe[1]);
+        close(go_pipe[1]);
         return -1;
     }
+    if (!config->notify) rt_send_go(go_pipe[1]);
 
     /* EOF means execve closed the pipe: the child runs the new program. Before that, a child with
      * a listener reports its fd number and waits until the parent has its copy. */
@@ -543,14 +564,10 @@ int rt_spawn(const rt_spawn_config *config, pid_t *pid_out, int *pidfd_out, int 
             got = (ssize_t)sizeof report;
             break;
         }
-        char go = 1;
-        ssize_t sent;
-        do {
-            sent = write(go_pipe[1], &go, 1);
-        } while (sent < 0 && errno == EINTR);
+        rt_send_go(go_pipe[1]);
     }
     close(error_pipe[0]);
-    if (go_pipe[1] >= 0) close(go_pipe[1]);
+    close(go_pipe[1]);
     if (got == 0 && (!config->notify || listener >= 0)) {
         *pid_out = pid;
         *pidfd_out = pidfd;

@@ -89,7 +89,12 @@ public final class Daemon: @unchecked Sendable {
         }
         sandbox = try Sandbox(
             logger: logger, identities: IdentityPool(range: configuration.sandbox.uidRange),
-            spawners: configuration.sandbox.spawners ?? Sandbox.defaultSpawnerCount)
+            spawners: configuration.sandbox.spawners ?? Sandbox.defaultSpawnerCount,
+            spawnHelpers: configuration.sandbox.spawnHelpers)
+        if configuration.sandbox.spawnHelpers, sandbox.spawnHelperPIDs.count < sandbox.spawnerCount {
+            logger.warning(
+                "only \(sandbox.spawnHelperPIDs.count) of \(sandbox.spawnerCount) spawn helpers started (clone3 refused?): the other spawner threads fork stubs from the daemon itself")
+        }
         Self.logIsolation(configuration.sandbox, logger: logger)
         if configuration.sandbox.confinement == "full", configuration.sandbox.landlock,
             configuration.sandbox.auditDenials, let reason = sandbox.watchLandlockDenials(enable: true)
@@ -364,6 +369,9 @@ public final class Daemon: @unchecked Sendable {
         }
         if new.sandbox.spawners != configuration.sandbox.spawners {
             notes.append("sandbox.spawners stays \(sandbox.spawnerCount) until a restart")
+        }
+        if new.sandbox.spawnHelpers != configuration.sandbox.spawnHelpers {
+            notes.append("sandbox.spawnHelpers stays \(configuration.sandbox.spawnHelpers) until a restart")
         }
         var applied = new
         applied.socket = configuration.socket

@@ -88,6 +88,9 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         /// How many stubs may be setting themselves up at once: the sandbox's spawner threads (nil: two per
         /// core, two to eight).
         public var spawners: Int? = nil
+        /// Whether stubs are cloned by a small helper process per spawner thread (forked at start-up) rather
+        /// than from the daemon, whose clone grows costlier with its memory and descriptors.
+        public var spawnHelpers: Bool = true
 
         public init() {}
 
@@ -109,6 +112,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
             nice = try container.decode(.nice, or: defaults.nice)
             auditDenials = try container.decode(.auditDenials, or: defaults.auditDenials)
             spawners = try container.decodeIfPresent(Int.self, forKey: .spawners) ?? defaults.spawners
+            spawnHelpers = try container.decode(.spawnHelpers, or: defaults.spawnHelpers)
         }
 
         /// A limit left out keeps its default; `null` turns it off.
@@ -121,7 +125,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case defaultAction, openFiles, addressSpaceBytes, fileSizeBytes, cpuSeconds, memoryBytes, tasks
-            case confinement, landlock, uids, scratchBytes, nice, auditDenials, spawners
+            case confinement, landlock, uids, scratchBytes, nice, auditDenials, spawners, spawnHelpers
         }
 
         var limits: ResourceLimits {

@@ -21,14 +21,15 @@ public final class Sandbox: Sendable {
     private let running = Mutex<Set<Int32>>([])
 
     /// Starts the spawner and supervisor threads. Filters are compiled on first use.
-    /// `spawners` is how many children may be setting themselves up at once (``SpawnerPool``).
+    /// `spawners` is how many children may be setting themselves up at once (``SpawnerPool``);
+    /// `spawnHelpers` false has each spawner thread fork the daemon itself instead of its helper.
     public init(
         logger: Logger, identities: IdentityPool = IdentityPool(range: IdentityPool.defaultRange),
-        spawners: Int = Sandbox.defaultSpawnerCount
+        spawners: Int = Sandbox.defaultSpawnerCount, spawnHelpers: Bool = true
     ) throws(SandboxError) {
         self.logger = logger
         self.identities = identities
-        self.spawner = try SpawnerPool(size: spawners)
+        self.spawner = try SpawnerPool(size: spawners, helpers: spawnHelpers)
         self.supervisor = try NetworkSupervisor(logger: logger)
     }
 
@@ -62,6 +63,10 @@ public final class Sandbox: Sendable {
 
     /// How many spawner threads this sandbox runs.
     public var spawnerCount: Int { spawner.size }
+
+    /// The pids of the spawn helpers (one per spawner thread unless turned off or refused by the kernel;
+    /// see ``SpawnerPool``), for operators and tests.
+    public var spawnHelperPIDs: [Int32] { spawner.helpers }
 
     /// The Landlock ABI stubs are restricted with (0: this kernel has none).
     public static var landlockABI: Int { Landlock.abi }
@@ -110,10 +115,18 @@ public final class Sandbox: Sendable {
 
         let childFDs = (stdin.readEnd, stdout.writeEnd, stderr.writeEnd)
         let launched: Result<Launched, SandboxError> = await withCheckedContinuation { continuation in
-            let accepted = spawner.submit {
-                continuation.resume(
-                    returning: Self.launch(
-                        request, program: program, supervision: supervision, confinement: confinement, stdio: childFDs))
+            let logger = self.logger
+            let accepted = spawner.submit { helper in
+                let hadHelper = helper >= 0
+                let launched = Self.launch(
+                    request, program: program, supervision: supervision, confinement: confinement, stdio: childFDs,
+                    helper: &helper)
+                if hadHelper && helper < 0 {
+                    logger.warning(
+                        "a spawn helper went away; its spawner thread now forks stubs from the daemon itself, which costs more per stub as the daemon grows",
+                        metadata: ["executable": "\(request.executable)"])
+                }
+                continuation.resume(returning: launched)
             }
             if !accepted {
                 continuation.resume(
@@ -198,13 +211,14 @@ public final class Sandbox: Sendable {
         let listener: CInt
     }
 
-    /// Runs on a spawner thread: the C shim forks from here.
+    /// Runs on a spawner thread: the C shim forks from here, or has the thread's spawn helper fork.
     private static func launch(
         _ request: SpawnRequest,
         program: SeccompProgram,
         supervision: SeccompProgram?,
         confinement: PreparedConfinement?,
-        stdio: (CInt, CInt, CInt)
+        stdio: (CInt, CInt, CInt),
+        helper: inout CInt
     ) -> Result<Launched, SandboxError> {
         // With its own mount namespace the stub sees its package and scratch at fixed places (see Isolation).
         let view = { (value: String) -> String in
@@ -268,7 +282,7 @@ public final class Sandbox: Sendable {
                                         UnsafeRawPointer(kept.pointer).assumingMemoryBound(to: UnsafePointer<CChar>?.self))
                                     config.kept_path_count = keptCount
                                 }
-                                return rt_spawn(&config, &pid, &pidfd, &listener, &failure)
+                                return rt_spawn(&config, &helper, &pid, &pidfd, &listener, &failure)
                               }
                               }
                       }

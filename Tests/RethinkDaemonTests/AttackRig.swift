@@ -206,6 +206,18 @@ final class AttackRig: @unchecked Sendable {
         return pid_t(pid)
     }
 
+    /// The daemon's spawn helpers: its children named `rt-spawn-helper` (one per spawner thread).
+    func spawnHelpers() -> [pid_t] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon.pid)/task")) ?? []
+        let children = tasks.flatMap { task in
+            ((try? String(contentsOfFile: "/proc/\(daemon.pid)/task/\(task)/children", encoding: .utf8)) ?? "")
+                .split(separator: " ").compactMap { pid_t($0) }
+        }
+        return children.filter { child in
+            (try? String(contentsOfFile: "/proc/\(child)/comm", encoding: .utf8))?.hasPrefix("rt-spawn-helper") == true
+        }
+    }
+
     /// The victim's package as the daemon cached it: `<state>/packages/copies/<sha256>/echo_stub.py`.
     func cachedVictimPackage() -> String? {
         let copies = state + "/packages/copies"

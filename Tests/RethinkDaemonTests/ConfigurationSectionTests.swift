@@ -56,6 +56,12 @@ struct ConfigurationSectionTests {
         #expect(try Self.load(#"{"sandbox": {"fileSizeBytes": null}}"#).sandbox.fileSizeBytes == nil, "null: off")
     }
 
+    @Test func spawnHelpersAreOnUnlessTurnedOffAndMustBeABoolean() throws {
+        #expect(try Self.load(#"{"sandbox": {}}"#).sandbox.spawnHelpers == true)
+        #expect(try Self.load(#"{"sandbox": {"spawnHelpers": false}}"#).sandbox.spawnHelpers == false)
+        #expect(throws: (any Error).self) { try Self.load(#"{"sandbox": {"spawnHelpers": "no"}}"#) }
+    }
+
     @Test func spawnersDefaultToTwoPerCoreAndAnOutOfRangeCountIsRefused() throws {
         #expect(try Self.load(#"{"sandbox": {}}"#).sandbox.spawners == nil)
         #expect(try Self.load(#"{"sandbox": {"spawners": 3}}"#).sandbox.spawners == 3)

@@ -25,7 +25,9 @@ struct HostileNativeStubTests {
         let victim = try await rig.pid(of: AttackRig.victim)
         let hostile = try await rig.pid(of: AttackRig.hostile)
 
-        for target in [rig.daemon.pid, victim, decoy.pid] {
+        let helpers = rig.spawnHelpers()
+        #expect(helpers.count >= 2, "the daemon's spawn helpers: \(helpers)")
+        for target in [rig.daemon.pid, victim, decoy.pid] + helpers {
             let pid: JSONValue = ["pid": .int(Int64(target))]
             try await rig.expectRefused("proc-mem", pid, errnos: ["EACCES"])
             try await rig.expectRefused("proc-syscall", pid, errnos: ["EACCES"])
@@ -164,6 +166,17 @@ struct HostileNativeStubTests {
         try await rig.expectAllowed("tcp-connect", ["port": .int(Int64(undeclaredTCP.port))])
         #expect(undeclaredTCP.connectionPending(withinMilliseconds: 2000))
         try await rig.expectAllowed("open-read", ["path": .string(rig.credentialsFile)])
+        if user == .unprivileged {
+            // Here the stub runs as the daemon's own uid with nothing but seccomp: only being non-dumpable keeps
+            // the daemon's memory, and its spawn helpers' (a stub cloned by a dumpable helper could be
+            // written into before it execs), out of reach.
+            let helpers = rig.spawnHelpers()
+            #expect(helpers.count >= 2, "the daemon's spawn helpers: \(helpers)")
+            for target in [rig.daemon.pid] + helpers {
+                try await rig.expectRefused(
+                    "proc-mem", ["pid": .int(Int64(target))], "non-dumpable", errnos: ["EACCES"])
+            }
+        }
         try await rig.expectServing()
     }
 

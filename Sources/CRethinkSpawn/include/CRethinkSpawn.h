@@ -133,11 +133,29 @@ typedef struct rt_spawn_failure {
  * (handing its listener to the parent); execve. The filter must allow read,
  * write, exit_group and execve.
  *
+ * With helper pointing at a spawn helper's socket (rt_spawn_helper_start), the helper clones the
+ * child (still this process's child: CLONE_PARENT); with NULL or -1, or a request too large for the
+ * helper, this thread does. A helper found gone is closed and *helper set to -1.
+ *
  * With notify, *listener is the seccomp listener (close-on-exec) in the parent, else -1.
  * Returns 0 with *pid and *pidfd (close-on-exec) set once execve succeeded;
  * -1 with *failure set otherwise (the failed child has been reaped).
  */
-int rt_spawn(const rt_spawn_config *config, pid_t *pid, int *pidfd, int *listener, rt_spawn_failure *failure);
+int rt_spawn(const rt_spawn_config *config, int *helper, pid_t *pid, int *pidfd, int *listener,
+             rt_spawn_failure *failure);
+
+/*
+ * Forks a spawn helper (SpawnHelper.c): a single-threaded copy of this process, made while it is
+ * small, that clones children for rt_spawn so that a spawn's cost does not grow with this process's
+ * memory, descriptors and threads. Call it from the thread that will call rt_spawn with it: the
+ * children's death signal is tied to that thread, as with an in-process spawn. The helper is
+ * non-dumpable, holds only stdio and its socket, and exits when *socket is closed or this process
+ * dies. Returns 0 with *socket (close-on-exec), *pid and *pidfd set, or -1 with errno.
+ */
+int rt_spawn_helper_start(int *socket, pid_t *pid, int *pidfd);
+
+/* Closes the helper's socket (it exits) and reaps it; either may be -1. */
+void rt_spawn_helper_stop(int socket, int pidfd);
 
 /* pipe2(fds, O_CLOEXEC), which Swift's Glibc does not expose. Returns 0 or -1 with errno. */
 int rt_pipe_cloexec(int fds[2]);

@@ -1,0 +1,23 @@
+/* What CRethinkSpawn.c and SpawnHelper.c share; not part of the shim's header. */
+#ifndef RT_SPAWN_INTERNAL_H
+#define RT_SPAWN_INTERNAL_H
+
+#include "CRethinkSpawn.h"
+
+#include <linux/filter.h>
+
+#define RT_BPF_MAX_INSNS 4096
+
+/* The child side of a spawn (CRethinkSpawn.c): set-up, then execve; reports a failed step on pipe_fd and
+ * exits 127. Waits for one byte on go_fd before execve. `parent` is the pid getppid() must return. */
+__attribute__((noreturn)) void rt_child(const rt_spawn_config *config, const struct sock_fprog *prog, int pipe_fd,
+                                        int go_fd, pid_t parent);
+
+/* Asks the spawn helper on `helper` to clone the child (SpawnHelper.c). error_fd and go_fd are the child's
+ * ends of the two pipes. Returns 0 with *pid and *pidfd set; 1 when nothing was sent (spawn in-process
+ * instead; *lost says whether the helper is gone); -1 with *failure set when the helper failed the clone
+ * or went away with the request (*lost then says it is gone). */
+int rt_helper_spawn(int helper, const rt_spawn_config *config, int error_fd, int go_fd, pid_t *pid, int *pidfd,
+                    rt_spawn_failure *failure, int *lost);
+
+#endif

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+@testable import RethinkSandbox
+
+#if canImport(Glibc)
+    @preconcurrency import Glibc
+#endif
+
+/// The spawn helpers (`Sources/CRethinkSpawn/SpawnHelper.c`): one small process per spawner thread does
+/// the clones, the stubs stay the daemon's children, and a helper that dies only costs speed.
+@Suite(.timeLimit(.minutes(2)))
+struct SpawnHelperTests {
+    @Test func eachSpawnerThreadHasASmallSingleThreadedHelperThatDoesTheClones() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger, spawners: 3)
+        defer { sandbox.shutdown() }
+        let helpers = sandbox.spawnHelperPIDs
+        #expect(helpers.count == 3)
+        for helper in helpers {
+            let status = Self.status(of: helper)
+            #expect(status["Name"] == "rt-spawn-helper")
+            #expect(status["PPid"] == "\(getpid())")
+            #expect(status["Threads"] == "1")
+            // stdio and its socket: none of this process's other descriptors.
+            #expect(Self.descriptors(of: helper) <= 4, "\(Self.descriptors(of: helper)) fds")
+        }
+        let before = helpers.map { Self.requestsServed(by: $0) }.reduce(0, +)
+
+        for _ in 0..<6 {
+            let run = try await TestSupport.run(TestSupport.request("/bin/true", []), in: sandbox)
+            #expect(run.status == .exited(0))
+        }
+
+        // Every request is a blocking receive in the helper: six spawns, at least six switches.
+        let after = helpers.map { Self.requestsServed(by: $0) }.reduce(0, +)
+        #expect(after - before >= 6, "helpers switched \(after - before) times for 6 spawns")
+    }
+
+    @Test func aStubClonedByAHelperIsTheDaemonsChild() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger, spawners: 2)
+        defer { sandbox.shutdown() }
+        #expect(sandbox.spawnHelperPIDs.count == 2)
+        let run = try await TestSupport.run(TestSupport.request("/bin/sh", ["-c", "echo $PPID"]), in: sandbox)
+        #expect(run.status == .exited(0))
+        #expect(run.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(getpid())")
+    }
+
+    @Test func stubsStillStartWhenTheHelpersAreKilledAndTheHelpersAreReapedAtShutdown() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger, spawners: 2)
+        let helpers = sandbox.spawnHelperPIDs
+        #expect(helpers.count == 2)
+        for helper in helpers { kill(helper, SIGKILL) }
+        // A killed helper is found on the next request; that spawn and every later one fork in process.
+        for _ in 0..<4 {
+            let run = try await TestSupport.run(TestSupport.request("/bin/true", []), in: sandbox)
+            #expect(run.status == .exited(0))
+        }
+        sandbox.shutdown()
+        for helper in helpers { #expect(try await Self.reaped(helper), "helper \(helper) left behind") }
+    }
+
+    @Test func withoutHelpersTheSpawnerThreadsForkThemselves() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger, spawners: 2, spawnHelpers: false)
+        defer { sandbox.shutdown() }
+        #expect(sandbox.spawnHelperPIDs.isEmpty)
+        let run = try await TestSupport.run(TestSupport.request("/bin/true", []), in: sandbox)
+        #expect(run.status == .exited(0))
+    }
+
+    @Test func theHelpersEndWithTheSandbox() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger, spawners: 2)
+        let helpers = sandbox.spawnHelperPIDs
+        #expect(helpers.count == 2)
+        sandbox.shutdown()
+        for helper in helpers { #expect(try await Self.reaped(helper), "helper \(helper) left behind") }
+    }
+
+    // MARK: - /proc
+
+    static func status(of pid: Int32) -> [String: String] {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return [:] }
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return fields
+    }
+
+    static func requestsServed(by pid: Int32) -> Int {
+        Int(status(of: pid)["voluntary_ctxt_switches"] ?? "") ?? 0
+    }
+
+    static func descriptors(of pid: Int32) -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+    }
+
+    /// Whether `pid` is gone (not even a zombie) within two seconds.
+    static func reaped(_ pid: Int32) async throws -> Bool {
+        for _ in 0..<200 {
+            if access("/proc/\(pid)", F_OK) != 0 { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+}

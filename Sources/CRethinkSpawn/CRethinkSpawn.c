@@ -521,6 +521,30 @@ int rt_spawn(const rt_spawn_config *config, int *helper, pid_t *pid_out, int *pi
             close(*helper);
             *helper = -1;
         }
+        if (asked < 0 && lost) {
+            /* Gone with the request, perhaps after its clone: fresh pipes, so that such an orphan reads EOF
+             * on its go pipe and exits before execve (it stays an unreaped zombie: its pid never came), and
+             * this spawn is done in-process. */
+            close(error_pipe[0]);
+            close(error_pipe[1]);
+            close(go_pipe[0]);
+            close(go_pipe[1]);
+            failure->step = RT_STEP_NONE;
+            failure->error = 0;
+            if (pipe2(error_pipe, O_CLOEXEC) != 0) {
+                failure->step = RT_STEP_PIPE;
+                failure->error = errno;
+                return -1;
+            }
+            if (pipe2(go_pipe, O_CLOEXEC) != 0) {
+                failure->step = RT_STEP_PIPE;
+                failure->error = errno;
+                close(error_pipe[0]);
+                close(error_pipe[1]);
+                return -1;
+            }
+            asked = 1;
+        }
     }
     if (asked == 1) {
         /* In-process: block every signal across clone so no parent handler runs in the child before it

@@ -219,6 +219,19 @@ int rt_helper_spawn(int helper, const rt_spawn_config *config, int error_fd, int
 
 /* ---- the helper's side: raw calls only ---- */
 
+/* clone3 with flags | CLONE_PIDFD; where clone3 is refused (systemd's RestrictNamespaces= answers it with
+ * ENOSYS, since it cannot read its flags), the legacy clone, which takes CLONE_PIDFD too. Both without
+ * CLONE_VM: like fork, the child goes on from here on a copy of the stack. */
+static long rt_clone_pidfd(uint64_t flags, int exit_signal, int *pidfd) {
+    struct clone_args args = {0};
+    args.flags = flags | CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)pidfd;
+    args.exit_signal = (uint64_t)exit_signal;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0 || (errno != ENOSYS && errno != EPERM)) return pid;
+    return syscall(SYS_clone, (unsigned long)(flags | CLONE_PIDFD) | (unsigned long)exit_signal, 0UL, pidfd, 0UL, 0UL);
+}
+
 static void rt_helper_answer(int sock, int step, int error, pid_t pid, int pidfd) {
     struct rt_helper_answer answer = {step, error, pid};
     struct iovec iov = {&answer, sizeof answer};
@@ -400,11 +413,8 @@ __attribute__((noreturn)) static void rt_helper_main(int sock, pid_t daemon) {
         };
 
         int pidfd = -1;
-        struct clone_args args = {0};
-        args.flags = CLONE_PIDFD | CLONE_PARENT;
-        args.pidfd = (uint64_t)(uintptr_t)&pidfd;
         /* With CLONE_PARENT the child's exit signal is the helper's own (SIGCHLD), to the daemon. */
-        long pid = syscall(SYS_clone3, &args, sizeof args);
+        long pid = rt_clone_pidfd(CLONE_PARENT, 0, &pidfd);
         if (pid == 0) rt_child(&config, &prog, error_fd, go_fd, daemon);
         int clone_error = errno;
         rt_close_fds(fds, fd_count);
@@ -429,11 +439,7 @@ int rt_spawn_helper_start(int *socket_out, pid_t *pid_out, int *pidfd_out) {
     pthread_sigmask(SIG_SETMASK, &all, &saved);
     pid_t daemon = getpid();
     int pidfd = -1;
-    struct clone_args args = {0};
-    args.flags = CLONE_PIDFD;
-    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-    args.exit_signal = SIGCHLD;
-    long pid = syscall(SYS_clone3, &args, sizeof args);
+    long pid = rt_clone_pidfd(0, SIGCHLD, &pidfd);
     if (pid == 0) {
         close(pair[0]);
         rt_helper_main(pair[1], daemon);

@@ -15,8 +15,9 @@ __attribute__((noreturn)) void rt_child(const rt_spawn_config *config, const str
 
 /* Asks the spawn helper on `helper` to clone the child (SpawnHelper.c). error_fd and go_fd are the child's
  * ends of the two pipes. Returns 0 with *pid and *pidfd set; 1 when nothing was sent (spawn in-process
- * instead; *lost says whether the helper is gone); -1 with *failure set when the helper failed the clone
- * or went away with the request (*lost then says it is gone). */
+ * instead; *lost says whether the helper is gone); -1 with *failure set when the helper failed the clone,
+ * or with *lost set when it went away with the request (it may have cloned: the caller must not reuse
+ * the pipes). */
 int rt_helper_spawn(int helper, const rt_spawn_config *config, int error_fd, int go_fd, pid_t *pid, int *pidfd,
                     rt_spawn_failure *failure, int *lost);
 

@@ -93,7 +93,7 @@ public final class Daemon: @unchecked Sendable {
             spawnHelpers: configuration.sandbox.spawnHelpers)
         if configuration.sandbox.spawnHelpers, sandbox.spawnHelperPIDs.count < sandbox.spawnerCount {
             logger.warning(
-                "only \(sandbox.spawnHelperPIDs.count) of \(sandbox.spawnerCount) spawn helpers started (clone3 refused?): the other spawner threads fork stubs from the daemon itself")
+                "only \(sandbox.spawnHelperPIDs.count) of \(sandbox.spawnerCount) spawn helpers started (the kernel refused the clone): the other spawner threads fork stubs from the daemon itself")
         }
         Self.logIsolation(configuration.sandbox, logger: logger)
         if configuration.sandbox.confinement == "full", configuration.sandbox.landlock,

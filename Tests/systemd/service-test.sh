@@ -93,6 +93,12 @@ echo_pid=$(box sh -c "pgrep -f $stub_pattern" | head -n 1)
 daemon_pid=$(box systemctl show -p MainPID --value rethink-runtimed.service)
 check "the stub runs in its own user namespace, not the daemon's" \
     bash -c "[ \"\$(\"$sdbox\" exec $name readlink /proc/$echo_pid/ns/user)\" != \"\$(\"$sdbox\" exec $name readlink /proc/$daemon_pid/ns/user)\" ]"
+helpers=$(box sh -c "for c in \$(cat /proc/$daemon_pid/task/*/children); do grep -qx rt-spawn-helper /proc/\$c/comm && echo \$c; done" | wc -l)
+echo_parent=$(box sh -c "cut -d' ' -f4 /proc/$echo_pid/stat")
+check "under the unit (RestrictNamespaces= refuses clone3) the spawn helpers run ($helpers) and the stub is the daemon's child ($echo_parent)" \
+    test "$helpers" -ge 2 -a "$echo_parent" = "$daemon_pid"
+helper_warnings=$(box journalctl -u rethink-runtimed --no-pager 2>&1 | grep -c 'spawn helper' || true)
+check "the journal has no spawn helper warning ($helper_warnings)" test "$helper_warnings" = 0
 
 # 3. The journal: structured fields and the stub's own stderr, under the unit.
 eventually 5 bash -c "journalctl -u rethink-runtimed -o json --all | grep -q 'echo stub ready'"

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Deploy throughput with one spawner thread (the baseline: how the daemon spawned before the pool) against
-# the default pool, in the same run: a fresh release daemon per round deploys SPAWNERS_STUBS native echo
+# Deploy throughput of spawner settings against the first one, in the same run (by default: the pool forking
+# from the daemon itself, "default-direct", the baseline, against the pool with its spawn helpers, "default";
+# "1-direct" is how the daemon spawned before the pool): a fresh release daemon per round deploys SPAWNERS_STUBS native echo
 # stubs at once (64 first requests in flight, `rethink-bench deploy`), rounds alternating between the
 # settings so that a slower stretch of the machine falls on both. docs/BENCHMARK.md has the figures.
 #
 #   bash scripts/bench-spawners/run.sh            # 500 stubs, 3 rounds each, confinement full
-#   SPAWNERS_STUBS=1000 SPAWNERS_ROUNDS=5 SPAWNERS_CONFINEMENT=seccomp SPAWNERS_COUNTS="1 2 4" bash scripts/bench-spawners/run.sh
+#   SPAWNERS_STUBS=1000 SPAWNERS_ROUNDS=5 SPAWNERS_CONFINEMENT=seccomp SPAWNERS_COUNTS="1-direct default-direct default" bash scripts/bench-spawners/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stubs=${SPAWNERS_STUBS:-500}
 rounds=${SPAWNERS_ROUNDS:-3}
 confinement=${SPAWNERS_CONFINEMENT:-full}
-counts=${SPAWNERS_COUNTS:-"1 default"}
+counts=${SPAWNERS_COUNTS:-"default-direct default"}
 scratch=${BENCH_SCRATCH_PATH:-.build}
 command -v jq >/dev/null || { echo "jq is needed: apt-get install -y jq" >&2; exit 1; }
 
@@ -33,13 +34,15 @@ descriptor=$(printf '{"objectName":"echo-native","version":"1","language":"execu
     "$bin/rethink-echo-stub")
 for ((i = 0; i < stubs; i++)); do echo "$descriptor" >"$work/catalogue/d-$i.example.json"; done
 
-# One round: a fresh daemon with `spawners` set (or left to its default), the deploy, its seconds on stdout.
+# One round: a fresh daemon with `spawners` set (or left to its default; a "-direct" suffix turns the spawn
+# helpers off, as before they existed), the deploy, its seconds on stdout.
 round() {
-    local setting=$1 config="$work/config-$1.json"
-    if [ "$setting" = default ]; then
-        printf '{"sandbox": {"confinement": "%s"}}' "$confinement" >"$config"
+    local setting=$1 config="$work/config-$1.json" count=${1%-direct} helpers=true
+    [ "$count" = "$setting" ] || helpers=false
+    if [ "$count" = default ]; then
+        printf '{"sandbox": {"confinement": "%s", "spawnHelpers": %s}}' "$confinement" "$helpers" >"$config"
     else
-        printf '{"sandbox": {"confinement": "%s", "spawners": %s}}' "$confinement" "$setting" >"$config"
+        printf '{"sandbox": {"confinement": "%s", "spawners": %s, "spawnHelpers": %s}}' "$confinement" "$count" "$helpers" >"$config"
     fi
     rm -rf "$work/state" "$work/rt.sock"
     mkdir -p "$work/state"

@@ -18,7 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -43,7 +44,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "RethinkJournal",
-            dependencies: ["CRethinkJournal", "RethinkMessages", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CRethinkJournal", "RethinkMessages", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -54,7 +58,10 @@ let package = Package(
         // Stub packages: tar.gz archives checked entry by entry, SHA-256, Ed25519 signatures. No I/O but unpacking.
         .target(
             name: "RethinkStubPackage",
-            dependencies: ["CZlib", "RethinkMessages", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "CZlib", "RethinkMessages", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -84,6 +91,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -95,6 +103,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -120,6 +129,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -192,7 +202,11 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),
         .testTarget(
-            name: "RethinkCatalogueTests", dependencies: ["RethinkCatalogue", "RethinkMessages", "RethinkSandbox"]),
+            name: "RethinkCatalogueTests",
+            dependencies: [
+                "RethinkCatalogue", "RethinkMessages", "RethinkSandbox",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         // The test kit: a daemon in the test's process, servers and child processes, each stopped (awaited)
         // by `using` when the test ends.
         .target(

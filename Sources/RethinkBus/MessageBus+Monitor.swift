@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RethinkMessages
 
 /// An operator's watch on the bus (`rethinkctl monitor`): which deliveries it sees, and what it missed while

@@ -1,6 +1,7 @@
-import Foundation
+import FoundationEssentials
 import RethinkMessages
 import RethinkSandbox
+import SystemPackage
 
 /// A protostub descriptor (reTHINK's ProtoStubDescriptor, SPEC section 7): what to run for a domain and
 /// what it is granted.
@@ -149,13 +150,13 @@ public struct Descriptor: Sendable {
         if url.hasPrefix("https://") || url.hasPrefix("http://") { return .remote(url) }
         if url.hasPrefix("file://") { return .file(String(url.dropFirst("file://".count))) }
         if url.hasPrefix("/") { return .file(url) }
-        let local = (directory as NSString).appendingPathComponent(url)
+        let local = FilePath(directory).appending(url).string
         if language == .executable, !url.contains("/"), !FileManager.default.fileExists(atPath: local),
             let binariesDirectory
         {
-            return .file((binariesDirectory as NSString).appendingPathComponent(url))
+            return .file(FilePath(binariesDirectory).appending(url).string)
         }
-        return .file((local as NSString).standardizingPath)
+        return .file(FilePath(local).standardized().string)
     }
 
     private static func inlineSource(_ package: JSONValue?, origin: String, language: StubLanguage)
@@ -196,7 +197,7 @@ public struct Descriptor: Sendable {
     /// reTHINK's published form in a local catalogue: `<name>.ps.json` (or `<key>.json`) without a
     /// `sourcePackageURL`, its code beside it as `<name>.ps.js`, else as `<objectName>.ps.js`.
     private static func companionNames(_ json: JSONValue, descriptorPath: String) -> [String] {
-        let file = (descriptorPath as NSString).lastPathComponent
+        let file = FilePath(descriptorPath).lastComponent?.string ?? ""
         let base =
             file.hasSuffix(".ps.json")
             ? String(file.dropLast(".ps.json".count))
@@ -212,7 +213,7 @@ public struct Descriptor: Sendable {
 
     private static func companionCode(_ json: JSONValue, descriptorPath: String, directory: String) -> String? {
         companionNames(json, descriptorPath: descriptorPath).lazy
-            .map { (directory as NSString).appendingPathComponent($0) }
+            .map { FilePath(directory).appending($0).string }
             .first { FileManager.default.fileExists(atPath: $0) }
     }
 

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import RethinkMessages
+import SystemPackage
 
 /// The local catalogue (SPEC section 7): directories holding one descriptor per domain key, `<key>.json`.
 /// It is how an operator pins or ships stubs, and how the daemon works offline. The first directory that
@@ -19,7 +20,7 @@ public struct LocalCatalogue: Sendable {
     public func descriptor(for domain: DomainKey) throws(DeploymentFailure) -> Descriptor {
         for directory in directories {
             for name in ["\(domain.value).json", "\(domain.value).ps.json"] {
-                let path = (directory as NSString).appendingPathComponent(name)
+                let path = FilePath(directory).appending(name).string
                 guard let data = FileManager.default.contents(atPath: path) else { continue }
                 return try Descriptor.parse(
                     Array(data), domain: domain, origin: path, directory: directory,

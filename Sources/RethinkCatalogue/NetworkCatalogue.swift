@@ -1,8 +1,9 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOCore
 import RethinkMessages
 import RethinkStubPackage
+import SystemPackage
 
 /// The network half of the catalogue (SPEC section 7): finds a domain's descriptor at its `.well-known`
 /// URI, then at the runtime's catalogue domain; fetches and verifies packages; remembers descriptors in the
@@ -32,7 +33,7 @@ public actor NetworkCatalogue {
         // The store first: once the fetcher's HTTP client exists, it must be shut down, so nothing may throw after.
         store = try PackageStore(stateDirectory: stateDirectory, configuration: configuration)
         fetcher = try StubFetcher(configuration: configuration)
-        descriptorDirectory = (stateDirectory as NSString).appendingPathComponent("descriptors")
+        descriptorDirectory = FilePath(stateDirectory).appending("descriptors").string
         self.logger = logger
     }
 
@@ -133,7 +134,7 @@ public actor NetworkCatalogue {
     /// that does not offer it (404) is asked for the whole descriptor. Nil when neither answers.
     private func publishedVersion(of cached: Descriptor, at url: String) async -> String?? {
         if let response = try? await fetcher.get(url + "/version", limit: 1024), response.status == 200 {
-            let text = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = String(decoding: response.body, as: UTF8.self).trimmingWhitespace()
             if let json = try? JSONValue.parse(text) {
                 let version: String? =
                     json.stringValue ?? json.intValue.map { String($0) } ?? json.doubleValue.map { "\($0)" }
@@ -191,7 +192,7 @@ public actor NetworkCatalogue {
     }
 
     private func cachePaths(_ domain: DomainKey) -> (descriptor: String, origin: String) {
-        let base = (descriptorDirectory as NSString).appendingPathComponent(domain.value)
+        let base = FilePath(descriptorDirectory).appending(domain.value).string
         return (base + ".json", base + ".url")
     }
 

@@ -1,7 +1,9 @@
 import Crypto
-import Foundation
+import FoundationEssentials
+import Glibc
 import RethinkMessages
 import RethinkStubPackage
+import SystemPackage
 
 /// Verified network packages, cached by hash in `<state-dir>/packages/<sha256>/`.
 ///
@@ -29,7 +31,7 @@ public struct PackageStore: Sendable {
     }
 
     public init(stateDirectory: String, configuration: DiscoveryConfiguration) throws(DeploymentFailure) {
-        directory = (stateDirectory as NSString).appendingPathComponent("packages")
+        directory = FilePath(stateDirectory).appending("packages").string
         var keys: [Data] = []
         for key in configuration.trustedKeys {
             do {
@@ -68,7 +70,7 @@ public struct PackageStore: Sendable {
     /// Whether `<packages>/<sha256>/` holds exactly the files of `raw` (an archive's entries, or the one
     /// file), byte for byte, and nothing else.
     func treeMatches(_ raw: [UInt8], descriptor: Descriptor, sha256: String) -> Bool {
-        let root = (directory as NSString).appendingPathComponent(sha256)
+        let root = FilePath(directory).appending(sha256).string
         var expected: [String: [UInt8]] = [:]
         if Gzip.isGzip(raw) {
             guard let tar = try? Gzip.decompress(raw, limit: limits.maxTotalBytes),
@@ -81,10 +83,10 @@ public struct PackageStore: Sendable {
         } else {
             expected[entryName(for: descriptor, sha256: sha256)] = raw
         }
-        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return false }
+        guard let tree = try? FileManager.default.subpathsOfDirectory(atPath: root) else { return false }
         var seen = 0
-        while let relative = enumerator.nextObject() as? String {
-            let path = (root as NSString).appendingPathComponent(relative)
+        for relative in tree {
+            let path = FilePath(root).appending(relative).string
             var info = stat()
             guard lstat(path, &info) == 0 else { return false }
             switch info.st_mode & S_IFMT {
@@ -101,11 +103,9 @@ public struct PackageStore: Sendable {
 
     /// Removes a cache entry that failed its check (and the raw package beside it).
     private func discard(_ sha256: String) {
-        let root = (directory as NSString).appendingPathComponent(sha256)
-        if let enumerator = FileManager.default.enumerator(atPath: root) {
-            while let relative = enumerator.nextObject() as? String {
-                _ = chmod((root as NSString).appendingPathComponent(relative), 0o755)
-            }
+        let root = FilePath(directory).appending(sha256).string
+        for relative in (try? FileManager.default.subpathsOfDirectory(atPath: root)) ?? [] {
+            _ = chmod(FilePath(root).appending(relative).string, 0o755)
         }
         _ = chmod(root, 0o755)
         try? FileManager.default.removeItem(atPath: root)
@@ -113,14 +113,13 @@ public struct PackageStore: Sendable {
     }
 
     private func existingEntry(for descriptor: Descriptor, sha256: String) -> String? {
-        let packageDirectory = (directory as NSString).appendingPathComponent(sha256)
-        let entry = (packageDirectory as NSString).appendingPathComponent(entryName(for: descriptor, sha256: sha256))
+        let entry = FilePath(directory).appending(sha256).appending(entryName(for: descriptor, sha256: sha256)).string
         return FileManager.default.fileExists(atPath: entry) ? entry : nil
     }
 
     /// The package's bytes as fetched, kept for signature checks of later deploys.
     private func rawPath(_ sha256: String) -> String {
-        (directory as NSString).appendingPathComponent(sha256 + ".package")
+        FilePath(directory).appending(sha256 + ".package").string
     }
 
     func checkSignature(_ bytes: [UInt8], descriptor: Descriptor, source: String) throws(DeploymentFailure) {
@@ -152,7 +151,7 @@ public struct PackageStore: Sendable {
             if treeMatches(bytes, descriptor: descriptor, sha256: actual) { return entry }
             discard(actual)
         }
-        let final = (directory as NSString).appendingPathComponent(actual)
+        let final = FilePath(directory).appending(actual).string
         let staging = final + ".partial-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: staging) }
         do {
@@ -172,7 +171,7 @@ public struct PackageStore: Sendable {
             } else {
                 try FileManager.default.createDirectory(
                     atPath: staging, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
-                let path = (staging as NSString).appendingPathComponent(entryName(for: descriptor, sha256: actual))
+                let path = FilePath(staging).appending(entryName(for: descriptor, sha256: actual)).string
                 let mode = descriptor.language == .executable ? 0o555 : 0o444
                 guard
                     FileManager.default.createFile(
@@ -183,7 +182,7 @@ public struct PackageStore: Sendable {
             }
             _ = FileManager.default.createFile(
                 atPath: rawPath(actual), contents: Data(bytes), attributes: [.posixPermissions: 0o600])
-            _ = chmod((directory as NSString).appendingPathComponent(actual + ".package"), 0o600)
+            _ = chmod(FilePath(directory).appending(actual + ".package").string, 0o600)
             if rename(staging, final) != 0, !FileManager.default.fileExists(atPath: final) {
                 throw DeploymentFailure(.badPackage, "cannot move the package into \(final): errno \(errno)")
             }
@@ -192,7 +191,8 @@ public struct PackageStore: Sendable {
         } catch let error as DeploymentFailure {
             throw error
         } catch {
-            throw DeploymentFailure(.badPackage, "cannot store the package of \(descriptor.domain): \(error)")
+            throw DeploymentFailure(
+                .badPackage, "cannot store the package of \(descriptor.domain): \(error.operatorDescription)")
         }
         guard let entry = existingEntry(for: descriptor, sha256: actual) else {
             throw DeploymentFailure(.badPackage, "the package of \(descriptor.domain) vanished from \(final)")

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOCore
 import NIOPosix
@@ -9,6 +9,7 @@ import RethinkRegistry
 import RethinkRuntimeUA
 import RethinkSandbox
 import RethinkServices
+import SystemPackage
 
 private let RLIMIT_NOFILE_RESOURCE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 
@@ -193,7 +194,7 @@ public final class Daemon: @unchecked Sendable {
         guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
             return nil
         }
-        return (path as NSString).deletingLastPathComponent
+        return FilePath(path).removingLastComponent().string
     }
 
     /// Starts routing and serves the client socket: the one systemd passed (socket activation), else the

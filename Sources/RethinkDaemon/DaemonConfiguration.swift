@@ -1,10 +1,12 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import RethinkBus
+import RethinkCatalogue
 import RethinkJournal
 import RethinkMessages
 import RethinkRuntimeUA
 import RethinkSandbox
+import SystemPackage
 
 /// The daemon's settings: a JSON file (`--config`), overridden by command-line flags (SPEC section 8).
 /// Every key is optional; see `config/rethink-runtimed.json` for the documented defaults. Each section is
@@ -215,7 +217,8 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
         do {
             var configuration = try JSONDecoder().decode(DaemonConfiguration.self, from: data)
             try configuration.validate()
-            configuration.resolvePaths(against: (Self.absolute(path, against: nil) as NSString).deletingLastPathComponent)
+            let directory = FilePath(Self.absolute(path, against: nil)).removingLastComponent()
+            configuration.resolvePaths(against: directory.string)
             return configuration
         } catch let error as ConfigurationError {
             throw ConfigurationError("\(path): \(error.message)")
@@ -276,7 +279,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     /// Where the metrics' unix socket is: configured, or `metrics.sock` beside the client socket; nil when off.
     public var metricsSocketPath: String? {
         if let metricsSocket { return metricsSocket.isEmpty ? nil : metricsSocket }
-        let directory = (socket as NSString).deletingLastPathComponent
+        let directory = FilePath(socket).removingLastComponent().string
         return (directory.isEmpty ? "." : directory) + "/metrics.sock"
     }
 
@@ -299,7 +302,7 @@ public struct DaemonConfiguration: Sendable, Codable, Equatable {
     public static func absolute(_ path: String, against directory: String?) -> String {
         guard !path.hasPrefix("/"), !path.isEmpty else { return path }
         let base = directory ?? FileManager.default.currentDirectoryPath
-        return ((base as NSString).appendingPathComponent(path) as NSString).standardizingPath
+        return FilePath(base).appending(path).standardized().string
     }
 
     /// The JavaScript stub host as the packager takes it: nil when none is configured (or `""`). It answers a

@@ -1,5 +1,6 @@
 import CoreMetrics
-import Foundation
+import FoundationEssentials
+import Glibc
 import NIOCore
 import class Prometheus.PrometheusCollectorRegistry
 import RethinkBus

@@ -1,11 +1,14 @@
-import Foundation
+import FoundationEssentials
+import RethinkCatalogue
+import RethinkMessages
+import SystemPackage
 
 /// The runtime's id: a UUID kept in the state directory, so the runtime URL survives restarts.
 enum RuntimeUUID {
     static func load(stateDirectory: String) throws(ConfigurationError) -> String {
-        let path = (stateDirectory as NSString).appendingPathComponent("runtime-id")
+        let path = FilePath(stateDirectory).appending("runtime-id").string
         if let data = FileManager.default.contents(atPath: path),
-            let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+            let text = String(data: data, encoding: .utf8)?.trimmingWhitespace(),
             UUID(uuidString: text) != nil
         {
             return text.lowercased()
@@ -17,7 +20,7 @@ enum RuntimeUUID {
             try Data((id + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
             throw ConfigurationError(
-                "cannot write the runtime id to \(path): \(error.localizedDescription); check --state-dir")
+                "cannot write the runtime id to \(path): \(error.operatorDescription); check --state-dir")
         }
         return id
     }

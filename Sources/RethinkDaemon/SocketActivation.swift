@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import SystemPackage
 
 #if canImport(Glibc)
     @preconcurrency import Glibc
@@ -33,7 +34,7 @@ enum SocketActivation {
 
     /// Creates the socket's directory and refuses to take over a socket another daemon still serves.
     static func prepareSocketPath(_ path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = FilePath(path).removingLastComponent().string
         try FileManager.default.createDirectory(
             atPath: directory.isEmpty ? "." : directory, withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o755])

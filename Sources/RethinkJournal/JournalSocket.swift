@@ -1,5 +1,4 @@
 import CRethinkJournal
-import Foundation
 
 #if canImport(Glibc)
     @preconcurrency import Glibc

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Logging
+import SystemPackage
 
 #if canImport(Glibc)
     @preconcurrency import Glibc
@@ -52,5 +53,6 @@ public enum LogTarget: String, Sendable, Codable, CaseIterable {
 }
 
 @Sendable private func writeToStandardError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    // A log line has nowhere else to go when stderr fails: dropped.
+    _ = try? FileDescriptor.standardError.writeAll((line + "\n").utf8)
 }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// When the runtime redeploys a crashed stub and when it gives up (`dead`).
 public struct CrashPolicy: Sendable {

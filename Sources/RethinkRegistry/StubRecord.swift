@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RethinkMessages
 
 /// What the Registry knows of one domain's stub; the `read` of `<runtimeURL>/registry` lists these.

@@ -1,7 +1,8 @@
-import Foundation
+import FoundationEssentials
 import RethinkCatalogue
 import RethinkMessages
 import RethinkStubPackage
+import SystemPackage
 
 extension RuntimeUA {
     /// The lookup order of SPEC section 7: the local catalogue directories, then the network (the domain's
@@ -29,10 +30,10 @@ extension RuntimeUA {
     /// catalogue, say) is unpacked into the package cache as a fetched one is, with the same checks of its
     /// entries, and its sha256 checked when the descriptor gives one; a plain file is nil (run in place).
     private func unpackedLocalArchive(_ descriptor: Descriptor, path: String) throws(DeploymentFailure) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        let head = (try? handle.read(upToCount: 2)).map { Array($0) } ?? []
-        try? handle.close()
-        guard Gzip.isGzip(head) else { return nil }
+        guard let file = try? FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec) else { return nil }
+        var head = [UInt8](repeating: 0, count: 2)
+        let count = (try? file.closeAfter { try head.withUnsafeMutableBytes { try file.read(into: $0) } }) ?? 0
+        guard Gzip.isGzip(Array(head.prefix(count))) else { return nil }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DeploymentFailure(
                 .badPackage, "stub package \(path) for \(descriptor.domain) cannot be read (named by \(descriptor.origin))")

@@ -1,4 +1,3 @@
-import Foundation
 import RethinkCatalogue
 import RethinkMessages
 import RethinkRegistry

@@ -1,8 +1,10 @@
 import Crypto
-import Foundation
+import FoundationEssentials
+import Glibc
 import RethinkCatalogue
 import RethinkMessages
 import RethinkSandbox
+import SystemPackage
 
 /// What the sandbox runs for one stub: the command line and the stub's own working directory.
 public struct PreparedStub: Sendable {
@@ -70,7 +72,7 @@ public struct StubPackager: Sendable {
             packageDirectory = packageRoot(of: fetched)
         } else {
             packagePath = try packageFile(descriptor)
-            packageDirectory = (packagePath as NSString).deletingLastPathComponent
+            packageDirectory = FilePath(packagePath).removingLastComponent().string
         }
         let singleFile: String?
         if case .file = descriptor.source, fetchedPackage == nil { singleFile = packagePath } else { singleFile = nil }
@@ -99,8 +101,8 @@ public struct StubPackager: Sendable {
                 )
             }
             if descriptor.language == .python {
-                environment["PYTHONPATH"] = ([(packagePath as NSString).deletingLastPathComponent] + pythonPath).joined(
-                    separator: ":")
+                environment["PYTHONPATH"] = ([FilePath(packagePath).removingLastComponent().string] + pythonPath)
+                    .joined(separator: ":")
                 environment["PYTHONDONTWRITEBYTECODE"] = "1"
                 environment["PYTHONUNBUFFERED"] = "1"
                 return PreparedStub(
@@ -125,7 +127,7 @@ public struct StubPackager: Sendable {
                     interpreter, host.script, "--response-timeout-ms=\(host.responseTimeoutMilliseconds)", packagePath,
                 ],
                 workingDirectory: workingDirectory, environment: environment, packageDirectory: packageDirectory,
-                packageFile: singleFile, kitDirectories: [(host.script as NSString).deletingLastPathComponent])
+                packageFile: singleFile, kitDirectories: [FilePath(host.script).removingLastComponent().string])
         }
     }
 
@@ -166,11 +168,11 @@ public struct StubPackager: Sendable {
     /// (planted, altered) is replaced.
     private func cachedCopy(_ bytes: [UInt8], name: String, descriptor: Descriptor) throws(DeploymentFailure) -> String {
         let digest = StubPackager.hex(SHA256.hash(data: bytes))
-        let packages = (stateDirectory as NSString).appendingPathComponent("packages")
-        let copies = (packages as NSString).appendingPathComponent("copies")
-        let directory = (copies as NSString).appendingPathComponent(digest)
+        let packages = FilePath(stateDirectory).appending("packages").string
+        let copies = FilePath(packages).appending("copies").string
+        let directory = FilePath(copies).appending(digest).string
         let safeName = name.isEmpty || name.hasPrefix(".") || name.contains("/") ? "package" : name
-        let path = (directory as NSString).appendingPathComponent(safeName)
+        let path = FilePath(directory).appending(safeName).string
         let executable = descriptor.language == .executable
         if let existing = FileManager.default.contents(atPath: path),
             StubPackager.hex(SHA256.hash(data: existing)) == digest,
@@ -188,7 +190,7 @@ public struct StubPackager: Sendable {
             defer { try? FileManager.default.removeItem(atPath: staging) }
             try FileManager.default.createDirectory(
                 atPath: staging, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
-            let staged = (staging as NSString).appendingPathComponent(safeName)
+            let staged = FilePath(staging).appending(safeName).string
             guard
                 FileManager.default.createFile(
                     atPath: staged, contents: Data(bytes), attributes: [.posixPermissions: executable ? 0o555 : 0o444])
@@ -203,7 +205,8 @@ public struct StubPackager: Sendable {
             try FileManager.default.moveItem(atPath: staging, toPath: directory)
         } catch {
             throw DeploymentFailure(
-                .badPackage, "cannot write \(descriptor.domain)'s package to the cache \(directory): \(error)")
+                .badPackage,
+                "cannot write \(descriptor.domain)'s package to the cache \(directory): \(error.operatorDescription)")
         }
         return path
     }
@@ -211,9 +214,9 @@ public struct StubPackager: Sendable {
     /// The package directory of a network package (`<state>/packages/<sha256>/...`): its first component
     /// under `packages/`.
     private func packageRoot(of entry: String) -> String {
-        let packages = (stateDirectory as NSString).appendingPathComponent("packages") + "/"
+        let packages = FilePath(stateDirectory).appending("packages").string + "/"
         guard entry.hasPrefix(packages), let first = entry.dropFirst(packages.count).split(separator: "/").first else {
-            return (entry as NSString).deletingLastPathComponent
+            return FilePath(entry).removingLastComponent().string
         }
         return packages + first
     }
@@ -230,8 +233,8 @@ public struct StubPackager: Sendable {
     }
 
     private func makeWorkingDirectory(for domain: DomainKey) throws(DeploymentFailure) -> String {
-        let stubs = (stateDirectory as NSString).appendingPathComponent("stubs")
-        let path = (stubs as NSString).appendingPathComponent(domain.value)
+        let stubs = FilePath(stateDirectory).appending("stubs").string
+        let path = FilePath(stubs).appending(domain.value).string
         do {
             try FileManager.default.createDirectory(
                 atPath: stubs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
@@ -240,12 +243,14 @@ public struct StubPackager: Sendable {
             try FileManager.default.createDirectory(
                 atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw DeploymentFailure(.spawn, "cannot create the working directory \(path) for \(domain)'s stub: \(error)")
+            throw DeploymentFailure(
+                .spawn,
+                "cannot create the working directory \(path) for \(domain)'s stub: \(error.operatorDescription)")
         }
         return path
     }
 
     static func hex(_ digest: SHA256.Digest) -> String {
-        digest.map { String(format: "%02x", $0) }.joined()
+        digest.lowercaseHex
     }
 }

@@ -1,5 +1,3 @@
-import Foundation
-
 /// One access Landlock refused a stub, as the kernel's audit reports it (record types 1423 and 1424,
 /// Linux 6.15 and later): which process, which rights (`fs.read_file`, `fs.write_file,fs.make_reg`,
 /// `scope.signal`...) and on what (a path, a port, a process).
@@ -13,8 +11,8 @@ public struct LandlockDenial: Sendable, Equatable {
     public var description: String {
         let shown = String(
             object.unicodeScalars.flatMap { scalar -> [Character] in
-                scalar.value < 0x20 || scalar.value == 0x7f
-                    ? Array(String(format: "\\x%02x", scalar.value)) : [Character(scalar)]
+                guard scalar.value < 0x20 || scalar.value == 0x7f else { return [Character(scalar)] }
+                return Array("\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16))
             })
         return object.isEmpty ? blockers : "\(blockers) on \(shown)"
     }

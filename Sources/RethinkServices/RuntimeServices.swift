@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOCore
 import RethinkBus
@@ -163,7 +163,7 @@ public final class RuntimeServices: @unchecked Sendable {
             ("pid", record.pid.map { .int(Int64($0)) } ?? .null),
             ("version", record.version.map { .string($0) } ?? .null),
             ("interworking", .bool(record.interworking)),
-            ("since", .string(ISO8601DateFormatter().string(from: record.since))),
+            ("since", .string(record.since.iso8601ToTheSecond)),
             ("restarts", .int(Int64(record.restarts))),
             ("confinement", record.confinement ?? .null),
         ]
@@ -246,5 +246,15 @@ public final class RuntimeServices: @unchecked Sendable {
                 }
             }
         }
+    }
+}
+
+extension Date {
+    /// ISO 8601 in UTC to the second ("2025-01-01T00:00:00Z"), as Foundation's `ISO8601DateFormatter` wrote it for
+    /// the registry's `since`: it rounded to the millisecond before dropping the fraction, where
+    /// `formatted(.iso8601)` alone truncates, so 23:59:59.9996 reads as the next second in both.
+    fileprivate var iso8601ToTheSecond: String {
+        let milliseconds = (timeIntervalSince1970 * 1000 + 0.5).rounded(.down)
+        return Date(timeIntervalSince1970: milliseconds / 1000).formatted(.iso8601)
     }
 }

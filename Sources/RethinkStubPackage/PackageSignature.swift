@@ -1,5 +1,6 @@
 import Crypto
-import Foundation
+import FoundationEssentials
+import RethinkMessages
 
 /// Ed25519 signatures over a stub package's bytes (SPEC section 7: the descriptor's `signature`, base64).
 ///
@@ -8,7 +9,7 @@ import Foundation
 public enum PackageSignature {
     /// The lowercase hex SHA-256 of `bytes`: the descriptor's `sha256` and the cache's key.
     public static func sha256Hex(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: bytes).lowercaseHex
     }
 
     public static func makeKeyPair() -> (privateKey: String, publicKey: String) {
@@ -20,7 +21,7 @@ public enum PackageSignature {
     }
 
     public static func publicKey(_ base64: String) throws(PackageError) -> Curve25519.Signing.PublicKey {
-        guard let raw = Data(base64Encoded: base64.trimmingCharacters(in: .whitespacesAndNewlines)),
+        guard let raw = Data(base64Encoded: base64.trimmingWhitespace()),
             let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
         else {
             throw PackageError(
@@ -31,7 +32,7 @@ public enum PackageSignature {
 
     /// The base64 signature of `bytes` by the private key `privateKeyBase64`.
     public static func sign(_ bytes: [UInt8], privateKey privateKeyBase64: String) throws(PackageError) -> String {
-        guard let raw = Data(base64Encoded: privateKeyBase64.trimmingCharacters(in: .whitespacesAndNewlines)),
+        guard let raw = Data(base64Encoded: privateKeyBase64.trimmingWhitespace()),
             let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
         else {
             throw PackageError(.signature, "not an Ed25519 private key (base64 of 32 bytes)")

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import RethinkMessages
+import SystemPackage
 
 /// What a domain publishes so that every runtime can fetch its stub (SPEC section 7): a package, a
 /// descriptor naming it by a relative URL with its `sha256` (and `signature`), laid out as the `.well-known`
@@ -35,13 +36,11 @@ public struct StubPublication: Sendable {
     public static func archive(directory: String) throws(PackageError) -> [UInt8] {
         var entries: [TarArchive.Entry] = []
         let manager = FileManager.default
-        guard let walker = manager.enumerator(atPath: directory) else {
+        guard let paths = try? manager.subpathsOfDirectory(atPath: directory) else {
             throw PackageError(.io, "cannot read the directory \(directory)")
         }
-        var paths: [String] = []
-        while let path = walker.nextObject() as? String { paths.append(path) }
         for path in paths.sorted() {
-            let full = (directory as NSString).appendingPathComponent(path)
+            let full = FilePath(directory).appending(path).string
             guard let attributes = try? manager.attributesOfItem(atPath: full),
                 let type = attributes[.type] as? FileAttributeType
             else { throw PackageError(.io, "cannot read \(full)") }
@@ -88,15 +87,15 @@ public struct StubPublication: Sendable {
             try PackageSignature.sign(package, privateKey: key)
         }
         let sha256 = PackageSignature.sha256Hex(package)
-        let base = (root as NSString).appendingPathComponent(".well-known/protocolstub")
+        let base = FilePath(root).appending(".well-known/protocolstub").string
         let relative = "packages/\(sha256)/\(fileName)"
         let descriptor = self.descriptor(package: package, packageURL: relative, signature: signature)
-        let descriptorPath = (base as NSString).appendingPathComponent(name)
+        let descriptorPath = FilePath(base).appending(name).string
         do {
-            let packagePath = (base as NSString).appendingPathComponent(relative)
+            let packagePath = FilePath(base).appending(relative)
             try FileManager.default.createDirectory(
-                atPath: (packagePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try Data(package).write(to: URL(fileURLWithPath: packagePath))
+                atPath: packagePath.removingLastComponent().string, withIntermediateDirectories: true)
+            try Data(package).write(to: URL(fileURLWithPath: packagePath.string))
             try Data(descriptor.jsonBytes + [10]).write(to: URL(fileURLWithPath: descriptorPath), options: .atomic)
         } catch {
             throw PackageError(.io, "cannot write the .well-known tree under \(root): \(error)")

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Files shipped with the daemon: the default catalogue, the Python stub kit and the JavaScript stub host. Installed under
 /// `<prefix>/share/rethink-runtimed/`; in a source checkout, found from the build directory.

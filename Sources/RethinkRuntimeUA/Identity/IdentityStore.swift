@@ -1,6 +1,7 @@
-import Foundation
+import FoundationEssentials
 import RethinkCatalogue
 import RethinkMessages
+import SystemPackage
 
 #if canImport(Glibc)
     @preconcurrency import Glibc
@@ -25,11 +26,11 @@ public struct IdentityStore: Sendable {
     /// others may read, is refused with an error naming it (and not its content).
     public func identity(for domain: DomainKey) throws(DeploymentFailure) -> JSONValue? {
         let name = "\(domain.value).json"
-        if let systemdDirectory, let value = try read((systemdDirectory as NSString).appendingPathComponent(name), domain) {
+        if let systemdDirectory, let value = try read(FilePath(systemdDirectory).appending(name).string, domain) {
             return value
         }
         for directory in directories {
-            let path = (directory as NSString).appendingPathComponent(name)
+            let path = FilePath(directory).appending(name).string
             var status = stat()
             guard stat(path, &status) == 0 else { continue }
             if status.st_mode & 0o077 != 0 {

@@ -2,7 +2,7 @@
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = []
-let cStubLinking: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
+let cStubLinking: [LinkerSetting] = [.unsafeFlags(["-static-executable"])]
 
 let package = Package(
     name: "rethink-runtimed",
@@ -171,17 +171,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The native echo stub (C, no dependencies): the benchmark's stub and a model for authors.
-        // -static-stdlib: SwiftPM links every executable against libswiftCore, which a C stub never uses; shared,
-        // the stub would need the toolchain's library directory, which the sandbox does not grant.
-        .executableTarget(name: "rethink-echo-stub", linkerSettings: cStubLinking),
+        // The C stubs carry no Swift runtime: SwiftPM links every executable through swiftc, whose swiftrt.o
+        // would pull in libswiftCore; CStubNoSwiftRuntime answers its two references (see its header).
+        // -static-executable: no dynamic loader, no libraries at all (no C++ runtime that swiftc names but nothing
+        // uses, nothing from the toolchain's directory, which the sandbox does not grant); a start is then as
+        // cheap as the kernel's execve (docs/BENCHMARK.md: the handshake at first contact).
+        .target(name: "CStubNoSwiftRuntime"),
+        // The native echo stub (C): the benchmark's stub and a model for authors.
+        .executableTarget(
+            name: "rethink-echo-stub", dependencies: ["CStubNoSwiftRuntime"], linkerSettings: cStubLinking),
         // Test fixture: a stub that tries every system call the sandbox must refuse.
         .executableTarget(
-            name: "rethink-hostile-stub", path: "Tests/Fixtures/hostile-stub", linkerSettings: cStubLinking),
+            name: "rethink-hostile-stub", dependencies: ["CStubNoSwiftRuntime"], path: "Tests/Fixtures/hostile-stub",
+            linkerSettings: cStubLinking),
         // Test fixture: a hostile MiniBUS stub in C, deployed by the daemon's attack tests.
         .executableTarget(
-            name: "rethink-hostile-native-stub", path: "Tests/Fixtures/hostile-native-stub",
-            linkerSettings: cStubLinking),
+            name: "rethink-hostile-native-stub", dependencies: ["CStubNoSwiftRuntime"],
+            path: "Tests/Fixtures/hostile-native-stub", linkerSettings: cStubLinking),
 
         // MARK: Tests, one target per module
         .testTarget(name: "RethinkMessagesTests", dependencies: ["RethinkMessages"]),

@@ -73,6 +73,7 @@ install:
 	$(SWIFT) build $(INSTALL_BUILD_FLAGS) --product rethink-runtimed
 	$(SWIFT) build $(INSTALL_BUILD_FLAGS) --product rethinkctl
 	$(SWIFT) build $(INSTALL_BUILD_FLAGS) --product rethink-echo-stub
+	$(SWIFT) build $(INSTALL_BUILD_FLAGS) --product rethink-spawn-helper
 	@PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" DATADIR="$(DATADIR)" DOCDIR="$(DOCDIR)" SYSCONFDIR="$(SYSCONFDIR)" \
 		UNITDIR="$(UNITDIR)" DESTDIR="$(DESTDIR)" \
 		bash scripts/install.sh install "$$($(SWIFT) build $(INSTALL_BUILD_FLAGS) --show-bin-path)"
@@ -95,6 +96,7 @@ demo-federation: build
 # host, against a bare NATS request and reply between the same hosts (docs/BENCHMARK.md, "Federation").
 bench-federation: deps
 	$(SWIFT) build -c release --product rethink-runtimed
+	$(SWIFT) build -c release --product rethink-spawn-helper
 	$(SWIFT) build -c release --product rethinkctl
 	cd Tests/Interworking && RETHINK_RUNTIMED_BIN="$$($(SWIFT) build -c release --show-bin-path)/rethink-runtimed" \
 		$(PYTHON) -m unittest -q bench_federation
@@ -117,6 +119,7 @@ SOAK_BUILD = $(SWIFT) build -c release --scratch-path "$(SOAK_SCRATCH_PATH)"
 soak: deps
 	$(SOAK_BUILD) --product rethink-runtimed
 	$(SOAK_BUILD) --product rethink-echo-stub
+	$(SOAK_BUILD) --product rethink-spawn-helper
 	$(PYTHON) scripts/soak.py --seconds "$(SOAK_SECONDS)" --bin "$$($(SOAK_BUILD) --show-bin-path)"
 
 clean:

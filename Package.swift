@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "rethinkctl", targets: ["rethinkctl"]),
         .executable(name: "rethink-bench", targets: ["rethink-bench"]),
         .executable(name: "rethink-echo-stub", targets: ["rethink-echo-stub"]),
+        .executable(name: "rethink-spawn-helper", targets: ["rethink-spawn-helper"]),
         .library(name: "RethinkClient", targets: ["RethinkClient"]),
     ],
     dependencies: [
@@ -180,6 +181,10 @@ let package = Package(
         // The native echo stub (C): the benchmark's stub and a model for authors.
         .executableTarget(
             name: "rethink-echo-stub", dependencies: ["CStubNoSwiftRuntime"], linkerSettings: cStubLinking),
+        // The spawn helper (C, static): the sandbox's spawner threads exec it, and clone every stub from it.
+        .executableTarget(
+            name: "rethink-spawn-helper", dependencies: ["CRethinkSpawn", "CStubNoSwiftRuntime"],
+            linkerSettings: cStubLinking),
         // Test fixture: a stub that tries every system call the sandbox must refuse.
         .executableTarget(
             name: "rethink-hostile-stub", dependencies: ["CStubNoSwiftRuntime"], path: "Tests/Fixtures/hostile-stub",

@@ -19,7 +19,7 @@ for tool in jq nginx openssl; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || die "$tool is needed: bash scripts/install-deps.sh"
 done
 
-for product in rethink-runtimed rethinkctl rethink-echo-stub rethink-bench; do
+for product in rethink-runtimed rethinkctl rethink-echo-stub rethink-spawn-helper rethink-bench; do
     echo "== building $product (release)"
     swift build -c release --scratch-path "$scratch" --product "$product"
 done

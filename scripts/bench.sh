@@ -52,7 +52,7 @@ esac
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 open_files=$(ulimit -n)
 
-for product in rethink-runtimed rethink-echo-stub rethink-bench; do
+for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench; do
     echo "== building $product (release)"
     swift build -c release --scratch-path "$scratch" --product "$product"
 done

@@ -10,7 +10,8 @@ products=${2:-}
 : "${PREFIX:?}" "${BINDIR:?}" "${DATADIR:?}" "${DOCDIR:?}" "${SYSCONFDIR:?}" "${UNITDIR:?}"
 DESTDIR=${DESTDIR:-}
 config_dir="$SYSCONFDIR/rethink-runtimed"
-binaries=(rethink-runtimed rethinkctl rethink-echo-stub)
+# rethink-spawn-helper goes beside rethink-runtimed: the daemon execs it from there (docs/SANDBOX.md).
+binaries=(rethink-runtimed rethinkctl rethink-echo-stub rethink-spawn-helper)
 units=(rethink-runtimed.service rethink-runtimed.socket)
 docs=(README.md docs/OPERATIONS.md docs/CONFIGURATION.md docs/STUBS.md docs/SANDBOX.md)
 

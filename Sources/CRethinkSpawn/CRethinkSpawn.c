@@ -244,8 +244,11 @@ static int rt_child_identity(const rt_spawn_config *config) {
                    RT_SECBIT_KEEP_CAPS_LOCKED | RT_SECBIT_NO_CAP_AMBIENT_RAISE |
                    RT_SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
         if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) != 0) return -1;
+        /* Capabilities are numbered 0..CAP_LAST_CAP without gaps: EINVAL is past the kernel's last. */
         for (int cap = 0; cap < 64; cap++) {
-            if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+            if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+            if (errno == EINVAL) break;
+            return -1;
         }
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) return -1;
     }
@@ -289,19 +292,24 @@ static int rt_close_all_but(int pipe_fd, int go_fd, const rt_spawn_config *confi
     return (int)syscall(SYS_close_range, from, ~0U, 0U);
 }
 
-/* The child side: runs between clone and execve, async-signal-safe calls only. */
-void rt_child(const rt_spawn_config *config, const struct sock_fprog *prog, int pipe_fd,
-                     int go_fd, pid_t parent) {
+int rt_reset_signal_dispositions(void) {
     /* The raw system call: glibc's sigaction refuses signals 32 and 33, which a parent may
      * have ignored, and an ignored signal survives execve. */
     struct rt_kernel_sigaction default_action = {0};
     default_action.handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        if (syscall(SYS_rt_sigaction, sig, &default_action, NULL, sizeof default_action.mask) != 0) {
-            rt_child_fail(pipe_fd, RT_STEP_SIGNALS);
-        }
+        if (syscall(SYS_rt_sigaction, sig, &default_action, NULL, sizeof default_action.mask) != 0) return -1;
     }
+    return 0;
+}
+
+/* The child side: runs between clone and execve, async-signal-safe calls only. */
+void rt_child(const rt_spawn_config *config, const struct sock_fprog *prog, int pipe_fd,
+                     int go_fd, pid_t parent, int dispositions_default) {
+    /* A spawn helper reset every disposition once, at its start, and its clones inherit that; a child
+     * of the daemon itself has the daemon's handlers and ignored signals, and resets them here. */
+    if (!dispositions_default && rt_reset_signal_dispositions() != 0) rt_child_fail(pipe_fd, RT_STEP_SIGNALS);
     sigset_t empty;
     sigemptyset(&empty);
     if (sigprocmask(SIG_SETMASK, &empty, NULL) != 0) rt_child_fail(pipe_fd, RT_STEP_SIGNALS);
@@ -557,7 +565,7 @@ int rt_spawn(const rt_spawn_config *config, int *helper, pid_t *pid_out, int *pi
         if (pid == 0) {
             close(error_pipe[0]);
             close(go_pipe[1]);
-            rt_child(config, &prog, error_pipe[1], go_pipe[0], parent);
+            rt_child(config, &prog, error_pipe[1], go_pipe[0], parent, 0);
         }
         pthread_sigmask(SIG_SETMASK, &saved, NULL);
     }

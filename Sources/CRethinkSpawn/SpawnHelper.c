@@ -7,9 +7,12 @@
  * spawn's cost (docs/BENCHMARK.md). The helper is forked from a spawner thread when the sandbox
  * starts, while the daemon is small, and never grows: one thread, a few descriptors, two buffers.
  *
- * It is the daemon's own image and never execs, so it runs only raw, async-signal-safe calls, like a
- * child between fork and exec (it was forked from a multithreaded process: malloc's locks may be held
- * forever). It clones with CLONE_PARENT, so every stub is still the daemon's child: the daemon reaps it
+ * Where the small static `rethink-spawn-helper` executable is installed beside the daemon, the forked
+ * child execs it at once: its address space is then that binary's (a dozen mappings against the daemon's
+ * 140, libraries and thread stacks included), so that every clone and every stub's execve, which tears the
+ * clone's copy down, is cheaper again. Without it, the helper stays the daemon's own image and never execs.
+ * Either way it runs only raw, async-signal-safe calls, like a child between fork and exec (forked from a
+ * multithreaded process, malloc's locks may be held forever). It clones with CLONE_PARENT, so every stub is still the daemon's child: the daemon reaps it
  * through its pidfd, and its death signal still fires when the daemon's spawner thread ends. The child
  * runs the same rt_child as an in-process spawn.
  *
@@ -20,7 +23,9 @@
 #include "SpawnInternal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -38,6 +43,12 @@
 /* stdin, stdout, stderr, error pipe, go pipe, ruleset and at most five cgroup files. */
 #define RT_HELPER_MAX_FDS 11
 #define RT_HELPER_MAX_CGROUPS 5
+
+/* The helper's socket, in an exec'd helper. */
+#define RT_HELPER_FD 3
+/* The byte a helper sends once it is ready, and how long its start may take. */
+#define RT_HELPER_READY 'R'
+#define RT_HELPER_READY_MS 5000
 
 #define RT_HAS_SCRATCH 0x1
 #define RT_HAS_PACKAGE_DIR 0x2
@@ -353,11 +364,13 @@ static void rt_close_fds(const int *fds, size_t count) {
     for (size_t i = 0; i < count; i++) close(fds[i]);
 }
 
-/* The helper's life: one request at a time until the daemon closes its end. Never returns. */
-__attribute__((noreturn)) static void rt_helper_main(int sock, pid_t daemon) {
-    /* All signals stay blocked (rt_spawn_helper_start blocked them); SIGKILL comes with the daemon's death. */
+void rt_spawn_helper_main(int sock, pid_t daemon) {
+    /* All signals stay blocked (rt_spawn_helper_start blocked them, and execve keeps the mask); SIGKILL
+     * comes with the daemon's death. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != daemon) _exit(1);
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) _exit(1);
+    /* Once for all its clones: none then inherits a handler or an ignored signal of the daemon's. */
+    if (rt_reset_signal_dispositions() != 0) _exit(1);
     (void)prctl(PR_SET_NAME, "rt-spawn-helper", 0, 0, 0);
     /* Only stdio and the socket: everything else the daemon had open stays out of the stubs' clones. */
     if (sock != 3) {
@@ -371,6 +384,13 @@ __attribute__((noreturn)) static void rt_helper_main(int sock, pid_t daemon) {
     const char **pointers = mmap(NULL, pointer_capacity * sizeof(char *), PROT_READ | PROT_WRITE,
                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (message == MAP_FAILED || pointers == MAP_FAILED) _exit(1);
+    /* Ready: rt_spawn_helper_start waits for this byte before it hands the socket to rt_spawn. */
+    char ready = RT_HELPER_READY;
+    ssize_t announced;
+    do {
+        announced = send(sock, &ready, 1, MSG_NOSIGNAL);
+    } while (announced < 0 && errno == EINTR);
+    if (announced != 1) _exit(0);
 
     for (;;) {
         union {
@@ -415,7 +435,7 @@ __attribute__((noreturn)) static void rt_helper_main(int sock, pid_t daemon) {
         int pidfd = -1;
         /* With CLONE_PARENT the child's exit signal is the helper's own (SIGCHLD), to the daemon. */
         long pid = rt_clone_pidfd(CLONE_PARENT, 0, &pidfd);
-        if (pid == 0) rt_child(&config, &prog, error_fd, go_fd, daemon);
+        if (pid == 0) rt_child(&config, &prog, error_fd, go_fd, daemon, 1);
         int clone_error = errno;
         rt_close_fds(fds, fd_count);
         if (pid < 0) {
@@ -427,7 +447,32 @@ __attribute__((noreturn)) static void rt_helper_main(int sock, pid_t daemon) {
     }
 }
 
-int rt_spawn_helper_start(int *socket_out, pid_t *pid_out, int *pidfd_out) {
+/* In the forked child, before the helper's own code: the socket on fd 3 without close-on-exec, nothing
+ * else above stderr, then execve of the helper executable with the daemon's pid as its argument.
+ * Returns only if execve failed. */
+static void rt_exec_helper(const char *executable, int sock, pid_t daemon) {
+    if (sock == RT_HELPER_FD) {
+        if (fcntl(sock, F_SETFD, 0) != 0) return;
+    } else if (dup2(sock, RT_HELPER_FD) < 0) {
+        return;
+    }
+    if (syscall(SYS_close_range, RT_HELPER_FD + 1U, ~0U, 0U) != 0) return;
+    char pid_text[16];
+    char *end = pid_text + sizeof pid_text - 1;
+    *end = '\0';
+    unsigned long value = (unsigned long)daemon;
+    do {
+        *--end = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0 && end > pid_text);
+    char *const argv[] = {(char *)"rt-spawn-helper", end, NULL};
+    char *const envp[] = {NULL};
+    execve(executable, argv, envp);
+}
+
+/* Forks a helper (which execs `executable` when it is not NULL) and waits for its ready byte. Returns 0
+ * with the daemon's end of the socket, its pid and pidfd; -1 with errno, the child reaped. */
+static int rt_start_helper(const char *executable, int *socket_out, pid_t *pid_out, int *pidfd_out) {
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return -1;
     int buffer = RT_HELPER_MAX + 4096;
@@ -442,7 +487,14 @@ int rt_spawn_helper_start(int *socket_out, pid_t *pid_out, int *pidfd_out) {
     long pid = rt_clone_pidfd(0, SIGCHLD, &pidfd);
     if (pid == 0) {
         close(pair[0]);
-        rt_helper_main(pair[1], daemon);
+        if (executable != NULL) {
+            /* Armed before execve, which keeps it for a binary that is not set-uid. */
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0 && getppid() == daemon) {
+                rt_exec_helper(executable, pair[1], daemon);
+            }
+            _exit(127);
+        }
+        rt_spawn_helper_main(pair[1], daemon);
     }
     int saved_errno = errno;
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
@@ -452,10 +504,43 @@ int rt_spawn_helper_start(int *socket_out, pid_t *pid_out, int *pidfd_out) {
         errno = saved_errno;
         return -1;
     }
+    /* The ready byte, or EOF when the helper exited (an execve that failed); a helper that neither answers
+     * nor exits within RT_HELPER_READY_MS is killed. */
+    struct pollfd waiting = {pair[0], POLLIN, 0};
+    int polled;
+    do {
+        polled = poll(&waiting, 1, RT_HELPER_READY_MS);
+    } while (polled < 0 && errno == EINTR);
+    char ready = 0;
+    ssize_t got = -1;
+    if (polled == 1) {
+        do {
+            got = recv(pair[0], &ready, 1, MSG_DONTWAIT);
+        } while (got < 0 && errno == EINTR);
+    }
+    if (got != 1 || ready != RT_HELPER_READY) {
+        kill((pid_t)pid, SIGKILL);
+        close(pair[0]);
+        siginfo_t info;
+        while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED) < 0 && errno == EINTR) {}
+        close(pidfd);
+        errno = polled == 0 ? ETIMEDOUT : ECHILD;
+        return -1;
+    }
     *socket_out = pair[0];
     *pid_out = (pid_t)pid;
     *pidfd_out = pidfd;
     return 0;
+}
+
+int rt_spawn_helper_start(const char *executable, int *socket_out, pid_t *pid_out, int *pidfd_out,
+                          int *executed_out) {
+    *executed_out = 0;
+    if (executable != NULL && rt_start_helper(executable, socket_out, pid_out, pidfd_out) == 0) {
+        *executed_out = 1;
+        return 0;
+    }
+    return rt_start_helper(NULL, socket_out, pid_out, pidfd_out);
 }
 
 void rt_spawn_helper_stop(int sock, int pidfd) {

@@ -96,6 +96,10 @@ public final class Daemon: @unchecked Sendable {
             logger.warning(
                 "only \(sandbox.spawnHelperPIDs.count) of \(sandbox.spawnerCount) spawn helpers started (the kernel refused the clone): the other spawner threads fork stubs from the daemon itself")
         }
+        if configuration.sandbox.spawnHelpers, sandbox.executedSpawnHelperCount < sandbox.spawnHelperPIDs.count {
+            logger.notice(
+                "\(sandbox.spawnHelperPIDs.count - sandbox.executedSpawnHelperCount) spawn helper(s) are forks of the daemon, not rethink-spawn-helper: \(Sandbox.installedHelperExecutable.map { "its execve failed (\($0))" } ?? "no trusted rethink-spawn-helper beside the daemon's executable (root- or daemon-owned, not group or world writable)"); stubs start a little slower")
+        }
         Self.logIsolation(configuration.sandbox, logger: logger)
         if configuration.sandbox.confinement == "full", configuration.sandbox.landlock,
             configuration.sandbox.auditDenials, let reason = sandbox.watchLandlockDenials(enable: true)
@@ -103,6 +107,7 @@ public final class Daemon: @unchecked Sendable {
             logger.info("\(reason)")
         }
         Self.raiseOpenFileLimit(logger: logger)
+        Self.presizeDescriptorTable()
         let parts = Self.uaParts(configuration, credentialsDirectory: credentialsDirectory)
         let network = try Daemon.makeNetworkCatalogue(configuration, logger: logger)
         self.network = network
@@ -123,6 +128,21 @@ public final class Daemon: @unchecked Sendable {
         if setrlimit(RLIMIT_NOFILE_RESOURCE, &limit) != 0 {
             logger.warning("could not raise the open-file limit from \(soft) to \(limit.rlim_max)")
         }
+    }
+
+    /// The kernel grows a process's descriptor table by doubling it, and when the table is shared by threads
+    /// it waits for an RCU grace period before freeing the old one: 15-25 ms on this VM, spent inside whichever
+    /// `pipe2` or `accept` crossed 256, 512, 1024... descriptors, in the middle of a stub's deploy (it was first
+    /// contact's p99: docs/BENCHMARK.md). Growing it once now, to the descriptors a busy daemon holds (the open-
+    /// file limit, at most 65,536: a thousand stubs and ten thousand clients need 16,000), pays that wait at
+    /// start-up instead. The table is kernel memory (8 bytes per slot), not the daemon's RSS.
+    private static func presizeDescriptorTable() {
+        var limit = rlimit()
+        guard getrlimit(RLIMIT_NOFILE_RESOURCE, &limit) == 0 else { return }
+        let slots = Int32(clamping: min(limit.rlim_cur, 65_536))
+        guard slots > 1024 else { return }
+        let probe = dup2(STDERR_FILENO, slots - 1)
+        if probe >= 0 { close(probe) }
     }
 
     /// One line at start-up saying how stubs will be confined here, and what is missing on this kernel.

@@ -22,14 +22,17 @@ public final class Sandbox: Sendable {
 
     /// Starts the spawner and supervisor threads. Filters are compiled on first use.
     /// `spawners` is how many children may be setting themselves up at once (``SpawnerPool``);
-    /// `spawnHelpers` false has each spawner thread fork the daemon itself instead of its helper.
+    /// `spawnHelpers` false has each spawner thread fork the daemon itself instead of its helper;
+    /// `helperExecutable` is the program the helpers exec (by default ``installedHelperExecutable``; nil, or
+    /// one that cannot start, leaves them forks of this process).
     public init(
         logger: Logger, identities: IdentityPool = IdentityPool(range: IdentityPool.defaultRange),
-        spawners: Int = Sandbox.defaultSpawnerCount, spawnHelpers: Bool = true
+        spawners: Int = Sandbox.defaultSpawnerCount, spawnHelpers: Bool = true,
+        helperExecutable: String? = Sandbox.installedHelperExecutable
     ) throws(SandboxError) {
         self.logger = logger
         self.identities = identities
-        self.spawner = try SpawnerPool(size: spawners, helpers: spawnHelpers)
+        self.spawner = try SpawnerPool(size: spawners, helpers: spawnHelpers, helperExecutable: helperExecutable)
         self.supervisor = try NetworkSupervisor(logger: logger)
     }
 
@@ -67,6 +70,39 @@ public final class Sandbox: Sendable {
     /// The pids of the spawn helpers (one per spawner thread unless turned off or refused by the kernel;
     /// see ``SpawnerPool``), for operators and tests.
     public var spawnHelperPIDs: [Int32] { spawner.helpers }
+
+    /// How many spawn helpers run the helper executable (the rest, if any, are forks of this process).
+    public var executedSpawnHelperCount: Int { spawner.executedHelperCount }
+
+    /// The helper executable the spawn helpers exec: `rethink-spawn-helper` beside this process's own
+    /// executable (as `make install` puts them), if it is a regular executable file that only this process's
+    /// user or root can write, in a directory only they can write; nil otherwise (the helpers then stay
+    /// forks of the daemon: slower, as safe). The helper runs with the daemon's identity and clones every
+    /// stub, so a file anyone else could replace would be theirs to run as the daemon.
+    public static var installedHelperExecutable: String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard length > 0 else { return nil }
+        let own = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let directory = own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let path = directory + "/rethink-spawn-helper"
+        return trustedExecutable(path) ? path : nil
+    }
+
+    static func trustedExecutable(_ path: String) -> Bool {
+        let owner = geteuid()
+        func ownedAndClosed(_ path: String, directory: Bool) -> Bool {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return false }
+            let kind = info.st_mode & S_IFMT
+            guard kind == (directory ? S_IFDIR : S_IFREG) else { return false }
+            guard info.st_uid == owner || info.st_uid == 0 else { return false }
+            return info.st_mode & (S_IWGRP | S_IWOTH) == 0
+        }
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        return ownedAndClosed(path, directory: false) && ownedAndClosed(directory.isEmpty ? "/" : directory, directory: true)
+            && access(path, X_OK) == 0
+    }
 
     /// The Landlock ABI stubs are restricted with (0: this kernel has none).
     public static var landlockABI: Int { Landlock.abi }

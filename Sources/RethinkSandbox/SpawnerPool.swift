@@ -19,8 +19,9 @@ import Synchronization
 /// Each thread forks its own spawn helper when it starts (`rt_spawn_helper_start`, SpawnHelper.c), while
 /// the daemon is small, and hands its jobs the helper's socket: a clone of the helper copies a few hundred
 /// KiB of page tables and a handful of descriptors, where a clone of a daemon running a thousand stubs
-/// copied 120 MiB of mappings and 6,000 descriptors. A thread whose helper cannot start, or dies, forks in
-/// process.
+/// copied 120 MiB of mappings and 6,000 descriptors. Given the `rethink-spawn-helper` executable, the forked
+/// helper execs it at once, which shrinks its address space to that static binary's. A thread whose helper
+/// cannot start, or dies, forks in process.
 final class SpawnerPool: Sendable {
     /// A job: runs on a spawner thread with that thread's helper socket (-1: none), which it may set to -1
     /// when it finds the helper gone.
@@ -46,10 +47,16 @@ final class SpawnerPool: Sendable {
     let size: Int
     /// Whether each thread forks through a spawn helper.
     let usesHelpers: Bool
+    /// The helper program the helpers exec (nil: they stay forks of this process).
+    let helperExecutable: String?
+    private let executedHelpers = Mutex(0)
 
-    init(size: Int = SpawnerPool.defaultSize, helpers: Bool = true) throws(SandboxError) {
+    init(size: Int = SpawnerPool.defaultSize, helpers: Bool = true, helperExecutable: String? = nil)
+        throws(SandboxError)
+    {
         self.size = max(1, size)
         self.usesHelpers = helpers
+        self.helperExecutable = helpers ? helperExecutable : nil
         for index in 0..<self.size {
             let result = Self.startThread(for: self, index: index)
             guard result == 0 else {
@@ -77,6 +84,9 @@ final class SpawnerPool: Sendable {
 
     /// The pids of the spawn helpers the threads started (one found dead later is still listed).
     var helpers: [Int32] { helperPIDs.withLock { $0 } }
+
+    /// How many of those run ``helperExecutable`` (the others are forks of this process: its execve failed).
+    var executedHelperCount: Int { executedHelpers.withLock { $0 } }
 
     /// Lets queued jobs finish, then ends every thread (and its helper).
     func stop() {
@@ -128,8 +138,13 @@ final class SpawnerPool: Sendable {
         var helperPidfd: CInt = -1
         if usesHelpers {
             var pid: pid_t = 0
-            if rt_spawn_helper_start(&helper, &pid, &helperPidfd) == 0 {
+            var executed: CInt = 0
+            let started = helperExecutable.withOptionalCString {
+                rt_spawn_helper_start($0, &helper, &pid, &helperPidfd, &executed)
+            }
+            if started == 0 {
                 helperPIDs.withLock { $0.append(pid) }
+                if executed != 0 { executedHelpers.withLock { $0 += 1 } }
             } else {
                 helper = -1
                 helperPidfd = -1
@@ -147,6 +162,16 @@ final class SpawnerPool: Sendable {
             } else if stopping {
                 return
             }
+        }
+    }
+}
+
+extension Optional where Wrapped == String {
+    /// The C string of the value, or NULL, for the length of `body`.
+    fileprivate func withOptionalCString<Result>(_ body: (UnsafePointer<CChar>?) -> Result) -> Result {
+        switch self {
+        case .some(let string): string.withCString { body($0) }
+        case .none: body(nil)
         }
     }
 }

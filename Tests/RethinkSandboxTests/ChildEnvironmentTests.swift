@@ -77,6 +77,27 @@ struct ChildEnvironmentTests {
             ])
     }
 
+    /// The daemon ignores signals of its own (SIGPIPE, a real-time one here) and an ignored signal survives
+    /// execve: the child must start with every disposition at its default, whether the daemon cloned it
+    /// or a spawn helper forked from the daemon did (the helper resets them once for all its clones).
+    @Test(arguments: [true, false])
+    func childStartsWithNoSignalIgnoredThatTheDaemonIgnores(spawnHelpers: Bool) async throws {
+        let realtime = __libc_current_sigrtmax()
+        let savedPipe = signal(SIGPIPE, SIG_IGN)
+        let savedRealtime = signal(realtime, SIG_IGN)
+        defer {
+            signal(SIGPIPE, savedPipe)
+            signal(realtime, savedRealtime)
+        }
+        let sandbox = try Sandbox(logger: TestSupport.logger, spawnHelpers: spawnHelpers)
+        defer { sandbox.shutdown() }
+
+        let status = try await TestSupport.run(TestSupport.request("/bin/cat", ["/proc/self/status"]), in: sandbox)
+
+        #expect(status.status == .exited(0), "stderr: \(status.stderr)")
+        #expect(status.stdoutLines.contains("SigIgn:\t0000000000000000"), "\(status.stdoutLines)")
+    }
+
     @Test func childRunsInItsOwnSession() async throws {
         let sandbox = try Sandbox(logger: TestSupport.logger)
         defer { sandbox.shutdown() }

@@ -75,7 +75,72 @@ struct SpawnHelperTests {
         for helper in helpers { #expect(try await Self.reaped(helper), "helper \(helper) left behind") }
     }
 
+    /// Beside the test runner sits the `rethink-spawn-helper` the build made, as `make install` puts it beside
+    /// the daemon: the helpers exec it, so each is a dozen mappings of a static binary, not a copy of this
+    /// process's libraries and thread stacks, and stubs still start through them.
+    @Test func theHelpersExecTheSmallHelperProgramInstalledBesideTheDaemon() async throws {
+        let program = try #require(
+            Sandbox.installedHelperExecutable, "no trusted rethink-spawn-helper beside the test runner: build all products")
+        let sandbox = try Sandbox(logger: TestSupport.logger, spawners: 2)
+        defer { sandbox.shutdown() }
+        #expect(sandbox.executedSpawnHelperCount == 2)
+        let ownMappings = Self.mappings(of: getpid())
+        for helper in sandbox.spawnHelperPIDs {
+            #expect(Self.executable(of: helper) == program)
+            #expect(Self.status(of: helper)["Name"] == "rt-spawn-helper")
+            let mappings = Self.mappings(of: helper)
+            #expect(mappings > 0 && mappings <= 24, "\(mappings) mappings in the helper, \(ownMappings) here")
+        }
+        let run = try await TestSupport.run(TestSupport.request("/bin/true", []), in: sandbox)
+        #expect(run.status == .exited(0))
+    }
+
+    /// A helper program that cannot run costs only speed: the helpers are then forks of this process.
+    @Test func aHelperProgramThatCannotRunLeavesTheHelpersForksOfTheDaemon() async throws {
+        let sandbox = try Sandbox(
+            logger: TestSupport.logger, spawners: 2, helperExecutable: "/nonexistent/rethink-spawn-helper")
+        defer { sandbox.shutdown() }
+        #expect(sandbox.spawnHelperPIDs.count == 2)
+        #expect(sandbox.executedSpawnHelperCount == 0)
+        for helper in sandbox.spawnHelperPIDs {
+            #expect(Self.executable(of: helper) == Self.executable(of: getpid()))
+        }
+        let run = try await TestSupport.run(TestSupport.request("/bin/true", []), in: sandbox)
+        #expect(run.status == .exited(0))
+    }
+
+    /// The helper runs as the daemon and clones every stub: a copy that others may write, or that sits in a
+    /// directory others may write (such as /tmp), is not taken.
+    @Test func aHelperProgramOthersCouldReplaceIsNotTrusted() throws {
+        let program = try #require(Sandbox.installedHelperExecutable)
+        #expect(Sandbox.trustedExecutable(program))
+        let directory = try TestSupport.makeTemporaryDirectory()
+        defer { _ = try? FileManager.default.removeItem(atPath: directory) }
+        let copy = directory + "/rethink-spawn-helper"
+        try FileManager.default.copyItem(atPath: program, toPath: copy)
+        chmod(directory, 0o755)
+        chmod(copy, 0o755)
+        #expect(Sandbox.trustedExecutable(copy))
+        chmod(copy, 0o775)
+        #expect(!Sandbox.trustedExecutable(copy), "a group-writable helper")
+        chmod(copy, 0o755)
+        chmod(directory, 0o777)
+        #expect(!Sandbox.trustedExecutable(copy), "a helper in a world-writable directory")
+        chmod(directory, 0o755)
+        chmod(copy, 0o644)
+        #expect(!Sandbox.trustedExecutable(copy), "a helper that is not executable")
+        #expect(!Sandbox.trustedExecutable(directory), "a directory")
+    }
+
     // MARK: - /proc
+
+    static func executable(of pid: Int32) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+    }
+
+    static func mappings(of pid: Int32) -> Int {
+        (try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8))?.split(separator: "\n").count ?? -1
+    }
 
     static func status(of pid: Int32) -> [String: String] {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return [:] }

@@ -97,6 +97,9 @@ helpers=$(box sh -c "for c in \$(cat /proc/$daemon_pid/task/*/children); do grep
 echo_parent=$(box sh -c "cut -d' ' -f4 /proc/$echo_pid/stat")
 check "under the unit (RestrictNamespaces= refuses clone3) the spawn helpers run ($helpers) and the stub is the daemon's child ($echo_parent)" \
     test "$helpers" -ge 2 -a "$echo_parent" = "$daemon_pid"
+exec_helpers=$(box sh -c "for c in \$(cat /proc/$daemon_pid/task/*/children); do readlink /proc/\$c/exe; done" | grep -c '/rethink-spawn-helper$' || true)
+check "the spawn helpers run the installed rethink-spawn-helper ($exec_helpers of $helpers)" \
+    test "$exec_helpers" = "$helpers"
 helper_warnings=$(box journalctl -u rethink-runtimed --no-pager 2>&1 | grep -c 'spawn helper' || true)
 check "the journal has no spawn helper warning ($helper_warnings)" test "$helper_warnings" = 0
 

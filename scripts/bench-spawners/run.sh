@@ -16,7 +16,7 @@ counts=${SPAWNERS_COUNTS:-"default-direct default"}
 scratch=${BENCH_SCRATCH_PATH:-.build}
 command -v jq >/dev/null || { echo "jq is needed: apt-get install -y jq" >&2; exit 1; }
 
-for product in rethink-runtimed rethink-echo-stub rethink-bench; do
+for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench; do
     swift build -c release --scratch-path "$scratch" --product "$product" >/dev/null 2>&1
 done
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)

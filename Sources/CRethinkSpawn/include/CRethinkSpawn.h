@@ -150,9 +150,19 @@ int rt_spawn(const rt_spawn_config *config, int *helper, pid_t *pid, int *pidfd,
  * memory, descriptors and threads. Call it from the thread that will call rt_spawn with it: the
  * children's death signal is tied to that thread, as with an in-process spawn. The helper is
  * non-dumpable, holds only stdio and its socket, and exits when *socket is closed or this process
- * dies. Returns 0 with *socket (close-on-exec), *pid and *pidfd set, or -1 with errno.
+ * dies. With `executable` (the path of `rethink-spawn-helper`), the forked child execs it at once, so
+ * that the helper's address space is that small static binary's; when that fails (*executed 0), the
+ * helper is the plain fork. Returns 0 with *socket (close-on-exec), *pid, *pidfd and *executed set, once
+ * the helper said it is ready, or -1 with errno.
  */
-int rt_spawn_helper_start(int *socket, pid_t *pid, int *pidfd);
+int rt_spawn_helper_start(const char *executable, int *socket, pid_t *pid, int *pidfd, int *executed);
+
+/*
+ * The spawn helper's life (the `rethink-spawn-helper` executable's main, or a forked helper's): serves
+ * rt_spawn's requests on `socket`, one at a time, until the daemon closes its end or dies; `daemon` is
+ * the daemon's pid, which must be this process's parent. Never returns.
+ */
+__attribute__((noreturn)) void rt_spawn_helper_main(int socket, pid_t daemon);
 
 /* Closes the helper's socket (it exits) and reaps it; either may be -1. */
 void rt_spawn_helper_stop(int socket, int pidfd);

@@ -100,6 +100,12 @@ public final class Daemon: @unchecked Sendable {
             logger.notice(
                 "\(sandbox.spawnHelperPIDs.count - sandbox.executedSpawnHelperCount) spawn helper(s) are forks of the daemon, not rethink-spawn-helper: \(Sandbox.installedHelperExecutable.map { "its execve failed (\($0))" } ?? "no trusted rethink-spawn-helper beside the daemon's executable (root- or daemon-owned, not group or world writable)"); stubs start a little slower")
         }
+        do {
+            try sandbox.prepare(
+                defaultAction: configuration.sandbox.defaultAction, confined: configuration.sandbox.confinement == "full")
+        } catch {
+            logger.warning("could not prepare the sandbox's filters at start-up: \(error.message)")
+        }
         Self.logIsolation(configuration.sandbox, logger: logger)
         if configuration.sandbox.confinement == "full", configuration.sandbox.landlock,
             configuration.sandbox.auditDenials, let reason = sandbox.watchLandlockDenials(enable: true)

@@ -71,6 +71,21 @@ public final class Sandbox: Sendable {
     /// see ``SpawnerPool``), for operators and tests.
     public var spawnHelperPIDs: [Int32] { spawner.helpers }
 
+    /// Does now what the first stub's deploy would otherwise pay for (about 3 ms, which made it first contact's
+    /// slowest, its p99, in `make bench`): compiles the allowlist of every language under `defaultAction`,
+    /// and the supervision filter when stubs are `confined`, and opens the system directories every Landlock
+    /// ruleset names (``StablePaths``). The daemon calls it once at start-up; a failure here is met again,
+    /// and reported, by the first spawn that needs it.
+    public func prepare(defaultAction: SandboxPolicy.DefaultAction, confined: Bool) throws(SandboxError) {
+        for language in StubLanguage.allCases {
+            _ = try programs.program(for: SandboxPolicy.forLanguage(language, defaultAction: defaultAction))
+        }
+        if confined {
+            _ = try programs.supervision()
+            for file in Isolation.systemFiles { _ = StablePaths.shared.descriptor(for: file.path) }
+        }
+    }
+
     /// How many spawn helpers run the helper executable (the rest, if any, are forks of this process).
     public var executedSpawnHelperCount: Int { spawner.executedHelperCount }
 

@@ -11,6 +11,9 @@ struct DeployBreakdown {
     /// Per phase (and `firstAnswer`), one value in milliseconds per domain that had every phase.
     private(set) var samples: [String: [Double]] = [:]
     private(set) var domains = 0
+    /// Each domain's request index, the client's latency and the phases (in `phases` order, then
+    /// `firstAnswer`), in milliseconds: the slowest say what a p99 is made of.
+    private var rows: [(index: Int, latency: Double, values: [Double])] = []
 
     /// Reads `<runtimeURL>/registry` on `connection` and matches domain `<prefix><i>.example` with `log`'s i.
     init(connection: ServerConnection, prefix: String, log: RoundTripLog, timeoutMillis: Int32) throws {
@@ -25,7 +28,9 @@ struct DeployBreakdown {
             let values = Self.phases.compactMap { Self.milliseconds(timings[$0]) }
             guard values.count == Self.phases.count else { continue }
             for (phase, value) in zip(Self.phases, values) { samples[phase, default: []].append(value) }
-            samples["firstAnswer", default: []].append(max(0, Double(latency) / 1e6 - values.reduce(0, +)))
+            let firstAnswer = max(0, Double(latency) / 1e6 - values.reduce(0, +))
+            samples["firstAnswer", default: []].append(firstAnswer)
+            rows.append((index, Double(latency) / 1e6, values + [firstAnswer]))
             domains += 1
         }
     }
@@ -42,6 +47,16 @@ struct DeployBreakdown {
     var line: String {
         "deploy phases, p50 over \(domains) domains: "
             + medians.map { String(format: "%@ %.3f ms", $0.0, $0.1) }.joined(separator: ", ")
+    }
+
+    /// The `count` slowest first contacts, one line each: which request (0 is the daemon's first deploy) and
+    /// its phases.
+    func slowest(_ count: Int) -> [String] {
+        rows.sorted { $0.latency > $1.latency }.prefix(count).map { row in
+            String(format: "slowest: request %d, %.3f ms: ", row.index, row.latency)
+                + zip(Self.phases + ["firstAnswer"], row.values).map { String(format: "%@ %.3f", $0.0, $0.1) }
+                .joined(separator: ", ")
+        }
     }
 
     var json: JSONValue {

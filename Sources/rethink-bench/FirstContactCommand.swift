@@ -12,7 +12,8 @@ struct FirstContactCommand: ParsableCommand {
             Sends one request to each of hyperty://<prefix><i>.example/echo, i = 0..<K, one after the other. \
             The catalogue must hold <prefix><i>.example.json for each. Prints a line, the median of each deploy \
             phase from the registry's deployMs (catalogue, package, spawn, attach, handshake, statuses) and of \
-            what is left of each latency (firstAnswer), then a JSON line.
+            what is left of each latency (firstAnswer), the three slowest contacts with their phases, then a JSON \
+            line.
             """)
 
     @Option(help: "rethink-runtimed's client socket.")
@@ -54,6 +55,7 @@ struct FirstContactCommand: ParsableCommand {
         let breakdown = try DeployBreakdown(
             connection: connection, prefix: domainPrefix, log: log, timeoutMillis: Int32(timeout * 1000))
         print(breakdown.line)
+        for line in breakdown.slowest(3) { print(line) }
         let report: JSONValue = ["mode": "first-contact", "firstContact": result.json, "breakdown": breakdown.json]
         print(report.jsonString)
         try RunCommand.failOnBadAnswers([result], logs: [log])
@@ -83,7 +85,10 @@ struct FirstContactCommand: ParsableCommand {
         let breakdowns = try zip(connections, logs).map {
             try DeployBreakdown(connection: $0, prefix: domainPrefix, log: $1, timeoutMillis: millis)
         }
-        for breakdown in breakdowns { print(breakdown.line) }
+        for breakdown in breakdowns {
+            print(breakdown.line)
+            for line in breakdown.slowest(3) { print(line) }
+        }
         let report: JSONValue = [
             "mode": "first-contact", "firstContact": results[0].json, "compared": results[1].json,
             "breakdown": breakdowns[0].json, "comparedBreakdown": breakdowns[1].json,

@@ -373,11 +373,11 @@ void rt_spawn_helper_main(int sock, pid_t daemon) {
     if (rt_reset_signal_dispositions() != 0) _exit(1);
     (void)prctl(PR_SET_NAME, "rt-spawn-helper", 0, 0, 0);
     /* Only stdio and the socket: everything else the daemon had open stays out of the stubs' clones. */
-    if (sock != 3) {
-        if (dup2(sock, 3) < 0) _exit(1);
-        sock = 3;
+    if (sock != RT_HELPER_FD) {
+        if (dup2(sock, RT_HELPER_FD) < 0) _exit(1);
+        sock = RT_HELPER_FD;
     }
-    if (syscall(SYS_close_range, 4U, ~0U, 0U) != 0) _exit(1);
+    if (syscall(SYS_close_range, RT_HELPER_FD + 1U, ~0U, 0U) != 0) _exit(1);
 
     size_t pointer_capacity = RT_HELPER_MAX + 3;
     char *message = mmap(NULL, RT_HELPER_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -488,10 +488,9 @@ static int rt_start_helper(const char *executable, int *socket_out, pid_t *pid_o
     if (pid == 0) {
         close(pair[0]);
         if (executable != NULL) {
-            /* Armed before execve, which keeps it for a binary that is not set-uid. */
-            if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0 && getppid() == daemon) {
-                rt_exec_helper(executable, pair[1], daemon);
-            }
+            /* Armed before execve, which keeps it for a binary that is not set-uid; the helper's main checks
+             * its parent. */
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0) rt_exec_helper(executable, pair[1], daemon);
             _exit(127);
         }
         rt_spawn_helper_main(pair[1], daemon);

@@ -9,7 +9,6 @@ import RethinkRegistry
 import RethinkRuntimeUA
 import RethinkSandbox
 import RethinkServices
-import SystemPackage
 
 private let RLIMIT_NOFILE_RESOURCE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 
@@ -98,7 +97,7 @@ public final class Daemon: @unchecked Sendable {
         }
         if configuration.sandbox.spawnHelpers, sandbox.executedSpawnHelperCount < sandbox.spawnHelperPIDs.count {
             logger.notice(
-                "\(sandbox.spawnHelperPIDs.count - sandbox.executedSpawnHelperCount) spawn helper(s) are forks of the daemon, not rethink-spawn-helper: \(Sandbox.installedHelperExecutable.map { "its execve failed (\($0))" } ?? "no trusted rethink-spawn-helper beside the daemon's executable (root- or daemon-owned, not group or world writable)"); stubs start a little slower")
+                "\(sandbox.spawnHelperPIDs.count - sandbox.executedSpawnHelperCount) spawn helper(s) are forks of the daemon, not rethink-spawn-helper: \(sandbox.spawnHelperExecutable.map { "its execve failed (\($0))" } ?? "no trusted rethink-spawn-helper beside the daemon's executable (root- or daemon-owned, not group or world writable)"); stubs start a little slower")
         }
         do {
             try sandbox.prepare(
@@ -216,12 +215,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// The directory of the daemon's own executable: bare `executable` stub names resolve there.
-    static var binariesDirectory: String? {
-        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
-            return nil
-        }
-        return FilePath(path).removingLastComponent().string
-    }
+    static var binariesDirectory: String? { Sandbox.ownExecutableDirectory }
 
     /// Starts routing and serves the client socket: the one systemd passed (socket activation), else the
     /// configured path.

@@ -93,14 +93,29 @@ public final class Sandbox: Sendable {
     /// forks of the daemon: slower, as safe). The helper runs with the daemon's identity and clones every
     /// stub, so a file anyone else could replace would be theirs to run as the daemon.
     public static var installedHelperExecutable: String? {
+        guard let directory = ownExecutableDirectory else { return nil }
+        let path = (directory == "/" ? "" : directory) + "/rethink-spawn-helper"
+        return trustedExecutable(path) ? path : nil
+    }
+
+    /// The directory of this process's own executable (`/proc/self/exe`), where `make install` puts the
+    /// programs that ship with the daemon; nil when it cannot be read.
+    public static var ownExecutableDirectory: String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard length > 0 else { return nil }
-        let own = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let directory = own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let path = directory + "/rethink-spawn-helper"
-        return trustedExecutable(path) ? path : nil
+        return parent(of: String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
+
+    /// The directory part of an absolute path: "/" for a file at the root.
+    private static func parent(of path: String) -> String {
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        return directory.isEmpty ? "/" : directory
+    }
+
+    /// The spawn helpers' program as given to this sandbox (nil: none; see ``executedSpawnHelperCount`` for
+    /// how many run it).
+    public var spawnHelperExecutable: String? { spawner.helperExecutable }
 
     static func trustedExecutable(_ path: String) -> Bool {
         let owner = geteuid()
@@ -112,8 +127,7 @@ public final class Sandbox: Sendable {
             guard info.st_uid == owner || info.st_uid == 0 else { return false }
             return info.st_mode & (S_IWGRP | S_IWOTH) == 0
         }
-        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        return ownedAndClosed(path, directory: false) && ownedAndClosed(directory.isEmpty ? "/" : directory, directory: true)
+        return ownedAndClosed(path, directory: false) && ownedAndClosed(parent(of: path), directory: true)
             && access(path, X_OK) == 0
     }
 

@@ -7,13 +7,13 @@ import RethinkMessages
 /// request's delivery, the stub's answer and its way back) is `firstAnswer`.
 struct DeployBreakdown {
     static let phases = ["catalogue", "package", "spawn", "attach", "handshake", "statuses"]
+    /// The columns of a row's `values`: the phases, then what they leave of the client's latency.
+    private static let columns = phases + ["firstAnswer"]
 
-    /// Per phase (and `firstAnswer`), one value in milliseconds per domain that had every phase.
-    private(set) var samples: [String: [Double]] = [:]
-    private(set) var domains = 0
-    /// Each domain's request index, the client's latency and the phases (in `phases` order, then
-    /// `firstAnswer`), in milliseconds: the slowest say what a p99 is made of.
+    /// One per domain that had every phase: its request index, the client's latency and `columns`, in
+    /// milliseconds (the medians come from them, and the slowest say what a p99 is made of).
     private var rows: [(index: Int, latency: Double, values: [Double])] = []
+    var domains: Int { rows.count }
 
     /// Reads `<runtimeURL>/registry` on `connection` and matches domain `<prefix><i>.example` with `log`'s i.
     init(connection: ServerConnection, prefix: String, log: RoundTripLog, timeoutMillis: Int32) throws {
@@ -27,20 +27,17 @@ struct DeployBreakdown {
             guard latency != 0, let timings = byDomain["\(prefix)\(index).example"] else { continue }
             let values = Self.phases.compactMap { Self.milliseconds(timings[$0]) }
             guard values.count == Self.phases.count else { continue }
-            for (phase, value) in zip(Self.phases, values) { samples[phase, default: []].append(value) }
             let firstAnswer = max(0, Double(latency) / 1e6 - values.reduce(0, +))
-            samples["firstAnswer", default: []].append(firstAnswer)
             rows.append((index, Double(latency) / 1e6, values + [firstAnswer]))
-            domains += 1
         }
     }
 
     /// The nearest-rank median of each phase, in milliseconds.
     var medians: [(String, Double)] {
-        (Self.phases + ["firstAnswer"]).map { phase in
-            let sorted = (samples[phase] ?? []).sorted()
-            guard !sorted.isEmpty else { return (phase, 0) }
-            return (phase, sorted[(sorted.count + 1) / 2 - 1])
+        Self.columns.indices.map { column in
+            let sorted = rows.map { $0.values[column] }.sorted()
+            guard !sorted.isEmpty else { return (Self.columns[column], 0) }
+            return (Self.columns[column], sorted[(sorted.count + 1) / 2 - 1])
         }
     }
 
@@ -54,7 +51,7 @@ struct DeployBreakdown {
     func slowest(_ count: Int) -> [String] {
         rows.sorted { $0.latency > $1.latency }.prefix(count).map { row in
             String(format: "slowest: request %d, %.3f ms: ", row.index, row.latency)
-                + zip(Self.phases + ["firstAnswer"], row.values).map { String(format: "%@ %.3f", $0.0, $0.1) }
+                + zip(Self.columns, row.values).map { String(format: "%@ %.3f", $0.0, $0.1) }
                 .joined(separator: ", ")
         }
     }

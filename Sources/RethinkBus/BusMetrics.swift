@@ -68,7 +68,8 @@ public final class DomainMeters: Sendable {
     let queued: Gauge
     public let deploys: Timer
     public let residentBytes: Gauge
-    private let byCode = NIOLockedValueBox([String: Counter]())
+    /// By ``codeSlot(_:)``: an index, not a label to hash, on the data path.
+    private let byCode = NIOLockedValueBox([Counter?](repeating: nil, count: DomainMeters.codeSlots))
 
     /// - Parameter stubMeters: false for "none": no stub, so only its request counters are real.
     init(label: String, factory: any MetricsFactory, stubMeters: Bool = true) {
@@ -88,21 +89,33 @@ public final class DomainMeters: Sendable {
 
     /// Counts one request's final response.
     func finished(code: Int) {
-        let label = Self.codeLabel(code)
+        let slot = Self.codeSlot(code)
         let counter = byCode.withLockedValue { table in
-            if let counter = table[label] { return counter }
+            if let counter = table[slot] { return counter }
             let counter = Counter(
-                label: "rethink_requests_total", dimensions: [("domain", domain), ("code", label)], factory: factory)
-            table[label] = counter
+                label: "rethink_requests_total", dimensions: [("domain", domain), ("code", Self.codeLabel(code))],
+                factory: factory)
+            table[slot] = counter
             return counter
         }
         counter.increment()
     }
 
+    private static let namedCodes = [200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409, 413, 429, 500, 501, 502, 503, 504]
+    /// The named codes, the five classes and "invalid".
+    static let codeSlots = namedCodes.count + 6
+
+    /// Where a code's counter is kept: one slot per label of ``codeLabel(_:)``.
+    static func codeSlot(_ code: Int) -> Int {
+        if let named = namedCodes.firstIndex(of: code) { return named }
+        if (100..<600).contains(code) { return namedCodes.count + code / 100 - 1 }
+        return namedCodes.count + 5
+    }
+
     /// The codes the runtime gives and the usual ones stubs give keep their number; any other, its class.
     static func codeLabel(_ code: Int) -> String {
         switch code {
-        case 200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409, 413, 429, 500, 501, 502, 503, 504: return String(code)
+        case _ where namedCodes.contains(code): return String(code)
         case 100..<600: return "\(code / 100)xx"
         default: return "invalid"
         }

@@ -114,7 +114,10 @@ extension MessageBus {
     ///   return path through the requester's home node).
     /// Never a `from` that is a runtime-local address (client URLs included) or another stub's URL, a
     /// subscribe outside `K` (see above), nor an answer to a request it was never part of.
-    func acceptFromStub(_ message: Message, domain: DomainKey, url: String, port: BusPort) -> Bool {
+    /// - Parameter request: for a response, the request it answers, if one waits.
+    func acceptFromStub(
+        _ message: Message, domain: DomainKey, url: String, port: BusPort, answering request: PendingRequest?
+    ) -> Bool {
         // A stub listens only within its own domain key: a subscribe (to the runtime's bus or to any node) for
         // an address outside it would let it answer another domain's requests.
         if message.type == .subscribe, let outside = subscribedAddresses(message).first(where: {
@@ -139,7 +142,7 @@ extension MessageBus {
             }
         }
         if message.type == .response {
-            guard let id = message.id, let request = pending[PendingKey(address: message.to, id: id)] else {
+            guard let id = message.id, let request else {
                 // Nothing waits for it: dropped (and logged) by the response path; not a forgery in itself.
                 return true
             }

@@ -166,11 +166,13 @@ public final class MessageBus: @unchecked Sendable {
 
     /// Routes one message that `sender` wrote. Clients' messages must already carry a `from` they own.
     public func route(_ message: Message, from sender: BusPort) {
+        // A response's request is looked up once, for the stub check and the delivery.
+        let answered = message.type == .response ? message.id.flatMap { pending[PendingKey(address: message.to, id: $0)] } : nil
         if case .stub(let domain, let url) = sender.kind {
-            guard acceptFromStub(message, domain: domain, url: url, port: sender) else { return }
+            guard acceptFromStub(message, domain: domain, url: url, port: sender, answering: answered) else { return }
         }
         if message.type == .response {
-            deliverResponse(message, from: sender)
+            deliverResponse(message, answering: answered, from: sender)
             return
         }
         if message.to == addresses.status {
@@ -201,17 +203,24 @@ public final class MessageBus: @unchecked Sendable {
                 return
             }
             let key = PendingKey(address: from, id: id)
-            guard pending[key] == nil else {
+            // One lookup: the new request takes the key's place, and gives it back if it was taken.
+            nextSerial &+= 1
+            let tracked = PendingRequest(
+                key: key, requester: sender, to: message.to, target: .ports([]), serial: nextSerial,
+                deadline: eventLoop.now + configuration.responseTimeout)
+            if let inFlight = pending.updateValue(tracked, forKey: key) {
+                pending[key] = inFlight
                 answer(message, to: sender, code: 400, desc: "a request with id \(id) from \(from) is still in flight")
                 return
             }
             guard sender.inFlight < configuration.maxInFlightPerPeer else {
+                pending.removeValue(forKey: key)
                 answer(
                     message, to: sender, code: 429,
                     desc: "\(sender.inFlight) requests from this connection wait for their answers, the most one peer may (maxInFlightPerPeer)")
                 return
             }
-            request = track(key: key, requester: sender, to: message.to)
+            request = track(tracked)
         }
         if let ports = listeners[message.to] {
             let receivers = ports.filter { $0 !== sender }
@@ -257,13 +266,9 @@ public final class MessageBus: @unchecked Sendable {
     }
 
     /// Registers a request so that it gets exactly one final response, by its deadline at the latest.
-    private func track(key: PendingKey, requester: BusPort, to: String) -> PendingRequest {
-        nextSerial &+= 1
-        let request = PendingRequest(
-            key: key, requester: requester, to: to, target: .ports([]), serial: nextSerial,
-            deadline: eventLoop.now + configuration.responseTimeout)
-        pending[key] = request
-        requester.inFlight += 1
+    /// `request` is in `pending` already.
+    private func track(_ request: PendingRequest) -> PendingRequest {
+        request.requester.inFlight += 1
         timeouts.append(request)
         return request
     }
@@ -278,8 +283,9 @@ public final class MessageBus: @unchecked Sendable {
         return true
     }
 
-    private func deliverResponse(_ message: Message, from sender: BusPort) {
-        guard let id = message.id, let request = pending[PendingKey(address: message.to, id: id)] else {
+    /// Delivers a response to the request it answers (`pending[(to, id)]`, looked up by the caller).
+    private func deliverResponse(_ message: Message, answering request: PendingRequest?, from sender: BusPort) {
+        guard let id = message.id, let request else {
             logger.debug(
                 "response dropped: no request waits for it (late or unmatched)",
                 metadata: ["to": "\(message.to)", "from": "\(sender)"])

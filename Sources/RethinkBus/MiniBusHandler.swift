@@ -15,6 +15,7 @@ public final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
     private let onHandshake: (Message) -> Void
     private var framer: LineFramer
     private var context: ChannelHandlerContext?
+    private var lines = LineBatch()
     private let logger: Logger
 
     /// - Parameter onHandshake: called on the loop with the stub's answer to the deploy message, before the
@@ -29,8 +30,18 @@ public final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
         self.logger = logger
         self.port = BusPort(
             kind: .stub(domain: domain, url: url),
-            deliver: { [weak self] message, _ in self?.context?.writeLine(message) },
-            flush: { [weak self] in self?.context?.flush() })
+            deliver: { [weak self] message, _ in self?.deliver(message) },
+            flush: { [weak self] in self?.flushLines() })
+    }
+
+    private func deliver(_ message: Message) {
+        guard let context else { return }
+        lines.append(message, allocator: context.channel.allocator)
+    }
+
+    private func flushLines() {
+        guard let context else { return }
+        lines.flush(to: context)
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {

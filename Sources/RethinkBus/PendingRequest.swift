@@ -18,8 +18,9 @@ final class PendingRequest {
     let serial: UInt64
     /// When the runtime answers 408 if nobody has answered.
     let deadline: NIODeadline
-    /// Its place in the ``TimeoutQueue`` (older requests before, newer after).
-    weak var older: PendingRequest?
+    /// Its place in the ``TimeoutQueue`` (older requests before, newer after); `older` is held by the queue's
+    /// chain of `newer` links while this request is queued, and cleared when it leaves.
+    unowned(unsafe) var older: PendingRequest?
     var newer: PendingRequest?
     var queued = false
     /// Waiting in its stub's queue (not yet written to the stub).

@@ -4,9 +4,13 @@ import NIOCore
 /// monotonic: a list swept from its oldest end replaces one scheduled timer per request. It is linked
 /// through the requests themselves, so an answered request leaves it at once (O(1)) and memory follows the
 /// requests in flight, not rate × timeout.
+///
+/// The backward links (`newest`, each request's `older`) are unowned: every queued request is held by the
+/// chain of `newer` links from `oldest`, and `remove` clears both links of a request it takes out. Weak links
+/// cost a side table per request (a tenth of the queue's share of the routing profile, docs/BENCHMARK.md).
 struct TimeoutQueue {
     private var oldest: PendingRequest?
-    private weak var newest: PendingRequest?
+    private unowned(unsafe) var newest: PendingRequest?
     private(set) var count = 0
 
     mutating func append(_ request: PendingRequest) {

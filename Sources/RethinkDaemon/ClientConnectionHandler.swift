@@ -18,6 +18,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     private let version: String
     private var framer: LineFramer
     private var context: ChannelHandlerContext?
+    private var lines = LineBatch()
     private(set) var port: BusPort!
     private let logger: Logger
     private let status: ServiceStatus?
@@ -51,7 +52,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         self.port = BusPort(
             kind: .client(number: number, url: bus.addresses.client(number)),
             deliver: { [weak self] message, _ in self?.deliver(message) },
-            flush: { [weak self] in self?.context?.flush() })
+            flush: { [weak self] in self?.flushLines() })
     }
 
     private var clientURL: String { port.url }
@@ -130,7 +131,12 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
             meters.dropped.increment()
             return
         }
-        context.writeLine(message)
+        lines.append(message, allocator: context.channel.allocator)
+    }
+
+    private func flushLines() {
+        guard let context else { return }
+        lines.flush(to: context)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

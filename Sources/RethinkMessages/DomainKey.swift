@@ -30,6 +30,8 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
 
     private static let reThinkSchemeBytes: [[UInt8]] = reThinkSchemes.map { Array($0.utf8) }
 
+    /// Allocates only the key's own string: this runs for every routed request and every stub message, and
+    /// the scratch arrays it used to build were a fifth of its cost (docs/BENCHMARK.md).
     private static func key(of bytes: UnsafeBufferPointer<UInt8>) -> String? {
         let count = bytes.count
         var schemeEnd = 0
@@ -51,26 +53,42 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
         if let at = (start..<end).last(where: { bytes[$0] == UInt8(ascii: "@") }) { start = at + 1 }
         if let colon = (start..<end).last(where: { bytes[$0] == UInt8(ascii: ":") }) { end = colon }
         guard start < end else { return nil }
-        var key: [UInt8] = []
-        key.reserveCapacity(schemeEnd + 1 + end - start)
-        let scheme = (0..<schemeEnd).map { lower(bytes[$0]) }
-        if reThinkSchemeBytes.contains(scheme) {
-            for prefix in ["msg-node.", "registry."] {
-                let prefixBytes = Array(prefix.utf8)
-                if end - start > prefixBytes.count,
-                    (0..<prefixBytes.count).allSatisfy({ lower(bytes[start + $0]) == prefixBytes[$0] })
-                {
-                    start += prefixBytes.count
-                    break
-                }
-            }
-        } else {
-            key.append(contentsOf: scheme)
-            key.append(UInt8(ascii: "."))
+        let isReThink = reThinkSchemeBytes.contains { scheme in
+            scheme.count == schemeEnd && (0..<schemeEnd).allSatisfy { lower(bytes[$0]) == scheme[$0] }
         }
-        for index in start..<end { key.append(lower(bytes[index])) }
-        guard isDNSName(key) else { return nil }
-        return String(decoding: key, as: UTF8.self)
+        if isReThink {
+            for prefix: StaticString in ["msg-node.", "registry."] where hasPrefix(bytes, start..<end, prefix) {
+                start += prefix.utf8CodeUnitCount
+                break
+            }
+        }
+        let schemePart = isReThink ? 0 : schemeEnd + 1
+        var valid = true
+        let key = String(unsafeUninitializedCapacity: schemePart + end - start) { key in
+            var length = 0
+            if !isReThink {
+                for index in 0..<schemeEnd { key[index] = lower(bytes[index]) }
+                key[schemeEnd] = UInt8(ascii: ".")
+                length = schemePart
+            }
+            for index in start..<end {
+                key[length] = lower(bytes[index])
+                length += 1
+            }
+            valid = isDNSName(UnsafeBufferPointer(rebasing: key[0..<length]))
+            return length
+        }
+        return valid ? key : nil
+    }
+
+    /// Whether `bytes[range]` starts with `prefix` in any case and goes on after it.
+    private static func hasPrefix(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ prefix: StaticString)
+        -> Bool
+    {
+        let length = prefix.utf8CodeUnitCount
+        guard range.count > length else { return false }
+        let start = prefix.utf8Start
+        return (0..<length).allSatisfy { lower(bytes[range.lowerBound + $0]) == start[$0] }
     }
 
     private static func lower(_ byte: UInt8) -> UInt8 {
@@ -82,10 +100,15 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     static func isDNSName(_ name: String) -> Bool {
-        isDNSName(Array(name.utf8))
+        var name = name
+        return name.withUTF8 { isDNSName($0) }
     }
 
     static func isDNSName(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBufferPointer { isDNSName($0) }
+    }
+
+    static func isDNSName(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard !bytes.isEmpty, bytes.count <= 253 else { return false }
         var labelStart = 0
         for index in 0...bytes.count {

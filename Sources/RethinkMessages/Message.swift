@@ -229,6 +229,11 @@ private struct Fields {
                 return false
             }
             let scanned = try scanner.scanString()
+            if !scanned.escaped, let known = MessageType.canonical(scanner, scanned.range) {
+                typeName = known.rawValue
+                type = known
+                return true
+            }
             let name = scanner.decodeString(scanned.range, escaped: scanned.escaped)
             typeName = name
             type = MessageType(rawValue: name) ?? MessageType(rawValue: name.lowercased())
@@ -322,6 +327,18 @@ private struct Fields {
             return true
         }
         return false
+    }
+}
+
+extension MessageType {
+    private static let canonicalNames: [(StaticString, MessageType)] = [
+        ("response", .response), ("create", .create), ("read", .read), ("update", .update), ("delete", .delete),
+        ("subscribe", .subscribe), ("unsubscribe", .unsubscribe), ("forward", .forward), ("execute", .execute),
+    ]
+
+    /// The type whose lowercase name is exactly `bytes[range]`: the common case, matched without a string.
+    static func canonical(_ scanner: JSONScanner, _ range: Range<Int>) -> MessageType? {
+        canonicalNames.first { scanner.keyEquals(range, $0.0) }?.1
     }
 }
 

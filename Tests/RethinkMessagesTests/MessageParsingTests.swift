@@ -62,6 +62,16 @@ struct MessageParsingTests {
         #expect(message.body?["v"]?.stringValue == "€ 𝄞 𝄞")
     }
 
+    @Test(arguments: MessageType.allCases)
+    func everyLowercaseTypeIsKnownAndCanonical(type: MessageType) throws {
+        let message = try parse(#"{"id":"a","type":""# + type.rawValue + #"","from":"x://a.example/1","to":"x://b.example/2"}"#)
+        #expect(message.type == type)
+        #expect(!message.needsCanonicalType)
+        #expect(throws: MessageParseError.self) {
+            try parse(#"{"id":"a","type":""# + type.rawValue + #"s","to":"x://b.example/2"}"#)
+        }
+    }
+
     @Test func typeIsAcceptedInAnyCaseAndWrittenLowercase() throws {
         let message = try parse(#"{"id":"a","type":"UPDATE","from":"x://a.example/1","to":"x://b.example/2"}"#)
         #expect(message.type == .update)

@@ -36,12 +36,14 @@ let package = Package(
         .target(name: "CRethinkSpawn"),
         // journald's native protocol: a sealed memfd and SCM_RIGHTS, which Swift's Glibc does not import.
         .target(name: "CRethinkJournal"),
+        // The JSON scan's inner loop over string bytes (SSE2; see its header for why C).
+        .target(name: "CRethinkScan"),
         // zlib, for gzip stub archives.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: Core modules, one per part of the architecture
         .target(
-            name: "RethinkMessages", dependencies: [.product(name: "Logging", package: "swift-log")],
+            name: "RethinkMessages", dependencies: ["CRethinkScan", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "RethinkJournal",

@@ -2,6 +2,13 @@
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = []
+// The routing path (the bus and the client connections): no run-time exclusivity checks in release builds. Every
+// access to a class's stored property paid a check there (5% of the daemon's CPU per message routed,
+// docs/BENCHMARK.md); debug builds, which the tests run, keep them. Not on RethinkMessages: the RethinkClient
+// library product depends on it, and a package others depend on may not carry unsafe flags.
+let routingSettings: [SwiftSetting] = swiftSettings + [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+]
 let cStubLinking: [LinkerSetting] = [.unsafeFlags(["-static-executable"])]
 
 let package = Package(
@@ -81,7 +88,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: routingSettings
         ),
         // The catalogue: local descriptors, `.well-known` discovery, the HTTPS fetcher, the verified package store.
         .target(
@@ -134,7 +141,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: routingSettings
         ),
         .target(
             name: "RethinkClient",

@@ -39,7 +39,27 @@ final class PendingRequest {
 }
 
 /// Requests are matched by (`from`, `id`) of the request and (`to`, `id`) of the response.
+///
+/// The key hashes its address once, when it is made: a request's key is hashed when it is added and when it is
+/// removed, and a deletion from the table rehashes the neighbouring keys; hashing the address string each time
+/// was the largest part of the table's cost in the routing profile (docs/BENCHMARK.md).
 struct PendingKey: Hashable {
     let address: String
     let id: MessageID
+    private let digest: Int
+
+    init(address: String, id: MessageID) {
+        self.address = address
+        self.id = id
+        var hasher = Hasher()
+        hasher.combine(address)
+        hasher.combine(id)
+        digest = hasher.finalize()
+    }
+
+    static func == (lhs: PendingKey, rhs: PendingKey) -> Bool {
+        lhs.digest == rhs.digest && lhs.address == rhs.address && lhs.id == rhs.id
+    }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(digest) }
 }

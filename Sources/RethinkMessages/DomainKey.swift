@@ -3,8 +3,20 @@
 /// reTHINK schemes (`hyperty`, `user`, `domain`, ...) map to their host without a leading `msg-node.` or
 /// `registry.`; any other scheme is a legacy network and maps to `<scheme>.<host>`, so
 /// `xmpp://chat.example/alice@chat.example` is served by the stub of `xmpp.chat.example`.
+///
+/// It hashes its name once, when made: a stub's port keeps its key, and the bus looks routes up by it for every
+/// message the stub writes.
 public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let value: String
+    private let digest: Int
+
+    public static func == (lhs: DomainKey, rhs: DomainKey) -> Bool { lhs.digest == rhs.digest && lhs.value == rhs.value }
+    public func hash(into hasher: inout Hasher) { hasher.combine(digest) }
+
+    private init(checked name: String) {
+        value = name
+        digest = name.hashValue
+    }
 
     public static let reThinkSchemes: Set<String> = [
         "hyperty", "user", "domain", "hyperty-runtime", "runtime", "global", "comm", "context",
@@ -17,7 +29,7 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
     /// A key from a name such as `acme.example`, if it is a lowercase DNS name.
     public init?(_ name: String) {
         guard DomainKey.isDNSName(name) else { return nil }
-        value = name
+        self.init(checked: name)
     }
 
     /// The key of an address, or nil when the address has no scheme and host or the key is not a DNS name.
@@ -25,7 +37,7 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
     public init?(address: String) {
         var address = address
         guard let key = address.withUTF8({ DomainKey.key(of: $0) }) else { return nil }
-        value = key
+        self.init(checked: key)
     }
 
     private static let reThinkSchemeBytes: [[UInt8]] = reThinkSchemes.map { Array($0.utf8) }

@@ -36,7 +36,7 @@ public final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func deliver(_ message: Message) {
         guard let context else { return }
-        lines.append(message, allocator: context.channel.allocator)
+        lines.append(message, to: context, eagerBytes: bus.eagerFlushBytes)
     }
 
     private func flushLines() {

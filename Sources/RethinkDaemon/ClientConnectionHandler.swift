@@ -131,7 +131,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
             meters.dropped.increment()
             return
         }
-        lines.append(message, allocator: context.channel.allocator)
+        lines.append(message, to: context, eagerBytes: bus.eagerFlushBytes)
     }
 
     private func flushLines() {

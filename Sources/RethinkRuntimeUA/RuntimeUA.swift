@@ -392,9 +392,12 @@ public actor RuntimeUA: BusDelegate {
             metadata: StubMetadata.of(url: url, domain: domain, pid: process.pid).merging(["rethink_source": "stub"]) {
                 $1
             }, rate: configuration.stubLogRate)
+        // Reads start at 4 KiB and grow with the traffic: the channel keeps its receive buffer for the next read,
+        // and a 64 KiB start cost every idle stub 58 KiB of the daemon's memory (89 → 31 KiB per stub, with the
+        // same pipelined rate: docs/BENCHMARK.md).
         let dataChannel = try await NIOPipeBootstrap(group: loop)
             .channelOption(
-                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144)
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 4096, maximum: 262_144)
             )
             .channelOption(.maxMessagesPerRead, value: 8)
             .channelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))

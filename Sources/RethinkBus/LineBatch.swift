@@ -19,7 +19,7 @@ public struct LineBatch {
     /// `eagerBytes` (see ``MessageBus/eagerFlushBytes``).
     public mutating func append(_ message: Message, to context: ChannelHandlerContext, eagerBytes: Int) {
         let size = message.bytes.count + 1
-        if buffer == nil { buffer = context.channel.allocator.buffer(capacity: max(size, 4096)) }
+        if buffer == nil { buffer = context.channel.allocator.buffer(capacity: max(size, 1024)) }
         buffer!.writeBytes(message.bytes)
         buffer!.writeInteger(UInt8(ascii: "\n"))
         if buffer!.readableBytes >= eagerBytes { flush(to: context) }

@@ -89,7 +89,7 @@ public final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
-        bus.flush()
+        bus.flushAfterReads()
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {

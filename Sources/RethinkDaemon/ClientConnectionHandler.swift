@@ -169,7 +169,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        bus.flush()
+        bus.flushAfterReads()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -36,12 +36,13 @@ public final class MiniBusHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func deliver(_ message: Message) {
         guard let context else { return }
-        lines.append(message, to: context, eagerBytes: bus.eagerFlushBytes)
+        let ready = lines.append(message, allocator: context.channel.allocator, eagerBytes: bus.eagerFlushBytes)
+        if ready != nil { context.writeLines(ready) }
     }
 
     private func flushLines() {
         guard let context else { return }
-        lines.flush(to: context)
+        context.writeLines(lines.take())
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {

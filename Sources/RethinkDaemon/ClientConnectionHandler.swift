@@ -131,12 +131,13 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
             meters.dropped.increment()
             return
         }
-        lines.append(message, to: context, eagerBytes: bus.eagerFlushBytes)
+        let ready = lines.append(message, allocator: context.channel.allocator, eagerBytes: bus.eagerFlushBytes)
+        if ready != nil { context.writeLines(ready) }
     }
 
     private func flushLines() {
         guard let context else { return }
-        lines.flush(to: context)
+        context.writeLines(lines.take())
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

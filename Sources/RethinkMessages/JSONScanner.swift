@@ -232,6 +232,27 @@ struct JSONScanner {
         return (start..<index, isInteger)
     }
 
+    /// The integer `bytes[range]` spells (an optional `-` and decimal digits, nothing else), if it fits an
+    /// Int64: what `Int64(String)` answers, without making the string (ids and codes, on every message).
+    func integer(in range: Range<Int>) -> Int64? {
+        var position = range.lowerBound
+        let negative = position < range.upperBound && bytes[position] == UInt8(ascii: "-")
+        if negative { position += 1 }
+        guard position < range.upperBound else { return nil }
+        var value: Int64 = 0
+        while position < range.upperBound {
+            let byte = bytes[position]
+            guard isDigit(byte) else { return nil }
+            let digit = Int64(byte &- UInt8(ascii: "0"))
+            let (times, overflowTimes) = value.multipliedReportingOverflow(by: 10)
+            let (next, overflowAdd) = negative ? times.subtractingReportingOverflow(digit) : times.addingReportingOverflow(digit)
+            guard !overflowTimes, !overflowAdd else { return nil }
+            value = next
+            position += 1
+        }
+        return value
+    }
+
     private func isDigit(_ byte: UInt8) -> Bool {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }

@@ -208,14 +208,12 @@ private struct Fields {
             default:
                 let start = scanner.index
                 try scanner.skipValue(depth: 1)
-                let text = String(
-                    decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.index]), as: UTF8.self)
                 // The id counts only if the number ended where JSON says it does: in "007" the scanner stops
                 // after the first 0, and the line is not JSON; its answer must not carry id 0.
                 var after = scanner
                 after.skipWhitespace()
                 let terminated = after.peek() == UInt8(ascii: ",") || after.peek() == UInt8(ascii: "}")
-                if let value = Int64(text), terminated {
+                if let value = scanner.integer(in: start..<scanner.index), terminated {
                     id = .int(value)
                 } else if terminated {
                     note("\"id\" must be an integer or a string")
@@ -297,9 +295,7 @@ private struct Fields {
         if scanner.keyEquals(key, "code") {
             let start = scanner.index
             try scanner.skipValue(depth: 2)
-            let text = String(
-                decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.index]), as: UTF8.self)
-            code = Int(text)
+            code = scanner.integer(in: start..<scanner.index).map { Int($0) }
             return true
         }
         if scanner.keyEquals(key, "desc") || scanner.keyEquals(key, "description") {

@@ -1,50 +1,41 @@
 import NIOCore
-import NIOEmbedded
 import RethinkMessages
 import Testing
 
 @testable import RethinkBus
 
-/// A port's lines wait for the batch's flush, and go out earlier only once they reach the eager size: nothing
-/// is lost or reordered either way.
+/// A port's lines wait for the batch's flush, and are handed over earlier only once they reach the eager size:
+/// nothing is lost or reordered either way.
 struct LineBatchTests {
-    /// A channel whose handler appends through a batch; `eagerBytes` as the bus would give it.
-    final class Writer: ChannelInboundHandler {
-        typealias InboundIn = Never
-        var context: ChannelHandlerContext?
-        var lines = LineBatch()
-        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    }
-
     static func message(_ id: Int) -> Message {
         Message.make(id: .int(Int64(id)), type: .create, from: "hyperty://a.example/x", to: "hyperty://b.example/y")
     }
 
-    static func written(_ channel: EmbeddedChannel) throws -> [String] {
-        var text = ""
-        while var buffer = try channel.readOutbound(as: ByteBuffer.self) { text += buffer.readString(length: buffer.readableBytes) ?? "" }
-        return text.split(separator: "\n").map(String.init)
+    static func lines(_ buffer: ByteBuffer?) -> [String] {
+        guard var buffer else { return [] }
+        return (buffer.readString(length: buffer.readableBytes) ?? "").split(separator: "\n").map(String.init)
     }
 
-    @Test func linesWaitForTheFlushBelowTheEagerSize() throws {
-        let writer = Writer()
-        let channel = EmbeddedChannel(handler: writer)
-        for id in 1...3 { writer.lines.append(Self.message(id), to: writer.context!, eagerBytes: .max) }
-        #expect(try Self.written(channel).isEmpty)
-        writer.lines.flush(to: writer.context!)
-        #expect(try Self.written(channel) == (1...3).map { Self.message($0).text })
-        #expect(writer.lines.isEmpty)
+    @Test func linesWaitForTheTakeBelowTheEagerSize() {
+        var batch = LineBatch()
+        for id in 1...3 {
+            #expect(batch.append(Self.message(id), allocator: ByteBufferAllocator(), eagerBytes: .max) == nil)
+        }
+        #expect(!batch.isEmpty)
+        #expect(Self.lines(batch.take()) == (1...3).map { Self.message($0).text })
+        #expect(batch.isEmpty)
+        #expect(batch.take() == nil)
     }
 
-    @Test func linesGoOutAtTheEagerSizeAndTheRestAtTheFlush() throws {
-        let writer = Writer()
-        let channel = EmbeddedChannel(handler: writer)
+    @Test func linesAreHandedOverAtTheEagerSizeAndTheRestAtTheTake() {
+        var batch = LineBatch()
         let size = Self.message(1).bytes.count + 1
         // Two lines reach the eager size; the third waits.
-        for id in 1...3 { writer.lines.append(Self.message(id), to: writer.context!, eagerBytes: 2 * size) }
-        #expect(try Self.written(channel) == (1...2).map { Self.message($0).text })
-        writer.lines.flush(to: writer.context!)
-        #expect(try Self.written(channel) == [Self.message(3).text])
+        #expect(batch.append(Self.message(1), allocator: ByteBufferAllocator(), eagerBytes: 2 * size) == nil)
+        let ready = batch.append(Self.message(2), allocator: ByteBufferAllocator(), eagerBytes: 2 * size)
+        #expect(Self.lines(ready) == (1...2).map { Self.message($0).text })
+        #expect(batch.append(Self.message(3), allocator: ByteBufferAllocator(), eagerBytes: 2 * size) == nil)
+        #expect(Self.lines(batch.take()) == [Self.message(3).text])
     }
 
     @Test func theAffinityMaskCountsEveryAllowedCPU() {

@@ -16,7 +16,6 @@ cd "$(dirname "$0")/../.."
 rounds=${BUS_ROUNDS:-3}
 requests=${BUS_REQUESTS:-300000}
 domains=${BUS_DOMAINS:-1}
-scratch=${BENCH_SCRATCH_PATH:-.build}
 case "${BUS_PIN:-both}" in
     both) modes="unpinned pinned" ;;
     1) modes=pinned ;;
@@ -24,12 +23,8 @@ case "${BUS_PIN:-both}" in
     *) echo "BUS_PIN is both, 1 or 0" >&2; exit 2 ;;
 esac
 
-for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench; do
-    swift build -c release --scratch-path "$scratch" --product "$product" >/dev/null 2>&1
-done
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+source scripts/lib/bench-build.sh
 daemons=${BUS_DAEMONS:-"$bin/rethink-runtimed"}
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rethink-bench-bus.XXXXXX")
 source scripts/lib/bench-cleanup.sh

@@ -17,14 +17,9 @@ cd "$(dirname "$0")/../.."
 count=${FC_COUNT:-60}
 rounds=${FC_ROUNDS:-3}
 variants=${FC_VARIANTS:-"forked exec"}
-scratch=${BENCH_SCRATCH_PATH:-.build}
 
-for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench; do
-    swift build -c release --scratch-path "$scratch" --product "$product" >/dev/null 2>&1
-done
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+source scripts/lib/bench-build.sh
 stubs=${FC_STUBS:-"$bin/rethink-echo-stub"}
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rethink-first-contact.XXXXXX")
 source scripts/lib/bench-cleanup.sh

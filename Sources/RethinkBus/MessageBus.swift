@@ -28,6 +28,7 @@ public final class MessageBus: @unchecked Sendable {
     public var routeCount: Int { routes.count }
     private var toFlush: [BusPort] = []
     private var flushScheduled = false
+    private var lastDestination: (address: String, key: DomainKey)?
     private var sweeper: RepeatedTask?
     private var idleSweeper: RepeatedTask?
     /// After `stop()`: a request still arriving (a stub's, during shutdown) is answered 503 at once, untracked.
@@ -198,12 +199,20 @@ public final class MessageBus: @unchecked Sendable {
             statusUpdate(message, for: stubURL, from: sender)
             return
         }
-        var outbound = message
+        // The message is passed on as it is unless it must be rewritten; no copy of it is made (a copy retains
+        // each of its strings and arrays, on every message).
         if case .stub(_, let url) = sender.kind {
-            outbound = message.rewritten(appendingVia: url)
+            forward(message, as: message.rewritten(appendingVia: url), from: sender)
         } else if message.needsCanonicalType {
-            outbound = message.rewritten()
+            forward(message, as: message.rewritten(), from: sender)
+        } else {
+            forward(message, as: message, from: sender)
         }
+    }
+
+    /// Tracks a request and delivers it (`outbound`: the message as it is written on) to its listeners or
+    /// its domain's stub.
+    private func forward(_ message: Message, as outbound: Message, from sender: BusPort) {
         var request: PendingRequest?
         if let id = message.id, let from = message.from {
             guard !isStopped else {
@@ -250,7 +259,7 @@ public final class MessageBus: @unchecked Sendable {
             respond(request, message, to: sender, code: 404, desc: "nothing listens on \(message.to)")
             return
         }
-        guard let domain = DomainKey(address: message.to) else {
+        guard let domain = domainKey(of: message.to) else {
             respond(
                 request, message, to: sender, code: 404,
                 desc: "no route: \(message.to) has no domain a stub could serve")
@@ -263,6 +272,15 @@ public final class MessageBus: @unchecked Sendable {
             return
         }
         routeToStub(outbound, domain: domain, request: request, sender: sender)
+    }
+
+    /// The domain key of a destination, remembered for the last one: pipelined traffic names the same address
+    /// over and over, and comparing it with the last is cheaper than reading its key again.
+    private func domainKey(of address: String) -> DomainKey? {
+        if let last = lastDestination, last.address == address { return last.key }
+        guard let key = DomainKey(address: address) else { return nil }
+        lastDestination = (address, key)
+        return key
     }
 
     /// The route of the stub that declared `address` multi-party, if one did, and how it fans out.
@@ -312,7 +330,11 @@ public final class MessageBus: @unchecked Sendable {
             (request.meters ?? metrics.none).finished(code: message.code ?? 200)
         }
         if case .stub = sender.kind { routeOf(sender)?.countFromStub() }
-        write(message.needsCanonicalType ? message.rewritten() : message, to: request.requester, sender: sender)
+        if message.needsCanonicalType {
+            write(message.rewritten(), to: request.requester, sender: sender)
+        } else {
+            write(message, to: request.requester, sender: sender)
+        }
     }
 
     func isExpectedResponder(_ sender: BusPort, of request: PendingRequest) -> Bool {

@@ -194,6 +194,11 @@ private struct Fields {
 
     /// Takes a top-level member the router needs; returns false to have any other member skipped.
     mutating func take(key: Range<Int>, scanner: inout JSONScanner) throws(JSONScanner.Failure) -> Bool {
+        // Only keys of a routing field's length are compared (most keys of a message are none of them).
+        switch key.count {
+        case 2, 4, 8: break
+        default: return false
+        }
         if scanner.keyEquals(key, "id") {
             guard firstTime("id", bit: 1) else { return false }
             switch scanner.peek() {
@@ -292,6 +297,10 @@ private struct Fields {
     }
 
     private mutating func takeBody(key: Range<Int>, scanner: inout JSONScanner) throws(JSONScanner.Failure) -> Bool {
+        switch key.count {
+        case 3, 4, 5, 11: break
+        default: return false
+        }
         if scanner.keyEquals(key, "code") {
             let start = scanner.index
             try scanner.skipValue(depth: 2)

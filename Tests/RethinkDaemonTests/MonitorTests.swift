@@ -87,6 +87,12 @@ struct MonitorTests {
     static let slowWatcher = """
         import json, socket, sys, threading, time
         path, monitor = sys.argv[1], sys.argv[2]
+        def received(connection, size):
+            # The daemon closing a connection ends the script (and fails the test) instead of spinning on EOF.
+            data = connection.recv(size)
+            if not data:
+                sys.exit("the daemon closed a connection")
+            return data
         def connect():
             s = socket.socket(socket.AF_UNIX); s.connect(path)
             data = b""
@@ -107,7 +113,7 @@ struct MonitorTests {
             buffer = b""
             sender.settimeout(60)
             while answered < count:
-                buffer += sender.recv(1 << 16)
+                buffer += received(sender, 1 << 16)
                 *complete, buffer = buffer.split(b"\\n")
                 answered += sum(1 for line in complete if b'"response"' in line)
         reader = threading.Thread(target=read_answers)
@@ -124,7 +130,7 @@ struct MonitorTests {
         dropped, buffer = 0, b""
         watcher.settimeout(10)
         while dropped == 0:
-            buffer += watcher.recv(1 << 16)
+            buffer += received(watcher, 1 << 16)
             *complete, buffer = buffer.split(b"\\n")
             for line in complete:
                 value = (json.loads(line).get("body") or {}).get("value") or {}

@@ -237,7 +237,8 @@ public final class MessageBus: @unchecked Sendable {
                     desc: "\(sender.inFlight) requests from this connection wait for their answers, the most one peer may (maxInFlightPerPeer)")
                 return
             }
-            request = track(tracked)
+            track(tracked)
+            request = tracked
         }
         if let ports = listeners[message.to] {
             let receivers = ports.filter { $0 !== sender }
@@ -293,10 +294,9 @@ public final class MessageBus: @unchecked Sendable {
 
     /// Registers a request so that it gets exactly one final response, by its deadline at the latest.
     /// `request` is in `pending` already.
-    private func track(_ request: PendingRequest) -> PendingRequest {
+    private func track(_ request: PendingRequest) {
         request.requester.inFlight += 1
         timeouts.append(request)
-        return request
     }
 
     /// A request is over (answered, or its requester gone): out of the table and the timeout list at once.

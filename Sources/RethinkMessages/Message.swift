@@ -336,14 +336,10 @@ private struct Fields {
 }
 
 extension MessageType {
-    private static let canonicalNames: [(StaticString, MessageType)] = [
-        ("response", .response), ("create", .create), ("read", .read), ("update", .update), ("delete", .delete),
-        ("subscribe", .subscribe), ("unsubscribe", .unsubscribe), ("forward", .forward), ("execute", .execute),
-    ]
-
     /// The type whose lowercase name is exactly `bytes[range]`: the common case, matched without a string.
     static func canonical(_ scanner: JSONScanner, _ range: Range<Int>) -> MessageType? {
-        canonicalNames.first { scanner.keyEquals(range, $0.0) }?.1
+        let name = UnsafeBufferPointer(rebasing: scanner.bytes[range])
+        return allCases.first { $0.rawValue.utf8.elementsEqual(name) }
     }
 }
 

@@ -62,4 +62,7 @@ struct PendingKey: Hashable {
     }
 
     func hash(into hasher: inout Hasher) { hasher.combine(digest) }
+
+    /// The table's hash without running a `Hasher` per lookup: see `HashDigest.mixed(_:seed:)`.
+    func _rawHashValue(seed: Int) -> Int { HashDigest.mixed(digest, seed: seed) }
 }

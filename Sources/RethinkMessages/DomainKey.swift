@@ -12,6 +12,8 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
 
     public static func == (lhs: DomainKey, rhs: DomainKey) -> Bool { lhs.digest == rhs.digest && lhs.value == rhs.value }
     public func hash(into hasher: inout Hasher) { hasher.combine(digest) }
+    /// The table's hash without running a `Hasher` per lookup: see `HashDigest.mixed(_:seed:)`.
+    public func _rawHashValue(seed: Int) -> Int { HashDigest.mixed(digest, seed: seed) }
 
     private init(checked name: String) {
         value = name

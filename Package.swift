@@ -198,7 +198,7 @@ let package = Package(
         .target(name: "CStubNoSwiftRuntime"),
         // The native echo stub (C): the benchmark's stub and a model for authors.
         .executableTarget(
-            name: "rethink-echo-stub", dependencies: ["CStubNoSwiftRuntime"], linkerSettings: cStubLinking),
+            name: "rethink-echo-stub", dependencies: ["CStubNoSwiftRuntime", "CRethinkScan"], linkerSettings: cStubLinking),
         // The spawn helper (C, static): the sandbox's spawner threads exec it, and clone every stub from it.
         .executableTarget(
             name: "rethink-spawn-helper", dependencies: ["CRethinkSpawn", "CStubNoSwiftRuntime"],

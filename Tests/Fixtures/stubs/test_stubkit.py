@@ -7,7 +7,8 @@ a fresh working directory holding the package file and ``rethink_stub.py``, star
     /usr/bin/python3 -m unittest discover -s Tests/Fixtures/stubs -p 'test_*.py'
 
 The native echo stub is tested when ``RETHINK_ECHO_STUB_BIN`` names its binary, e.g. built
-with ``cc -O2 -Wall -Wextra -o /tmp/rethink-echo-stub Sources/rethink-echo-stub/main.c``.
+with ``cc -O2 -Wall -Wextra -I Sources/CRethinkScan/include -o /tmp/rethink-echo-stub
+Sources/rethink-echo-stub/main.c Sources/CRethinkScan/CRethinkScan.c``.
 """
 
 from __future__ import annotations
@@ -301,6 +302,26 @@ class NativeEchoStubTests(EchoBehaviour, StubTestCase):
         self.expect_echo(stub, 3, "after")
         writer.join()
         self.assertIn("<4>", stub.stderr())
+
+    def test_strings_are_scanned_whole_at_every_offset_of_a_sixteen_byte_block(self):
+        # The native scan takes sixteen plain bytes at a time: a quote, an escape or a UTF-8 byte at any lane
+        # must end the run where it is, and a raw control byte anywhere in a string makes the line not JSON.
+        stub = self.start_stub()
+        self.deploy(stub)
+        msg_id = 10
+        for offset in range(40):
+            for special in ("\"", "\\", "\u00e9", "\u2603", "/"):
+                value = "a" * offset + special + "b" * (37 - offset)
+                # Not ensure_ascii: the UTF-8 bytes of é and ☃ reach the stub as they are.
+                stub.send(json.dumps(request(msg_id, value), ensure_ascii=False).encode())
+                self.expect_echo(stub, msg_id, value)
+                msg_id += 1
+            line = json.dumps(request(msg_id, "a" * offset + "\x01" + "b" * 20)).encode()
+            # json.dumps escapes the control byte; write it raw so that the string holds it as is.
+            stub.send(line.replace(b"\\u0001", b"\x01"))
+            stub.send(request(msg_id + 1, "next"))
+            self.expect_echo(stub, msg_id + 1, "next")
+            msg_id += 2
 
     def test_escaped_keys_and_type_are_understood(self):
         stub = self.start_stub()

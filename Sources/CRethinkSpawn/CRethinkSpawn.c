@@ -72,7 +72,7 @@ struct rt_kernel_sigaction {
 };
 
 /* Report the failed step through the error pipe and exit; never returns. */
-static void rt_child_fail(int pipe_fd, int step) {
+__attribute__((noreturn)) static void rt_child_fail(int pipe_fd, int step) {
     rt_spawn_failure report = {step, errno};
     ssize_t written;
     do {

@@ -22,7 +22,6 @@ public final class MessageBus: @unchecked Sendable {
     var listeners: [String: [BusPort]] = [:]
     var pending: [PendingKey: PendingRequest] = [:]
     private var timeouts = TimeoutQueue()
-    private var nextSerial: UInt64 = 0
     var routes: [DomainKey: StubRoute] = [:]
     /// How many domains the bus keeps a route for (on the bus's loop): stubs, and failures still remembered.
     public var routeCount: Int { routes.count }
@@ -221,9 +220,8 @@ public final class MessageBus: @unchecked Sendable {
             }
             let key = PendingKey(address: from, id: id)
             // One lookup: the new request takes the key's place, and gives it back if it was taken.
-            nextSerial &+= 1
             let tracked = PendingRequest(
-                key: key, requester: sender, to: message.to, target: .ports([]), serial: nextSerial,
+                key: key, requester: sender, to: message.to, target: .ports([]),
                 deadline: eventLoop.now + configuration.responseTimeout)
             if let inFlight = pending.updateValue(tracked, forKey: key) {
                 pending[key] = inFlight

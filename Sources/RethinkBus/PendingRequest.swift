@@ -15,7 +15,6 @@ final class PendingRequest {
     /// The request's `to`: the runtime's own answers come from it.
     let to: String
     var target: Target
-    let serial: UInt64
     /// When the runtime answers 408 if nobody has answered.
     let deadline: NIODeadline
     /// Its place in the ``TimeoutQueue`` (older requests before, newer after); `older` is held by the queue's
@@ -28,12 +27,11 @@ final class PendingRequest {
     /// The meters of the domain whose stub it went to (set with `target`), where its final code is counted.
     var meters: DomainMeters?
 
-    init(key: PendingKey, requester: BusPort, to: String, target: Target, serial: UInt64, deadline: NIODeadline) {
+    init(key: PendingKey, requester: BusPort, to: String, target: Target, deadline: NIODeadline) {
         self.key = key
         self.requester = requester
         self.to = to
         self.target = target
-        self.serial = serial
         self.deadline = deadline
     }
 }

@@ -542,6 +542,12 @@ int rt_spawn_helper_start(const char *executable, int *socket_out, pid_t *pid_ou
     return rt_start_helper(NULL, socket_out, pid_out, pidfd_out);
 }
 
+void rt_spawn_helper_discard(int pidfd) {
+    if (pidfd < 0) return;
+    (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0U);
+    rt_spawn_helper_stop(-1, pidfd);
+}
+
 void rt_spawn_helper_stop(int sock, int pidfd) {
     if (sock >= 0) close(sock);
     if (pidfd < 0) return;

@@ -158,7 +158,13 @@ final class SpawnerPool: Sendable {
                 (state.jobs.isEmpty ? nil : state.jobs.removeFirst(), state.stopping)
             }
             if let job {
+                let hadHelper = helper >= 0
                 job(&helper)
+                // The job found the helper gone (its socket failed): it is reaped now, not at shutdown.
+                if hadHelper && helper < 0 {
+                    rt_spawn_helper_discard(helperPidfd)
+                    helperPidfd = -1
+                }
             } else if stopping {
                 return
             }

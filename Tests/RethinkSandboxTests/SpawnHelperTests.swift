@@ -59,6 +59,17 @@ struct SpawnHelperTests {
         for helper in helpers { #expect(try await Self.reaped(helper), "helper \(helper) left behind") }
     }
 
+    /// One spawner thread, so that the spawn after the kill is known to find its helper gone.
+    @Test func aHelperFoundGoneIsReapedThenNotLeftAZombieUntilShutdown() async throws {
+        let sandbox = try Sandbox(logger: TestSupport.logger, spawners: 1)
+        defer { sandbox.shutdown() }
+        let helper = try #require(sandbox.spawnHelperPIDs.first)
+        kill(helper, SIGKILL)
+        let run = try await TestSupport.run(TestSupport.request("/bin/true", []), in: sandbox)
+        #expect(run.status == .exited(0))
+        #expect(try await Self.reaped(helper), "helper \(helper) is \(Self.status(of: helper)["State"] ?? "?") while the sandbox runs")
+    }
+
     @Test func withoutHelpersTheSpawnerThreadsForkThemselves() async throws {
         let sandbox = try Sandbox(logger: TestSupport.logger, spawners: 2, spawnHelpers: false)
         defer { sandbox.shutdown() }

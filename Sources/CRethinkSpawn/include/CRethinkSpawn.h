@@ -167,6 +167,10 @@ __attribute__((noreturn)) void rt_spawn_helper_main(int socket, pid_t daemon);
 /* Closes the helper's socket (it exits) and reaps it; either may be -1. */
 void rt_spawn_helper_stop(int socket, int pidfd);
 
+/* A helper whose socket failed (rt_spawn found it gone): killed, if it still runs, and reaped now, so that it
+ * is not left a zombie until the daemon stops; -1 is ignored. */
+void rt_spawn_helper_discard(int pidfd);
+
 /* pipe2(fds, O_CLOEXEC), which Swift's Glibc does not expose. Returns 0 or -1 with errno. */
 int rt_pipe_cloexec(int fds[2]);
 

@@ -72,6 +72,8 @@ struct MonitorTests {
         let monitor = try await Self.startMonitor(daemon, ["--domain", "py.example", "--bodies"])
         let client = try await RuntimeClient.connect(socketPath: daemon.socket)
         #expect(try await client.request(.read, to: "hyperty://py.example/x", body: ["value": "shown"]).code == 200)
+        // The answer can reach the client before the monitor has printed the request's event.
+        #expect(monitor.waitForOutput(containing: #""shown""#, timeout: 10), "the monitor never showed the body")
         kill(monitor.pid, SIGTERM)
         let output = monitor.readOutput()
         monitor.wait()

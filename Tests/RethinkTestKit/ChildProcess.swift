@@ -12,6 +12,8 @@ public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     private let outputFD: CInt
     private var status: Int32?
+    /// What ``waitForOutput(containing:timeout:)`` read; ``readOutput()`` returns it first.
+    private var captured: [UInt8] = []
 
     /// Starts `executable`; its stdout is captured when `captureOutput` is true, its stderr goes to /dev/null
     /// (or is appended to `stderrPath`).
@@ -48,7 +50,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// Everything the child wrote to stdout, once it closed it.
     public func readOutput() -> String {
         guard outputFD >= 0 else { return "" }
-        var data = [UInt8]()
+        var data = captured
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = read(outputFD, &buffer, buffer.count)
@@ -57,6 +59,24 @@ public final class ChildProcess: @unchecked Sendable {
         }
         close(outputFD)
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Reads the child's stdout until it holds `marker`, it is closed, or `timeout` seconds pass; true if the
+    /// marker came. For a child that is to be stopped once it has shown something: a signal sent before it
+    /// has read and written what it was sent would lose it.
+    public func waitForOutput(containing marker: String, timeout: TimeInterval) -> Bool {
+        guard outputFD >= 0 else { return false }
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !String(decoding: captured, as: UTF8.self).contains(marker) {
+            let left = Int32(max(0, deadline.timeIntervalSinceNow * 1000))
+            var poller = pollfd(fd: outputFD, events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&poller, 1, left) > 0 else { return false }
+            let count = read(outputFD, &buffer, buffer.count)
+            if count <= 0 { return false }
+            captured.append(contentsOf: buffer[0..<count])
+        }
+        return true
     }
 
     /// Waits for the child and returns its raw wait status.

@@ -165,7 +165,7 @@ let package = Package(
         .executableTarget(
             name: "rethink-runtimed",
             dependencies: [
-                "RethinkDaemon", "RethinkJournal", "RethinkMessages",
+                "RethinkDaemon", "RethinkJournal", "RethinkMessages", "RethinkSandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

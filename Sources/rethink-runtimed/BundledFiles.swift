@@ -1,4 +1,5 @@
 import FoundationEssentials
+import RethinkSandbox
 
 /// Files shipped with the daemon: the default catalogue, the Python stub kit and the JavaScript stub host. Installed under
 /// `<prefix>/share/rethink-runtimed/`; in a source checkout, found from the build directory.
@@ -11,10 +12,9 @@ enum BundledFiles {
     }
 
     private static func find(_ installed: String, inCheckout relative: String) -> String? {
-        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
-            return nil
-        }
-        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        // The executable's directory as the sandbox finds the spawn helper beside it.
+        guard let executableDirectory = Sandbox.ownExecutableDirectory else { return nil }
+        var directory = URL(fileURLWithPath: executableDirectory, isDirectory: true)
         let share = directory.deletingLastPathComponent().appendingPathComponent("share/rethink-runtimed/\(installed)")
             .path
         if FileManager.default.fileExists(atPath: share) { return share }

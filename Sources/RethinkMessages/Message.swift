@@ -12,13 +12,19 @@ public struct Message: Sendable {
     public let to: String
     /// `body.code` of a response.
     public let code: Int?
-    /// `body.desc` (or `body.description`).
-    public let desc: String?
+    /// `body.desc` (or `body.description`), decoded when read: the bus routes answers without looking at it.
+    public var desc: String? {
+        guard let range = descRange else { return nil }
+        return bytes.withUnsafeBufferPointer { JSONScanner($0).decodeString(range, escaped: descEscaped) }
+    }
     /// `body.via`: the stub URLs this message passed through.
     public let via: [String]
     let bodyRange: Range<Int>?
     let valueRange: Range<Int>?
     let typeIsCanonical: Bool
+    /// Where `desc`'s string is in `bytes` (between its quotes), and whether it holds escapes.
+    let descRange: Range<Int>?
+    let descEscaped: Bool
 
     /// A final response has a code of 200 or more (or no code at all); codes below 200 are provisional.
     public var isFinalResponse: Bool { type == .response && (code ?? 200) >= 200 }
@@ -81,9 +87,9 @@ public struct Message: Sendable {
             throw MessageParseError(reason: "missing \"to\"", id: fields.id, to: nil)
         }
         return Message(
-            bytes: bytes, type: type, id: fields.id, from: fields.from, to: to, code: fields.code, desc: fields.desc,
+            bytes: bytes, type: type, id: fields.id, from: fields.from, to: to, code: fields.code,
             via: fields.via, bodyRange: fields.bodyRange, valueRange: fields.valueRange,
-            typeIsCanonical: fields.typeIsCanonical)
+            typeIsCanonical: fields.typeIsCanonical, descRange: fields.descRange, descEscaped: fields.descEscaped)
     }
 
     /// Builds a message the runtime writes itself.
@@ -171,7 +177,8 @@ private struct Fields {
     var to: String?
     var resource: String?
     var code: Int?
-    var desc: String?
+    var descRange: Range<Int>?
+    var descEscaped = false
     var via: [String] = []
     var bodyRange: Range<Int>?
     var valueRange: Range<Int>?
@@ -310,8 +317,9 @@ private struct Fields {
         if scanner.keyEquals(key, "desc") || scanner.keyEquals(key, "description") {
             guard scanner.peek() == UInt8(ascii: "\"") else { return false }
             let scanned = try scanner.scanString()
-            if desc == nil || scanner.keyEquals(key, "desc") {
-                desc = scanner.decodeString(scanned.range, escaped: scanned.escaped)
+            if descRange == nil || scanner.keyEquals(key, "desc") {
+                descRange = scanned.range
+                descEscaped = scanned.escaped
             }
             return true
         }

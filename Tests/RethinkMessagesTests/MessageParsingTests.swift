@@ -130,6 +130,19 @@ struct MessageParsingTests {
         #expect(final.isFinalResponse)
     }
 
+    /// `desc` is kept as a place in the line and decoded when read: escapes, and "desc" over "description"
+    /// in either order, as when it was decoded while parsing.
+    @Test func descIsDecodedWhenReadWithItsEscapesAndDescWinsOverDescription() throws {
+        let head = #"{"id":3,"type":"response","from":"a://x","to":"b://y","body":{"code":500,"#
+        #expect(try parse(head + #""desc":"a \"b\"\n\u00e9 \ud83d\ude00"}}"#).desc == "a \"b\"\n\u{e9} \u{1F600}")
+        #expect(try parse(head + #""description":"long","desc":"short"}}"#).desc == "short")
+        #expect(try parse(head + #""desc":"short","description":"long"}}"#).desc == "short")
+        #expect(try parse(head + #""description":"only"}}"#).desc == "only")
+        #expect(try parse(head + #""desc":""}}"#).desc == "")
+        #expect(try parse(head + #""desc":7}}"#).desc == nil)
+        #expect(try parse(#"{"id":3,"type":"response","from":"a://x","to":"b://y"}"#).desc == nil)
+    }
+
     @Test func viaIsAppendedKeepingTheRestOfTheBody() throws {
         let message = try parse(
             #"{"id":1,"type":"create","from":"a://x.example/1","to":"b://y.example/2","body":{"via":"s://one","value":{"k":[1,2]}}}"#

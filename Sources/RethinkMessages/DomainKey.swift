@@ -118,10 +118,6 @@ public struct DomainKey: Hashable, Sendable, Comparable, CustomStringConvertible
         return name.withUTF8 { isDNSName($0) }
     }
 
-    static func isDNSName(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBufferPointer { isDNSName($0) }
-    }
-
     static func isDNSName(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard !bytes.isEmpty, bytes.count <= 253 else { return false }
         var labelStart = 0

@@ -1,9 +1,13 @@
 # Sourced by the comparison scripts (scripts/bench-*/run.sh): builds the daemon, the echo stub, the spawn helper
-# and rethink-bench in release (quietly), sets `bin` to their directory and raises the open-file limit as far
-# as this shell may. BENCH_SCRATCH_PATH (default .build) is the build's scratch path.
+# and rethink-bench in release (quietly, but a failed build shows its output), sets `bin` to their directory and
+# raises the open-file limit as far as this shell may. BENCH_SCRATCH_PATH (default .build) is the build's scratch path.
 scratch=${BENCH_SCRATCH_PATH:-.build}
+build_log=$(mktemp "${TMPDIR:-/tmp}/rethink-bench-build.XXXXXX")
 for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench; do
-    swift build -c release --scratch-path "$scratch" --product "$product" >/dev/null 2>&1
+    # Quiet when it builds; a failed build shows its output instead of ending the script without a word.
+    swift build -c release --scratch-path "$scratch" --product "$product" >"$build_log" 2>&1 ||
+        { cat "$build_log" >&2; rm -f "$build_log"; echo "building $product failed" >&2; exit 1; }
 done
+rm -f "$build_log"
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

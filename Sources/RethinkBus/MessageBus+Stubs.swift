@@ -236,8 +236,9 @@ extension MessageBus {
             if let declared = own("multiParty") { route.multiParty = declared }
             if let declared = own("echoed") { route.echoed = declared }
         }
-        setStatus(status, of: domain, stub: url, desc: message.desc)
-        delegate?.bus(self, stub: url, of: domain, reported: status, desc: message.desc)
+        let desc = message.desc  // decoded from the line each time it is read
+        setStatus(status, of: domain, stub: url, desc: desc)
+        delegate?.bus(self, stub: url, of: domain, reported: status, desc: desc)
     }
 
     // MARK: Stub lifecycle, driven by the Runtime UA

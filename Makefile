@@ -15,7 +15,9 @@ SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 CONFIGURATION ?= release
 TEST_INSTALL_CONFIGURATION ?= debug
-INSTALL_BUILD_FLAGS = -c $(CONFIGURATION) $(if $(filter release,$(CONFIGURATION)),--static-swift-stdlib)
+# The release flags are the ones every bench script builds with (scripts/lib/release-flags.sh).
+RELEASE_FLAGS := $(shell bash -c '. scripts/lib/release-flags.sh && echo "$${release_flags[*]}"')
+INSTALL_BUILD_FLAGS = -c $(CONFIGURATION) $(if $(filter release,$(CONFIGURATION)),$(RELEASE_FLAGS))
 
 .PHONY: all build deps test test-swift test-stubkit test-interworking test-units test-systemd demo demo-federation bench bench-federation bench-network soak clean install uninstall
 

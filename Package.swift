@@ -13,9 +13,19 @@ let cStubLinking: [LinkerSetting] = [.unsafeFlags(["-static-executable"])]
 // The daemon, released: lld, relative relocations packed (DT_RELR, glibc 2.36 and later) and identical code
 // folded. Gold left 46,000 relocations (1.1 MiB) that the loader reads at every start and that stayed
 // resident, a twentieth of the idle daemon (docs/BENCHMARK.md).
+// No dynamic symbol table of its own: the static Swift runtime's link arguments export every symbol of the
+// executable, 2.8 MiB of tables the loader searched at every start and that stayed resident; nothing loads
+// code that would look them up. The functions are laid out by scripts/link-order/rethink-runtimed.order
+// (made by scripts/link-order/generate.sh): what start-up and routing run comes first and together, so the
+// pages the daemon touches are 5 MiB of its text, not 11 (docs/BENCHMARK.md, "The daemon's pages at idle").
+let linkOrder = Context.packageDirectory + "/scripts/link-order/rethink-runtimed.order"
 let daemonLinking: [LinkerSetting] = [
     .unsafeFlags(
-        ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--icf=all"],
+        [
+            "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--icf=all",
+            "-Xlinker", "--no-export-dynamic", "-Xlinker", "--symbol-ordering-file=" + linkOrder,
+            "-Xlinker", "--no-warn-symbol-ordering",
+        ],
         .when(configuration: .release))
 ]
 

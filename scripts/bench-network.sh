@@ -19,9 +19,10 @@ for tool in jq nginx openssl; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || die "$tool is needed: bash scripts/install-deps.sh"
 done
 
+source scripts/lib/release-flags.sh
 for product in rethink-runtimed rethinkctl rethink-echo-stub rethink-spawn-helper rethink-bench; do
     echo "== building $product (release)"
-    swift build -c release --scratch-path "$scratch" --product "$product"
+    swift build -c release "${release_flags[@]}" --scratch-path "$scratch" --product "$product"
 done
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
 

@@ -52,9 +52,10 @@ esac
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 open_files=$(ulimit -n)
 
+source scripts/lib/release-flags.sh
 for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench; do
     echo "== building $product (release)"
-    swift build -c release --scratch-path "$scratch" --product "$product"
+    swift build -c release "${release_flags[@]}" --scratch-path "$scratch" --product "$product"
 done
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
 

@@ -2,10 +2,11 @@
 # and rethink-bench in release (quietly, but a failed build shows its output), sets `bin` to their directory and
 # raises the open-file limit as far as this shell may. BENCH_SCRATCH_PATH (default .build) is the build's scratch path.
 scratch=${BENCH_SCRATCH_PATH:-.build}
+source "$(dirname "${BASH_SOURCE[0]}")/release-flags.sh"
 build_log=$(mktemp "${TMPDIR:-/tmp}/rethink-bench-build.XXXXXX")
 for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench; do
     # Quiet when it builds; a failed build shows its output instead of ending the script without a word.
-    swift build -c release --scratch-path "$scratch" --product "$product" >"$build_log" 2>&1 ||
+    swift build -c release "${release_flags[@]}" --scratch-path "$scratch" --product "$product" >"$build_log" 2>&1 ||
         { cat "$build_log" >&2; rm -f "$build_log"; echo "building $product failed" >&2; exit 1; }
 done
 rm -f "$build_log"

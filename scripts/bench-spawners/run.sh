@@ -13,15 +13,9 @@ stubs=${SPAWNERS_STUBS:-500}
 rounds=${SPAWNERS_ROUNDS:-3}
 confinement=${SPAWNERS_CONFINEMENT:-full}
 counts=${SPAWNERS_COUNTS:-"default-direct default"}
-scratch=${BENCH_SCRATCH_PATH:-.build}
 command -v jq >/dev/null || { echo "jq is needed: apt-get install -y jq" >&2; exit 1; }
 
-source scripts/lib/release-flags.sh
-for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench; do
-    swift build -c release "${release_flags[@]}" --scratch-path "$scratch" --product "$product" >/dev/null 2>&1
-done
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+source scripts/lib/bench-build.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rethink-spawners.XXXXXX")
 daemon=""

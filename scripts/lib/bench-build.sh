@@ -1,6 +1,7 @@
-# Sourced by the comparison scripts (scripts/bench-*/run.sh): builds the daemon, the echo stub, the spawn helper
-# and rethink-bench in release (quietly, but a failed build shows its output), sets `bin` to their directory and
-# raises the open-file limit as far as this shell may. BENCH_SCRATCH_PATH (default .build) is the build's scratch path.
+# Sourced by the comparison scripts (scripts/bench-*/run.sh) and scripts/link-order/generate.sh: builds the
+# daemon, the echo stub, the spawn helper and rethink-bench in release with scripts/lib/release-flags.sh
+# (quietly, but a failed build shows its output), sets `bin` to their directory and raises the open-file limit
+# as far as this shell may. BENCH_SCRATCH_PATH (default .build) is the build's scratch path.
 scratch=${BENCH_SCRATCH_PATH:-.build}
 source "$(dirname "${BASH_SOURCE[0]}")/release-flags.sh"
 build_log=$(mktemp "${TMPDIR:-/tmp}/rethink-bench-build.XXXXXX")

@@ -5,15 +5,11 @@
 # are few and together instead of one function here and there in 19 MiB (docs/BENCHMARK.md, "The daemon's
 # pages at idle"). Run it again when the start-up or the routing path changes much; a stale order only costs
 # memory (names it no longer finds are skipped). Needs valgrind and a C compiler (apt-get install -y valgrind gcc).
+# BENCH_SCRATCH_PATH (default .build): the release build's scratch path, as for the bench scripts.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-source scripts/lib/release-flags.sh
 command -v valgrind >/dev/null || { echo "generate.sh: valgrind is needed: apt-get install -y valgrind" >&2; exit 1; }
-scratch=${LINK_ORDER_SCRATCH_PATH:-.build}
-for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench; do
-    swift build -c release "${release_flags[@]}" --scratch-path "$scratch" --product "$product"
-done
-bin=$(swift build -c release "${release_flags[@]}" --scratch-path "$scratch" --show-bin-path)
+source scripts/lib/bench-build.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rethink-link-order.XXXXXX")
 daemon=""

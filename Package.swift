@@ -17,7 +17,7 @@ let cStubLinking: [LinkerSetting] = [.unsafeFlags(["-static-executable"])]
 // executable, 2.8 MiB of tables the loader searched at every start and that stayed resident; nothing loads
 // code that would look them up. The functions are laid out by scripts/link-order/rethink-runtimed.order
 // (made by scripts/link-order/generate.sh): what start-up and routing run comes first and together, so the
-// pages the daemon touches are 5 MiB of its text, not 11 (docs/BENCHMARK.md, "The daemon's pages at idle").
+// pages the daemon touches are 5.3-5.7 MiB of its text, not 10.4 (docs/BENCHMARK.md, "The daemon's pages at idle").
 let linkOrder = Context.packageDirectory + "/scripts/link-order/rethink-runtimed.order"
 let daemonLinking: [LinkerSetting] = [
     .unsafeFlags(

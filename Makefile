@@ -97,9 +97,9 @@ demo-federation: build
 # Latency between two domains on two hosts and first contact with a stub fetched over HTTPS from the other
 # host, against a bare NATS request and reply between the same hosts (docs/BENCHMARK.md, "Federation").
 bench-federation: deps
-	$(SWIFT) build -c release --product rethink-runtimed
-	$(SWIFT) build -c release --product rethink-spawn-helper
-	$(SWIFT) build -c release --product rethinkctl
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product rethink-runtimed
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product rethink-spawn-helper
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product rethinkctl
 	cd Tests/Interworking && RETHINK_RUNTIMED_BIN="$$($(SWIFT) build -c release --show-bin-path)/rethink-runtimed" \
 		$(PYTHON) -m unittest -q bench_federation
 
@@ -116,7 +116,7 @@ bench-network: deps
 # Not part of `make test`. SOAK_SCRATCH_PATH: where the release build goes (.build).
 SOAK_SECONDS ?= 600
 SOAK_SCRATCH_PATH ?= .build
-SOAK_BUILD = $(SWIFT) build -c release --scratch-path "$(SOAK_SCRATCH_PATH)"
+SOAK_BUILD = $(SWIFT) build -c release $(RELEASE_FLAGS) --scratch-path "$(SOAK_SCRATCH_PATH)"
 
 soak: deps
 	$(SOAK_BUILD) --product rethink-runtimed

@@ -58,6 +58,9 @@ for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-b
     swift build -c release "${release_flags[@]}" --scratch-path "$scratch" --product "$product"
 done
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+# The build's own writes (some hundred MiB of objects and binaries) are flushed before anything is timed, so
+# that their writeback does not fall on the first phase.
+sync
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rethink-bench.XXXXXX")
 source scripts/lib/bench-cleanup.sh

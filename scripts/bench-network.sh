@@ -10,7 +10,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-scratch=${BENCH_SCRATCH_PATH:-.build}
 domains=${BENCH_DOMAINS:-30}
 stub=${BENCH_STUB:-native}
 
@@ -19,12 +18,8 @@ for tool in jq nginx openssl; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || die "$tool is needed: bash scripts/install-deps.sh"
 done
 
-source scripts/lib/release-flags.sh
-for product in rethink-runtimed rethinkctl rethink-echo-stub rethink-spawn-helper rethink-bench; do
-    echo "== building $product (release)"
-    swift build -c release "${release_flags[@]}" --scratch-path "$scratch" --product "$product"
-done
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+bench_products=(rethink-runtimed rethinkctl rethink-echo-stub rethink-spawn-helper rethink-bench)
+source scripts/lib/bench-build.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rethink-bench-net.XXXXXX")
 chmod 755 "$work"

@@ -22,7 +22,6 @@ set -euo pipefail
 json_out=${BENCH_JSON_OUT:-}
 case "$json_out" in "" | /*) ;; *) json_out="$PWD/$json_out" ;; esac
 cd "$(dirname "$0")/.."
-scratch=${BENCH_SCRATCH_PATH:-.build}
 requests=${BENCH_REQUESTS:-200000}
 window=${BENCH_WINDOW:-64}
 sequential=${BENCH_SEQUENTIAL_REQUESTS:-20000}
@@ -52,15 +51,7 @@ esac
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 open_files=$(ulimit -n)
 
-source scripts/lib/release-flags.sh
-for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench; do
-    echo "== building $product (release)"
-    swift build -c release "${release_flags[@]}" --scratch-path "$scratch" --product "$product"
-done
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
-# The build's own writes (some hundred MiB of objects and binaries) are flushed before anything is timed, so
-# that their writeback does not fall on the first phase.
-sync
+source scripts/lib/bench-build.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rethink-bench.XXXXXX")
 source scripts/lib/bench-cleanup.sh

@@ -1,15 +1,22 @@
-# Sourced by the comparison scripts (scripts/bench-*/run.sh) and scripts/link-order/generate.sh: builds the
-# daemon, the echo stub, the spawn helper and rethink-bench in release with scripts/lib/release-flags.sh
-# (quietly, but a failed build shows its output), sets `bin` to their directory and raises the open-file limit
-# as far as this shell may. BENCH_SCRATCH_PATH (default .build) is the build's scratch path.
+# Sourced by scripts/bench.sh, scripts/bench-network.sh, the comparison scripts (scripts/bench-*/run.sh) and
+# scripts/link-order/generate.sh: builds in release with scripts/lib/release-flags.sh the products named in
+# `bench_products` if the caller set it, else the daemon, the echo stub, the spawn helper and rethink-bench
+# (a heading each, quiet, but a failed build shows its output), waits for the build's writes to reach the disk,
+# sets `bin` to their directory and raises the open-file limit as far as this shell may.
+# BENCH_SCRATCH_PATH (default .build) is the build's scratch path.
 scratch=${BENCH_SCRATCH_PATH:-.build}
 source "$(dirname "${BASH_SOURCE[0]}")/release-flags.sh"
+[ -n "${bench_products+set}" ] || bench_products=(rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench)
 build_log=$(mktemp "${TMPDIR:-/tmp}/rethink-bench-build.XXXXXX")
-for product in rethink-runtimed rethink-echo-stub rethink-spawn-helper rethink-bench; do
+for product in "${bench_products[@]}"; do
+    echo "== building $product (release)"
     # Quiet when it builds; a failed build shows its output instead of ending the script without a word.
     swift build -c release "${release_flags[@]}" --scratch-path "$scratch" --product "$product" >"$build_log" 2>&1 ||
         { cat "$build_log" >&2; rm -f "$build_log"; echo "building $product failed" >&2; exit 1; }
 done
 rm -f "$build_log"
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+# The build's own writes (some hundred MiB of objects and binaries) are flushed before anything is timed, so
+# that their writeback does not fall on the first phase.
+sync
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

@@ -18,6 +18,8 @@ TEST_INSTALL_CONFIGURATION ?= debug
 # The release flags are the ones every bench script builds with (scripts/lib/release-flags.sh).
 RELEASE_FLAGS := $(shell bash -c '. scripts/lib/release-flags.sh && echo "$${release_flags[*]}"')
 INSTALL_BUILD_FLAGS = -c $(CONFIGURATION) $(if $(filter release,$(CONFIGURATION)),$(RELEASE_FLAGS))
+# The release build the measuring targets (bench-federation, soak) run: the one `make install` ships.
+RELEASE_BUILD = $(SWIFT) build -c release $(RELEASE_FLAGS)
 
 .PHONY: all build deps test test-swift test-stubkit test-interworking test-units test-systemd demo demo-federation bench bench-federation bench-network soak clean install uninstall
 
@@ -97,9 +99,9 @@ demo-federation: build
 # Latency between two domains on two hosts and first contact with a stub fetched over HTTPS from the other
 # host, against a bare NATS request and reply between the same hosts (docs/BENCHMARK.md, "Federation").
 bench-federation: deps
-	$(SWIFT) build -c release $(RELEASE_FLAGS) --product rethink-runtimed
-	$(SWIFT) build -c release $(RELEASE_FLAGS) --product rethink-spawn-helper
-	$(SWIFT) build -c release $(RELEASE_FLAGS) --product rethinkctl
+	$(RELEASE_BUILD) --product rethink-runtimed
+	$(RELEASE_BUILD) --product rethink-spawn-helper
+	$(RELEASE_BUILD) --product rethinkctl
 	cd Tests/Interworking && RETHINK_RUNTIMED_BIN="$$($(SWIFT) build -c release --show-bin-path)/rethink-runtimed" \
 		$(PYTHON) -m unittest -q bench_federation
 
@@ -116,7 +118,7 @@ bench-network: deps
 # Not part of `make test`. SOAK_SCRATCH_PATH: where the release build goes (.build).
 SOAK_SECONDS ?= 600
 SOAK_SCRATCH_PATH ?= .build
-SOAK_BUILD = $(SWIFT) build -c release $(RELEASE_FLAGS) --scratch-path "$(SOAK_SCRATCH_PATH)"
+SOAK_BUILD = $(RELEASE_BUILD) --scratch-path "$(SOAK_SCRATCH_PATH)"
 
 soak: deps
 	$(SOAK_BUILD) --product rethink-runtimed

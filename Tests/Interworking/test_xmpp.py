@@ -72,6 +72,15 @@ class NativeXmpp:
     def join(self, room: str, nick: str) -> None:
         self.loop.call_soon_threadsafe(lambda: self.client.plugin["xep_0045"].join_muc(room, nick))
 
+    def join_and_wait(self, room: str, nick: str, timeout: float = 10) -> None:
+        """Join, and return once the room has sent back bob's own presence."""
+        plugin = self.client.plugin["xep_0045"]
+        asyncio.run_coroutine_threadsafe(plugin.join_muc_wait(room, nick, maxchars=0, timeout=timeout),
+                                         self.loop).result(timeout + 1)
+
+    def leave(self, room: str, nick: str) -> None:
+        self.loop.call_soon_threadsafe(lambda: self.client.plugin["xep_0045"].leave_muc(room, nick))
+
     def say_in(self, room: str, text: str) -> None:
         self.loop.call_soon_threadsafe(lambda: self.client.send_message(mto=room, mbody=text, mtype="groupchat"))
 
@@ -168,11 +177,13 @@ Component "{ROOMS}" "muc"
         bob.join(f"lobby@{ROOMS}", "bob")
         listener = self.runtime()
         listener.listen(ROOM)
-        listener.status(KEY, "live")
+        self.room_joined(listener)
         poster = self.runtime_daemon.client()
+        responses = []
 
         def posted():
             response = poster.send(poster.url, ROOM, "hello lobby")
+            responses.append(response["body"])
             try:
                 while True:
                     nick, text = bob.room_messages.get(timeout=1)
@@ -183,8 +194,11 @@ Component "{ROOMS}" "muc"
                 # again is harmless (the room has him once)
                 bob.join(f"lobby@{ROOMS}", "bob")
                 return None
-        # bob is in the room once his join went through; the stub is once its join did
-        response = wait_for(posted, 15, "the post to reach the room")
+        # bob is in the room once his join went through (the stub is: it said so above)
+        try:
+            response = wait_for(posted, 15, "the post to reach the room")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; the posts were answered {responses}") from None
         self.assertEqual(response["body"]["code"], 200, response)
         got = listener.next(lambda m: m.get("to") == ROOM and m["body"].get("value") == "hello lobby", 5)
         self.assertEqual(got["body"]["nick"], "alice", "the room's reflection of alice's post")
@@ -196,6 +210,25 @@ Component "{ROOMS}" "muc"
         listener.next(lambda m: m.get("to") == ROOM and m["body"].get("value") == "bob again", 5)
         self.assertEqual([m for m in listener.inbox if m.get("body", {}).get("value") == "hi from bob"], [],
                          "once each")
+
+    def room_joined(self, client, timeout: float = 10) -> dict:
+        """The stub's next status saying that it joined the lobby."""
+        return client.next(lambda m: m.get("to") == f"{client.runtime_url}/status"
+                           and m["body"].get("domain") == KEY and m["body"].get("value") == "live"
+                           and f"lobby@{ROOMS} (joined)" in (m["body"].get("desc") or ""), timeout)["body"]
+
+    def test_a_room_that_refuses_the_join_is_joined_again_once_it_can(self) -> None:
+        self.server()
+        bob = self.bob()
+        bob.join_and_wait(f"lobby@{ROOMS}", "alice")  # the stub's nick: its join is refused (conflict)
+        listener = self.runtime()
+        listener.listen(ROOM)
+        wait_for(lambda: f"the room lobby@{ROOMS} refused to let alice join (conflict)"
+                 in self.runtime_daemon.child.output(), 10, "the room to refuse the stub's join")
+        self.assertEqual(listener.stub(KEY)["status"], "live")
+        bob.leave(f"lobby@{ROOMS}", "alice")
+        self.room_joined(listener)
+        self.assertIn(f"joined the room lobby@{ROOMS} as alice", self.runtime_daemon.child.output())
 
     def test_a_message_claiming_another_legacy_identity_is_refused(self) -> None:
         self.server()

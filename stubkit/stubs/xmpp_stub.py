@@ -23,7 +23,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 from rethink_network import InterworkingStub, tls_context
-from rethink_stub import LOG_WARNING, body_of
+from rethink_stub import LOG_NOTICE, LOG_WARNING, body_of
 
 NS_STREAM = "http://etherx.jabber.org/streams"
 NS_CLIENT = "jabber:client"
@@ -31,6 +31,7 @@ NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
 NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
 NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+NS_MUC_USER = "http://jabber.org/protocol/muc#user"
 PRESENCE_TYPES = {"subscribe", "subscribed", "unsubscribe", "unsubscribed", "unavailable", "probe"}
 ERROR_CODES = {"item-not-found": 404, "service-unavailable": 404, "recipient-unavailable": 404,
                "remote-server-not-found": 404, "forbidden": 403, "not-authorized": 403, "not-allowed": 403,
@@ -43,6 +44,13 @@ def q(tag: str, ns: str = NS_CLIENT) -> str:
 
 def bare(jid: str) -> str:
     return jid.partition("/")[0]
+
+
+def error_condition(stanza: ET.Element) -> str:
+    """The defined condition of a stanza error (``item-not-found``, ...), or ``error``."""
+    error = stanza.find(q("error"))
+    return next((c.tag.partition("}")[2] for c in (error if error is not None else [])
+                 if c.tag.startswith(f"{{{NS_STANZAS}}}") and not c.tag.endswith("}text")), "error")
 
 
 class XmppStub(InterworkingStub):
@@ -71,11 +79,15 @@ class XmppStub(InterworkingStub):
         self.muc_domains = [str(d).lower() for d in config.get("mucDomains", [f"conference.{self.jid.partition('@')[2]}"])]
         self.nick = str(identity.get("nick") or self.jid.partition("@")[0])
         self.rooms: set[str] = set()
+        # The rooms whose own presence came back (joined), and the retries of joins the room refused.
+        self.joined: set[str] = set()
+        self.join_retries: dict[str, tuple[int, object]] = {}  # room -> (failures so far, pending Timer)
 
     def is_room(self, jid: str) -> bool:
         return bare(jid).partition("@")[2].lower() in self.muc_domains
 
     def join(self, room: str) -> None:
+        """Ask to join ``room``; it is joined once the room sends back our own presence (``on_room_presence``)."""
         self.write(f"<presence to={quoteattr(f'{room}/{self.nick}')}><x xmlns='http://jabber.org/protocol/muc'>"
                    f"<history maxstanzas='0'/></x></presence>")
 
@@ -90,16 +102,66 @@ class XmppStub(InterworkingStub):
                     self.join(room)
             elif kind == "unsubscribe" and room in self.rooms:
                 self.rooms.discard(room)
+                self.forget_room(room)
                 if self.up:
                     self.write(f"<presence to={quoteattr(f'{room}/{self.nick}')} type='unavailable'/>")
         self.echoed = sorted(self.address_of(room) for room in self.rooms)
         super().on_listen(msg, kind, addresses, targets)
+        self.report_rooms()
+
+    def report_rooms(self) -> None:
+        """``live`` with the rooms in the description, each joined or still joining: a client that posts to a
+        room can wait for it to be joined (a post before that is refused by the room)."""
         if self.up:
-            self.report_status("live", "rooms: " + (", ".join(sorted(self.rooms)) or "none"))
+            rooms = [f"{room} ({'joined' if room in self.joined else 'joining'})" for room in sorted(self.rooms)]
+            self.report_status("live", "rooms: " + (", ".join(rooms) or "none"))
+
+    def forget_room(self, room: str) -> None:
+        self.joined.discard(room)
+        _, timer = self.join_retries.pop(room, (0, None))
+        if timer is not None:
+            timer.cancel()
 
     def session_up(self, desc: str | None = None) -> None:
         super().session_up(desc)
         for room in sorted(self.rooms):
+            self.join(room)
+
+    def on_room_presence(self, stanza: ET.Element, room: str, nick: str) -> None:
+        """Our own presence in a room (joined, or left), or the room's refusal of our join, retried with a
+        growing delay while someone listens there: a room that refused once (a server still starting its
+        rooms, a nick taken by a session that is going away) may take us later."""
+        if room not in self.rooms:
+            return
+        kind = stanza.get("type", "available")
+        if kind == "error":
+            failures, timer = self.join_retries.get(room, (0, None))
+            if timer is not None:
+                return  # a retry is already pending
+            condition = error_condition(stanza)
+            delay = min(60.0, 2.0 ** failures)
+            self.joined.discard(room)
+            self.log(f"the room {room} refused to let {self.nick} join ({condition}); joining again in {delay:.0f} s",
+                     LOG_WARNING)
+            self.join_retries[room] = (failures + 1, self.call_later(delay, self.retry_join, room))
+            self.report_rooms()
+            return
+        if not any(status.get("code") == "110" for status in stanza.iter(f"{{{NS_MUC_USER}}}status")):
+            return  # another occupant (the room marks our own presence with status 110): not carried
+        if kind == "unavailable" and room in self.joined:
+            self.joined.discard(room)
+            self.log(f"left the room {room}", LOG_WARNING)
+            self.report_rooms()
+        elif kind != "unavailable" and room not in self.joined:
+            self.joined.add(room)
+            self.join_retries.pop(room, None)
+            self.log(f"joined the room {room} as {nick}", LOG_NOTICE)
+            self.report_rooms()
+
+    def retry_join(self, room: str) -> None:
+        failures, _ = self.join_retries.get(room, (0, None))
+        self.join_retries[room] = (failures, None)
+        if self.up and room in self.rooms and room not in self.joined:
             self.join(room)
 
     def address_of(self, jid: str) -> str:
@@ -125,6 +187,8 @@ class XmppStub(InterworkingStub):
     def on_session_lost(self, reason: str) -> None:
         self.parser = None
         self.pending_stanzas.clear()
+        for room in list(self.joined) + list(self.join_retries):
+            self.forget_room(room)  # joined again, from the start, once the session is back
 
     def on_undeploy(self) -> None:
         if self.up:
@@ -223,9 +287,7 @@ class XmppStub(InterworkingStub):
 
     def on_stanza_error(self, stanza: ET.Element) -> None:
         key = self.pending_stanzas.pop(stanza.get("id", ""), None)
-        error = stanza.find(q("error"))
-        condition = next((c.tag.partition("}")[2] for c in (error if error is not None else [])
-                          if c.tag.startswith(f"{{{NS_STANZAS}}}") and not c.tag.endswith("}text")), "error")
+        condition = error_condition(stanza)
         if key is not None:
             self.settle(key, ERROR_CODES.get(condition, 502), desc=f"XMPP error from {stanza.get('from')}: {condition}")
 
@@ -267,12 +329,18 @@ class XmppStub(InterworkingStub):
                                                                              "nick": nick}})
 
     def on_presence(self, stanza: ET.Element) -> None:
+        sender = stanza.get("from", "")
+        if stanza.get("type") == "error" and stanza.get("id", "") in self.pending_stanzas:
+            self.on_stanza_error(stanza)  # the answer to a client's presence request
+            return
+        if self.is_room(sender):
+            self.on_room_presence(stanza, bare(sender), sender.partition("/")[2])
+            return  # occupants coming and going are not carried
         if stanza.get("type") == "error":
             self.on_stanza_error(stanza)
             return
-        sender = stanza.get("from", "")
-        if not sender or bare(sender) == self.jid or self.is_room(sender):
-            return  # occupants coming and going are not carried
+        if not sender or bare(sender) == self.jid:
+            return
         value = {"presence": stanza.get("type", "available")}
         for field in ("show", "status"):
             if stanza.findtext(q(field)) is not None:

@@ -101,8 +101,13 @@ public struct StubPackager: Sendable {
                 )
             }
             if descriptor.language == .python {
-                environment["PYTHONPATH"] = ([FilePath(packagePath).removingLastComponent().string] + pythonPath)
-                    .joined(separator: ":")
+                // A package directory's modules import each other; a single file sees no directory of its own
+                // (its view holds the file alone), so neither its directory nor the script's (Python puts that
+                // first in sys.path unless PYTHONSAFEPATH, 3.11+, says not to; older ones ignore it) is searched:
+                // listing it would be a Landlock refusal logged for every deploy.
+                let ownDirectory = singleFile == nil ? [FilePath(packagePath).removingLastComponent().string] : []
+                environment["PYTHONPATH"] = (ownDirectory + pythonPath).joined(separator: ":")
+                if singleFile != nil { environment["PYTHONSAFEPATH"] = "1" }
                 environment["PYTHONDONTWRITEBYTECODE"] = "1"
                 environment["PYTHONUNBUFFERED"] = "1"
                 return PreparedStub(

@@ -171,6 +171,12 @@ Component "{ROOMS}" "muc"
         self.assertEqual(inbound["from"], BOB)
         self.assertEqual(inbound["body"]["value"], "hello alice")
 
+    def test_the_stub_starts_and_logs_in_without_a_sandbox_refusal(self) -> None:
+        self.server()
+        client = self.runtime()
+        self.assertEqual(client.send(client.url, BOB, "are you there?")["body"]["code"], 404)  # deploys, logs in
+        self.assertNotIn("sandbox refused", self.runtime_daemon.child.output())
+
     def test_a_room_post_reaches_the_room_and_each_local_listener_once_and_the_room_reaches_them(self) -> None:
         self.server()
         bob = self.bob()

@@ -65,6 +65,8 @@ let package = Package(
         .target(name: "CRethinkScan"),
         // zlib, for gzip stub archives.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // epoll for the benchmark's fan-out relay (Glibc does not import it).
+        .systemLibrary(name: "CEpoll"),
 
         // MARK: Core modules, one per part of the architecture
         .target(
@@ -193,6 +195,7 @@ let package = Package(
         .executableTarget(
             name: "rethink-bench",
             dependencies: [
+                "CEpoll",
                 "RethinkMessages",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

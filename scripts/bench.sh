@@ -229,6 +229,19 @@ if [ "$domains" -gt 0 ]; then
     "$bin/rethink-bench" run --socket "$work/runtime.sock" --label "runtimed-$domains-domains" --domains "$domains" \
         --domain-prefix bench-d- "${run_options[@]}" | tee "$work/domains.out"
     rss_domains=$(rss_kib "$daemon_pid")
+    # Its baseline: the raw relay spreading the same requests over as many echo processes, started once
+    # (FanoutRelay): what a process per destination costs on this machine, without the daemon.
+    if [ "$unpinned" = 1 ]; then
+        echo "== baseline: raw relay over $domains echo processes"
+        "$bin/rethink-bench" relay --socket "$work/relay-fanout.sock" --stub "$bin/rethink-echo-stub" \
+            --fanout "$domains" 2>"$work/relay-fanout.log" &
+        fanout_pid=$!
+        pids+=("$fanout_pid")
+        wait_for_socket "$work/relay-fanout.sock"
+        "$bin/rethink-bench" run --socket "$work/relay-fanout.sock" --label "relay-$domains-domains" \
+            --domains "$domains" --domain-prefix bench-d- "${run_options[@]}" | tee "$work/relay-domains.out"
+        stop "$fanout_pid"
+    fi
 fi
 
 # Idle clients, last: the client holds them until its stdin (a fifo) ends, and says on another fifo when
@@ -269,6 +282,7 @@ relay_pinned=$(last_json "$work/relay-pinned.out")
 daemon_pinned=$(last_json "$work/runtimed-pinned.out")
 deploy=$(last_json "$work/deploy.out")
 many=$(last_json "$work/domains.out")
+relay_many=$(last_json "$work/relay-domains.out")
 shard_a=$(last_json "$work/shard.out")
 shard_b=$(last_json "$work/shard-seccomp.out")
 clients_report=$(last_json "$work/clients.out")
@@ -309,8 +323,11 @@ fi
 if [ "$domains" -gt 0 ]; then
     m=$(number "$many" ".pipelined.roundTripsPerSecond")
     if [ "$unpinned" = 1 ]; then
-        r=$(number "$relay" ".pipelined.roundTripsPerSecond")
+        r=$(number "$relay_many" ".pipelined.roundTripsPerSecond")
         printf '%-30s %14.0f %14.0f %10s\n' "$domains domains pipelined rt/s" "$m" "$r" "$(ratio "$m" "$r")"
+        printf '%-30s %14s %14s\n' "$domains domains / one domain" \
+            "$(ratio "$m" "$(number "$daemon" ".pipelined.roundTripsPerSecond")")" \
+            "$(ratio "$r" "$(number "$relay" ".pipelined.roundTripsPerSecond")")"
     else
         printf '%-30s %14.0f\n' "$domains domains pipelined rt/s" "$m"
     fi
@@ -419,6 +436,13 @@ bench_goal "RSS per live stub" "<= 32 KiB" le 32 "$per_stub" "KiB"
 bench_goal "RSS per idle client" "<= 4 KiB" le 4 "$per_client" "KiB"
 bench_goal "$many_label-domain throughput / one domain" ">= 80%" ge 80 "$domains_ratio" "%"
 bench_goal "$many_label stubs deployed" "<= 2 s" le 2 "$deploy_seconds" "s"
+if [ "$domains" -gt 0 ] && [ "$unpinned" = 1 ]; then
+    fanout_rate=$(number "$relay_many" .pipelined.roundTripsPerSecond)
+    relay_share=$(ratio "$fanout_rate" "$(number "$relay" .pipelined.roundTripsPerSecond)")
+    daemon_share=$(ratio "$(number "$many" .pipelined.roundTripsPerSecond)" "$fanout_rate")
+    echo "(the raw relay over $domains echo processes: $relay_share of the relay to one;" \
+        "the daemon over $domains stubs: $daemon_share of it)"
+fi
 
 if [ -n "$json_out" ]; then
     kib() { echo "${1:-null}"; }
@@ -428,6 +452,7 @@ if [ -n "$json_out" ]; then
         --argjson relayPinned "$relay_pinned" --argjson runtimedPinned "$daemon_pinned" \
         --argjson firstContact "$first" --argjson javascript "$daemon_js" --argjson firstContactJavascript "$first_js" \
         --argjson domains "$domains" --argjson deploy "$deploy" --argjson manyDomains "$many" \
+        --argjson relayManyDomains "$relay_many" \
         --argjson clients "$clients" --argjson clientsReport "$clients_report" --arg clientsSkipped "$clients_skipped" \
         --argjson rssIdle "$(kib "$rss_idle")" --argjson rssFirstContact "$(kib "$rss_first_contact")" \
         --argjson rssRun "$(kib "$rss_run")" --argjson rssJavascript "$(kib "$rss_js")" \
@@ -450,7 +475,9 @@ if [ -n "$json_out" ]; then
           javascript: {run: $javascript, firstContact: $firstContactJavascript},
           domains: {count: $domains, deploy: $deploy, run: $manyDomains,
                     pipelinedPercentOfOneDomain: share($manyDomains; $runtimed),
-                    pipelinedPercentOfRelay: share($manyDomains; $relay)},
+                    pipelinedPercentOfRelay: share($manyDomains; $relay),
+                    relay: $relayManyDomains, relayPercentOfRelayToOne: share($relayManyDomains; $relay),
+                    pipelinedPercentOfRelayOverAsMany: share($manyDomains; $relayManyDomains)},
           clients: {count: $clients, report: $clientsReport,
                     skipped: (if $clientsSkipped == "" then null else $clientsSkipped end)},
           rssKiB: {idle: $rssIdle, afterFirstContact: $rssFirstContact, afterRun: $rssRun,

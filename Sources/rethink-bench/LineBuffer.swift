@@ -19,6 +19,14 @@ struct LineBuffer {
 
     /// Reads once from `fd`, waiting at most `timeoutMillis`; false at end of stream. Throws on a timeout.
     mutating func fill(from fd: Int32, timeoutMillis: Int32) throws -> Bool {
+        guard try Posix.waitReadable(fd, timeoutMillis: timeoutMillis) else {
+            throw BenchError("no data from the server for \(timeoutMillis / 1000) s")
+        }
+        return try readOnce(from: fd)
+    }
+
+    /// Reads once from `fd`, which the caller knows is readable; false at end of stream.
+    mutating func readOnce(from fd: Int32) throws -> Bool {
         if start > 0 {
             let pending = end - start
             if pending > 0 { memmove(storage.baseAddress!, storage.baseAddress! + start, pending) }
@@ -30,9 +38,6 @@ struct LineBuffer {
             larger.copyMemory(from: UnsafeRawBufferPointer(storage))
             storage.deallocate()
             storage = larger
-        }
-        guard try Posix.waitReadable(fd, timeoutMillis: timeoutMillis) else {
-            throw BenchError("no data from the server for \(timeoutMillis / 1000) s")
         }
         while true {
             let count = read(fd, storage.baseAddress! + end, storage.count - end)

@@ -60,6 +60,36 @@ enum Posix {
         return address
     }
 
+    /// A listening unix stream socket at `path` (an existing file there is replaced), close-on-exec.
+    static func listenUnix(_ path: String) throws -> Int32 {
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard listener >= 0 else { throw BenchError("cannot create a socket: \(errorText())") }
+        var address = try unixAddress(path)
+        unlink(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0, listen(listener, 64) == 0 else {
+            throw BenchError("cannot listen on \(path): \(errorText()); is its directory writable?")
+        }
+        return listener
+    }
+
+    /// The next connection on `listener` (close-on-exec), retrying interrupted and aborted accepts.
+    static func acceptClient(_ listener: Int32) throws -> Int32 {
+        while true {
+            let client = accept(listener, nil, nil)
+            if client >= 0 {
+                closeOnExec(client)
+                return client
+            }
+            if errno == EINTR || errno == ECONNABORTED { continue }
+            throw BenchError("accept failed: \(errorText())")
+        }
+    }
+
     /// A blocking stream socket connected to the unix socket at `path` (close-on-exec).
     static func connectUnix(_ path: String) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

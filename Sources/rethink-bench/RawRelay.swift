@@ -14,26 +14,10 @@ struct RawRelay {
     /// Serves until the process is killed.
     func serve() throws -> Never {
         signal(SIGPIPE, SIG_IGN)
-        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard listener >= 0 else { throw BenchError("cannot create a socket: \(Posix.errorText())") }
-        var address = try Posix.unixAddress(socketPath)
-        unlink(socketPath)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard bound == 0, listen(listener, 64) == 0 else {
-            throw BenchError("cannot listen on \(socketPath): \(Posix.errorText()); is its directory writable?")
-        }
+        let listener = try Posix.listenUnix(socketPath)
         var number = 0
         while true {
-            let client = accept(listener, nil, nil)
-            if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                throw BenchError("accept failed: \(Posix.errorText())")
-            }
-            Posix.closeOnExec(client)
+            let client = try Posix.acceptClient(listener)
             number += 1
             do {
                 try start(client: client, number: number)

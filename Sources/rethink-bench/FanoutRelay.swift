@@ -16,20 +16,11 @@ struct FanoutRelay {
 
     /// Serves one connection at a time until the process is killed.
     func serve() throws -> Never {
-        signal(SIGPIPE, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)  // before the children: a child that dies must not take the relay with it
         let children = try (0..<fanout).map { _ in try ChildProcess.spawn(stubPath, arguments: ["--raw"]) }
-        let listener = try Posix.listenUnix(socketPath)
-        var number = 0
-        while true {
-            let client = try Posix.acceptClient(listener)
-            number += 1
-            do {
-                try Posix.writeAll(client, RawRelay.greeting(number))
-                try relay(client: client, children: children)
-            } catch {
-                let message = "rethink-bench relay: connection \(number): \(error)\n"
-                _ = message.withCString { write(2, $0, strlen($0)) }
-            }
+        try RawRelay.acceptLoop(socketPath) { client, number in
+            try Posix.writeAll(client, RawRelay.greeting(number))
+            try relay(client: client, children: children)
             close(client)
         }
     }

@@ -13,14 +13,20 @@ struct RawRelay {
 
     /// Serves until the process is killed.
     func serve() throws -> Never {
+        try Self.acceptLoop(socketPath) { client, number in try start(client: client, number: number) }
+    }
+
+    /// Accepts connections on `path` one by one and hands each, numbered from 1, to `connection`, which owns
+    /// it from then on unless it throws: then the error is printed and the connection closed.
+    static func acceptLoop(_ path: String, _ connection: (Int32, Int) throws -> Void) throws -> Never {
         signal(SIGPIPE, SIG_IGN)
-        let listener = try Posix.listenUnix(socketPath)
+        let listener = try Posix.listenUnix(path)
         var number = 0
         while true {
             let client = try Posix.acceptClient(listener)
             number += 1
             do {
-                try start(client: client, number: number)
+                try connection(client, number)
             } catch {
                 FileHandle.standardError.write(Data("rethink-bench relay: connection \(number): \(error)\n".utf8))
                 close(client)

@@ -236,7 +236,8 @@ let package = Package(
         .testTarget(name: "RethinkRegistryTests", dependencies: ["RethinkRegistry", "RethinkMessages"]),
         .testTarget(name: "RethinkStubPackageTests", dependencies: ["RethinkStubPackage"]),
         .testTarget(
-            name: "RethinkRuntimeUATests", dependencies: ["RethinkRuntimeUA", "RethinkMessages", "RethinkSandbox"]),
+            name: "RethinkRuntimeUATests",
+            dependencies: ["RethinkRuntimeUA", "RethinkMessages", "RethinkSandbox", "RethinkCatalogue"]),
         .testTarget(
             name: "RethinkClientTests",
             dependencies: [

@@ -129,12 +129,13 @@ start_daemon() {
     started=$!
     pids+=("$started")
 }
-# Starts the raw relay on $work/relay<suffix>.sock, likewise.
+# Starts the raw relay on $work/relay<suffix>.sock, likewise, with that many echo children shared by every
+# connection (its --fanout; 0: one child per connection).
 start_relay() {
-    local suffix=$1
-    shift
+    local suffix=$1 fanout=$2
+    shift 2
     "$@" "$bin/rethink-bench" relay --socket "$work/relay$suffix.sock" --stub "$bin/rethink-echo-stub" \
-        2>"$work/relay$suffix.log" &
+        --fanout "$fanout" 2>"$work/relay$suffix.log" &
     started=$!
     pids+=("$started")
 }
@@ -158,7 +159,7 @@ daemon_pid=$started
 echo '{"sandbox": {"confinement": "seccomp"}}' >"$work/seccomp-only.json"
 start_daemon -seccomp "$work/seccomp-only.json"
 if [ "$unpinned" = 1 ]; then
-    start_relay ""
+    start_relay "" 0
     wait_for_socket "$work/relay.sock"
 fi
 wait_for_socket "$work/runtime.sock"
@@ -199,7 +200,7 @@ fi
 if [ "$pinned" = 1 ]; then
     start_daemon -pinned "$work/runtimed.json" taskset -c 0
     pinned_pid=$started
-    start_relay -pinned taskset -c 0
+    start_relay -pinned 0 taskset -c 0
     pinned_relay_pid=$started
     wait_for_socket "$work/runtime-pinned.sock"
     wait_for_socket "$work/relay-pinned.sock"
@@ -233,10 +234,8 @@ if [ "$domains" -gt 0 ]; then
     # (FanoutRelay): what a process per destination costs on this machine, without the daemon.
     if [ "$unpinned" = 1 ]; then
         echo "== baseline: raw relay over $domains echo processes"
-        "$bin/rethink-bench" relay --socket "$work/relay-fanout.sock" --stub "$bin/rethink-echo-stub" \
-            --fanout "$domains" 2>"$work/relay-fanout.log" &
-        fanout_pid=$!
-        pids+=("$fanout_pid")
+        start_relay -fanout "$domains"
+        fanout_pid=$started
         wait_for_socket "$work/relay-fanout.sock"
         "$bin/rethink-bench" run --socket "$work/relay-fanout.sock" --label "relay-$domains-domains" \
             --domains "$domains" --domain-prefix bench-d- "${run_options[@]}" | tee "$work/relay-domains.out"
@@ -436,13 +435,6 @@ bench_goal "RSS per live stub" "<= 32 KiB" le 32 "$per_stub" "KiB"
 bench_goal "RSS per idle client" "<= 4 KiB" le 4 "$per_client" "KiB"
 bench_goal "$many_label-domain throughput / one domain" ">= 80%" ge 80 "$domains_ratio" "%"
 bench_goal "$many_label stubs deployed" "<= 2 s" le 2 "$deploy_seconds" "s"
-if [ "$domains" -gt 0 ] && [ "$unpinned" = 1 ]; then
-    fanout_rate=$(number "$relay_many" .pipelined.roundTripsPerSecond)
-    relay_share=$(ratio "$fanout_rate" "$(number "$relay" .pipelined.roundTripsPerSecond)")
-    daemon_share=$(ratio "$(number "$many" .pipelined.roundTripsPerSecond)" "$fanout_rate")
-    echo "(the raw relay over $domains echo processes: $relay_share of the relay to one;" \
-        "the daemon over $domains stubs: $daemon_share of it)"
-fi
 
 if [ -n "$json_out" ]; then
     kib() { echo "${1:-null}"; }

@@ -105,9 +105,13 @@ public struct StubPackager: Sendable {
                 // (its view holds the file alone), so neither its directory nor the script's (Python puts that
                 // first in sys.path unless PYTHONSAFEPATH, 3.11+, says not to; older ones ignore it) is searched:
                 // listing it would be a Landlock refusal logged for every deploy.
-                let ownDirectory = singleFile == nil ? [FilePath(packagePath).removingLastComponent().string] : []
-                environment["PYTHONPATH"] = (ownDirectory + pythonPath).joined(separator: ":")
-                if singleFile != nil { environment["PYTHONSAFEPATH"] = "1" }
+                var searchPath = pythonPath
+                if singleFile == nil {
+                    searchPath.insert(FilePath(packagePath).removingLastComponent().string, at: 0)
+                } else {
+                    environment["PYTHONSAFEPATH"] = "1"
+                }
+                environment["PYTHONPATH"] = searchPath.joined(separator: ":")
                 environment["PYTHONDONTWRITEBYTECODE"] = "1"
                 environment["PYTHONUNBUFFERED"] = "1"
                 return PreparedStub(

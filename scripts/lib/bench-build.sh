@@ -2,7 +2,8 @@
 # scripts/link-order/generate.sh: builds in release with scripts/lib/release-flags.sh the products named in
 # `bench_products` if the caller set it, else the daemon, the echo stub, the spawn helper and rethink-bench
 # (a heading each, quiet, but a failed build shows its output), waits for the build's writes to reach the disk,
-# sets `bin` to their directory and raises the open-file limit as far as this shell may.
+# reads the binaries into the page cache, sets `bin` to their directory and raises the open-file limit as far
+# as this shell may.
 # BENCH_SCRATCH_PATH (default .build) is the build's scratch path.
 scratch=${BENCH_SCRATCH_PATH:-.build}
 source "$(dirname "${BASH_SOURCE[0]}")/release-flags.sh"
@@ -19,4 +20,16 @@ bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
 # The build's own writes (some hundred MiB of objects and binaries) are flushed before anything is timed, so
 # that their writeback does not fall on the first phase.
 sync
+# And the binaries are read into the page cache, so that every run starts from the same, warm cache: pages
+# left untouched since the link may have been evicted already (the development VM's kernel pages out file
+# pages unused for a minute, through DAMON), and the first deploy would then wait for the disk (5-62 ms
+# instead of 3-5; docs/BENCHMARK.md, "A cold page cache"). They are read through a mapping, a byte a page, as
+# the daemon's own page faults read them: read(2) (cat) fills the cache with large folios, which the kernel
+# maps whole at a fault, and the idle daemon then holds about 4 MiB more than it does on a cold cache.
+python3 -c '
+import mmap, sys
+for path in sys.argv[1:]:
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, prot=mmap.PROT_READ) as pages:
+        sum(pages[offset] for offset in range(0, len(pages), mmap.PAGESIZE))
+' "${bench_products[@]/#/$bin/}"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

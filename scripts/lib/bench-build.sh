@@ -20,16 +20,20 @@ bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
 # The build's own writes (some hundred MiB of objects and binaries) are flushed before anything is timed, so
 # that their writeback does not fall on the first phase.
 sync
-# And the binaries are read into the page cache, so that every run starts from the same, warm cache: pages
-# left untouched since the link may have been evicted already (the development VM's kernel pages out file
-# pages unused for a minute, through DAMON), and the first deploy would then wait for the disk (5-62 ms
-# instead of 3-5; docs/BENCHMARK.md, "A cold page cache"). They are read through a mapping, a byte a page, as
-# the daemon's own page faults read them: read(2) (cat) fills the cache with large folios, which the kernel
-# maps whole at a fault, and the idle daemon then holds about 4 MiB more than it does on a cold cache.
+# And the binaries are read anew into the page cache, so that every run starts from the same cache, warm and
+# as a daemon started after boot finds it. Warm: pages left untouched since the link may have been evicted
+# already (the development VM's kernel pages out cached file pages unused for a minute, through DAMON), and
+# the first deploy would then wait for the disk (5-62 ms instead of 3-5). Anew: the pages the linker wrote
+# are cached in large folios, which this kernel maps whole at a fault, and the idle daemon then holds up to
+# 4 MiB more than one that reads its binary from the disk. So each file's cached pages are dropped (they are
+# clean after the `sync`) and read again through a mapping, a byte a page, as the daemon's own faults read
+# them; read(2) (cat) would cache large folios again. docs/BENCHMARK.md, "A cold page cache".
 python3 -c '
-import mmap, sys
+import mmap, os, sys
 for path in sys.argv[1:]:
-    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, prot=mmap.PROT_READ) as pages:
-        sum(pages[offset] for offset in range(0, len(pages), mmap.PAGESIZE))
+    with open(path, "rb") as file:
+        os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        with mmap.mmap(file.fileno(), 0, prot=mmap.PROT_READ) as pages:
+            sum(pages[offset] for offset in range(0, len(pages), mmap.PAGESIZE))
 ' "${bench_products[@]/#/$bin/}"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

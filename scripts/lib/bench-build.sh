@@ -23,11 +23,11 @@ sync
 # And the binaries are read anew into the page cache, so that every run starts from the same cache, warm and
 # as a daemon started after boot finds it. Warm: pages left untouched since the link may have been evicted
 # already (the development VM's kernel pages out cached file pages unused for a minute, through DAMON), and
-# the first deploy would then wait for the disk (5-62 ms instead of 3-5). Anew: the pages the linker wrote
-# are cached in large folios, which this kernel maps whole at a fault, and the idle daemon then holds up to
-# 4 MiB more than one that reads its binary from the disk. So each file's cached pages are dropped (they are
-# clean after the `sync`) and read again through a mapping, a byte a page, as the daemon's own faults read
-# them; read(2) (cat) would cache large folios again. docs/BENCHMARK.md, "A cold page cache".
+# the first deploy would then wait for the disk (5-62 ms instead of 3-5). Anew: a file written by cp or
+# install, or read with read(2) (cat), is cached in large folios, which this kernel maps whole at a fault, and
+# the idle daemon then holds up to 4 MiB more than one that reads its binary from the disk. So each file's
+# cached pages are dropped (they are clean after the `sync`) and read again through a mapping, a byte a page,
+# as the daemon's own faults read them. docs/BENCHMARK.md, "A cold page cache".
 python3 -c '
 import mmap, os, sys
 for path in sys.argv[1:]:

@@ -118,6 +118,10 @@ class XmppStub(InterworkingStub):
 
     def forget_room(self, room: str) -> None:
         self.joined.discard(room)
+        self.drop_retries(room)
+
+    def drop_retries(self, room: str) -> None:
+        """Forget the refused joins of ``room``, and cancel the retry still pending."""
         _, timer = self.join_retries.pop(room, (0, None))
         if timer is not None:
             timer.cancel()
@@ -154,7 +158,7 @@ class XmppStub(InterworkingStub):
             self.report_rooms()
         elif kind != "unavailable" and room not in self.joined:
             self.joined.add(room)
-            self.join_retries.pop(room, None)
+            self.drop_retries(room)
             self.log(f"joined the room {room} as {nick}", LOG_NOTICE)
             self.report_rooms()
 

@@ -19,8 +19,9 @@ const RUNTIME = 'hyperty-runtime://localhost/test-runtime';
 /// A host process running `source` (written to a package file) or the package at `file`.
 class HostProcess {
   constructor({ source, file, responseTimeoutMs = 2000, name = 'stub.js' }) {
+    let directory = null;
     if (!file) {
-      const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'rethink-host-test-'));
+      directory = fs.mkdtempSync(path.join(os.tmpdir(), 'rethink-host-test-'));
       file = path.join(directory, name);
       fs.writeFileSync(file, source);
     }
@@ -45,7 +46,13 @@ class HostProcess {
       this.stderr += chunk;
       this.wake();
     });
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+    // The package written for this host goes with it, so runs leave nothing in the temporary directory.
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code) => {
+        if (directory) fs.rmSync(directory, { recursive: true, force: true });
+        resolve(code);
+      }),
+    );
   }
 
   wake() {

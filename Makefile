@@ -78,6 +78,7 @@ install:
 	$(SWIFT) build $(INSTALL_BUILD_FLAGS) --product rethinkctl
 	$(SWIFT) build $(INSTALL_BUILD_FLAGS) --product rethink-echo-stub
 	$(SWIFT) build $(INSTALL_BUILD_FLAGS) --product rethink-spawn-helper
+	$(SWIFT) build $(INSTALL_BUILD_FLAGS) --product rethink-fetch
 	@PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" DATADIR="$(DATADIR)" DOCDIR="$(DOCDIR)" SYSCONFDIR="$(SYSCONFDIR)" \
 		UNITDIR="$(UNITDIR)" DESTDIR="$(DESTDIR)" \
 		bash scripts/install.sh install "$$($(SWIFT) build $(INSTALL_BUILD_FLAGS) --show-bin-path)"
@@ -101,6 +102,7 @@ demo-federation: build
 bench-federation: deps
 	$(RELEASE_BUILD) --product rethink-runtimed
 	$(RELEASE_BUILD) --product rethink-spawn-helper
+	$(RELEASE_BUILD) --product rethink-fetch
 	$(RELEASE_BUILD) --product rethinkctl
 	cd Tests/Interworking && RETHINK_RUNTIMED_BIN="$$($(SWIFT) build -c release --show-bin-path)/rethink-runtimed" \
 		$(PYTHON) -m unittest -q bench_federation

@@ -38,6 +38,7 @@ let package = Package(
         .executable(name: "rethink-bench", targets: ["rethink-bench"]),
         .executable(name: "rethink-echo-stub", targets: ["rethink-echo-stub"]),
         .executable(name: "rethink-spawn-helper", targets: ["rethink-spawn-helper"]),
+        .executable(name: "rethink-fetch", targets: ["rethink-fetch"]),
         .library(name: "RethinkClient", targets: ["RethinkClient"]),
     ],
     dependencies: [
@@ -119,9 +120,24 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                "RethinkFetchWire",
                 .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // What the daemon and rethink-fetch say to each other (one JSON line each way, the body after the reply).
+        .target(name: "RethinkFetchWire", swiftSettings: swiftSettings),
+        // One HTTPS GET for the network catalogue, run sandboxed by the daemon: the HTTP client and TLS stay
+        // out of the daemon's process (and out of its binary and memory).
+        .executableTarget(
+            name: "rethink-fetch",
+            dependencies: [
+                "RethinkFetchWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -264,7 +280,7 @@ let package = Package(
             name: "RethinkDaemonTests",
             dependencies: [
                 "RethinkDaemon", "RethinkClient", "RethinkMessages", "RethinkSandbox", "RethinkStubPackage",
-                "RethinkRuntimeUA", "RethinkCatalogue", "RethinkJournal", "RethinkTestKit",
+                "RethinkRuntimeUA", "RethinkCatalogue", "RethinkJournal", "RethinkTestKit", "RethinkFetchWire",
             ]
         ),
     ]

@@ -18,7 +18,7 @@ for tool in jq nginx openssl; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || die "$tool is needed: bash scripts/install-deps.sh"
 done
 
-bench_products=(rethink-runtimed rethinkctl rethink-echo-stub rethink-spawn-helper rethink-bench)
+bench_products=(rethink-runtimed rethinkctl rethink-echo-stub rethink-spawn-helper rethink-fetch rethink-bench)
 source scripts/lib/bench-build.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rethink-bench-net.XXXXXX")

@@ -10,8 +10,9 @@ products=${2:-}
 : "${PREFIX:?}" "${BINDIR:?}" "${DATADIR:?}" "${DOCDIR:?}" "${SYSCONFDIR:?}" "${UNITDIR:?}"
 DESTDIR=${DESTDIR:-}
 config_dir="$SYSCONFDIR/rethink-runtimed"
-# rethink-spawn-helper goes beside rethink-runtimed: the daemon execs it from there (docs/SANDBOX.md).
-binaries=(rethink-runtimed rethinkctl rethink-echo-stub rethink-spawn-helper)
+# rethink-spawn-helper and rethink-fetch go beside rethink-runtimed: the daemon runs them from there
+# (docs/SANDBOX.md).
+binaries=(rethink-runtimed rethinkctl rethink-echo-stub rethink-spawn-helper rethink-fetch)
 units=(rethink-runtimed.service rethink-runtimed.socket)
 docs=(README.md docs/OPERATIONS.md docs/CONFIGURATION.md docs/STUBS.md docs/SANDBOX.md)
 

@@ -28,17 +28,16 @@ public actor NetworkCatalogue {
     private var misses: [DomainKey: (error: DeploymentFailure, until: NIODeadline)] = [:]
     private var nextMissSweep = 1024
 
-    public init(configuration: DiscoveryConfiguration, stateDirectory: String, logger: Logger) throws(DeploymentFailure) {
+    /// `launcher` runs each GET in a sandboxed `rethink-fetch`; nothing is left running between fetches, so
+    /// there is nothing to shut down.
+    public init(
+        configuration: DiscoveryConfiguration, stateDirectory: String, launcher: FetcherLauncher, logger: Logger
+    ) throws(DeploymentFailure) {
         self.configuration = configuration
-        // The store first: once the fetcher's HTTP client exists, it must be shut down, so nothing may throw after.
         store = try PackageStore(stateDirectory: stateDirectory, configuration: configuration)
-        fetcher = try StubFetcher(configuration: configuration)
+        fetcher = try StubFetcher(configuration: configuration, launcher: launcher)
         descriptorDirectory = FilePath(stateDirectory).appending("descriptors").string
         self.logger = logger
-    }
-
-    public func shutdown() async {
-        await fetcher.shutdown()
     }
 
     /// Where `domain`'s descriptor is looked for, in order.

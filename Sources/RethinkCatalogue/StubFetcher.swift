@@ -1,14 +1,14 @@
-import AsyncHTTPClient
 import FoundationEssentials
 import NIOCore
-import NIOHTTP1
-import NIOSSL
+import RethinkFetchWire
 import RethinkMessages
+import RethinkSandbox
 
 /// The network catalogue's HTTP client: GET over HTTPS with the system trust store (plus the operator's CA
 /// bundle), a connect timeout and a deadline for the whole fetch, a size limit checked while the body
 /// arrives, redirects followed by hand (so each hop is checked against the HTTPS policy and the host
-/// overrides), and plain HTTP only for hosts the operator named.
+/// overrides), and plain HTTP only for hosts the operator named. The policy is decided here, in the daemon;
+/// each hop's GET runs in a sandboxed `rethink-fetch` that may reach only that hop's host (``FetcherLauncher``).
 final class StubFetcher: Sendable {
     /// What one GET came back with.
     struct Response: Sendable {
@@ -25,37 +25,29 @@ final class StubFetcher: Sendable {
         let description: String
     }
 
-    private let client: HTTPClient
+    private let launcher: FetcherLauncher
     private let configuration: DiscoveryConfiguration
-    /// Host -> port from `resolve` entries that name one.
+    /// Host -> address and host -> port from `resolve` entries.
+    private let addresses: [String: String]
     private let ports: [String: Int]
 
-    init(configuration: DiscoveryConfiguration) throws(DeploymentFailure) {
+    init(configuration: DiscoveryConfiguration, launcher: FetcherLauncher) throws(DeploymentFailure) {
         self.configuration = configuration
-        var tls = TLSConfiguration.makeClientConfiguration()
+        self.launcher = launcher
         if let bundle = configuration.caBundle {
             guard FileManager.default.isReadableFile(atPath: bundle) else {
                 throw DeploymentFailure(.unsupported, "discovery.caBundle \(bundle) cannot be read")
             }
-            tls.additionalTrustRoots = [.file(bundle)]
         }
-        var overrides: [String: String] = [:]
+        var addresses: [String: String] = [:]
         var ports: [String: Int] = [:]
         for (host, target) in configuration.resolve {
             let (address, port) = StubFetcher.split(target)
-            overrides[host.lowercased()] = address
+            addresses[host.lowercased()] = address
             if let port { ports[host.lowercased()] = port }
         }
+        self.addresses = addresses
         self.ports = ports
-        var httpConfiguration = HTTPClient.Configuration(
-            tlsConfiguration: tls, redirectConfiguration: .disallow,
-            timeout: .init(connect: configuration.connectTimeout, read: configuration.fetchTimeout))
-        httpConfiguration.dnsOverride = overrides
-        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(30))
-        // A domain that cannot be reached gets its answer now, not after retries until the deadline.
-        pool.retryConnectionEstablishment = false
-        httpConfiguration.connectionPool = pool
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
     }
 
     /// `address` or `address:port` or `[v6]:port`.
@@ -75,10 +67,6 @@ final class StubFetcher: Sendable {
         let host = host.lowercased()
         if configuration.resolve.keys.contains(where: { $0.lowercased() == host }) { return true }
         return !DiscoveryConfiguration.reservedSuffixes.contains { host.hasSuffix($0) || "." + host == $0 }
-    }
-
-    func shutdown() async {
-        try? await client.shutdown()
     }
 
     /// GETs `url` with at most `limit` bytes of body, following up to `maxRedirects` redirects, all within
@@ -114,22 +102,25 @@ final class StubFetcher: Sendable {
     }
 
     private func fetch(_ url: String, limit: Int) async throws(Failure) -> Response {
-        let deadline = NIODeadline.now() + configuration.fetchTimeout
+        let deadline = ContinuousClock.now + .nanoseconds(configuration.fetchTimeout.nanoseconds)
         var current = url
         for _ in 0...configuration.maxRedirects {
             let target = try connectionURL(for: current)
-            let response: HTTPClientResponse
-            var request = HTTPClientRequest(url: target)
-            request.headers.add(name: "User-Agent", value: "rethink-runtimed")
-            request.headers.add(name: "Accept", value: "application/json, application/octet-stream, */*")
-            do {
-                response = try await client.execute(request, deadline: deadline)
-            } catch {
-                throw classify(error, url: current)
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else {
+                throw Failure(
+                    kind: .timedOut,
+                    description: "\(url) did not arrive within \(configuration.fetchTimeout.nanoseconds / 1_000_000) ms")
             }
-            let status = Int(response.status.code)
+            let (reply, body) = try await hop(target, limit: limit, within: left)
+            if let failure = reply.failure {
+                // The fetcher names the URL it was given, with a `resolve` port in it; the operator's is `current`.
+                let description = (reply.description ?? "\(target): \(failure)").replacing(target, with: current)
+                throw Failure(kind: Failure.Kind(failure), description: description)
+            }
+            let status = reply.status ?? 0
             if [301, 302, 303, 307, 308].contains(status) {
-                guard let location = response.headers.first(name: "Location"),
+                guard let location = reply.location,
                     let next = URL(string: location, relativeTo: URL(string: current))?.absoluteURL.absoluteString
                 else {
                     throw Failure(
@@ -138,20 +129,31 @@ final class StubFetcher: Sendable {
                 current = next
                 continue
             }
-            if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > limit {
-                throw Failure(
-                    kind: .tooLarge, description: "\(current) is \(length) bytes, more than the limit of \(limit)")
-            }
-            do {
-                let body = try await response.body.collect(upTo: limit)
-                return Response(status: status, body: Array(buffer: body), url: current)
-            } catch is NIOTooManyBytesError {
-                throw Failure(kind: .tooLarge, description: "\(current) is more than the limit of \(limit) bytes")
-            } catch {
-                throw classify(error, url: current)
-            }
+            return Response(status: status, body: body, url: current)
         }
         throw Failure(kind: .refused, description: "\(url): more than \(configuration.maxRedirects) redirects")
+    }
+
+    /// One GET of `target` (already checked) by a fetcher that may connect to its host and port only.
+    private func hop(_ target: String, limit: Int, within left: Duration) async throws(Failure) -> (FetchReply, [UInt8]) {
+        guard let components = URLComponents(string: target), let host = components.host?.lowercased() else {
+            throw Failure(kind: .refused, description: "\"\(target)\" is not a URL")
+        }
+        let port = components.port ?? (components.scheme?.lowercased() == "http" ? 80 : 443)
+        guard let port16 = UInt16(exactly: port) else {
+            throw Failure(kind: .refused, description: "\(target): port \(port) is out of range")
+        }
+        let address = addresses[host]
+        let destination = NetworkDestination(
+            host: address.flatMap(IPAddress.init).map { .address($0) } ?? .name(address ?? host), ports: port16...port16)
+        let milliseconds = { (duration: Duration) -> Int64 in
+            max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+        }
+        let request = FetchRequest(
+            url: target, limit: limit,
+            connectTimeoutMilliseconds: min(configuration.connectTimeout.nanoseconds / 1_000_000, milliseconds(left)),
+            deadlineMilliseconds: milliseconds(left), caBundle: configuration.caBundle, address: address)
+        return try await launcher.run(request, destination: destination, timeout: left + .seconds(1))
     }
 
     /// Whether `url` would be requested at all: its scheme, `insecureHosts` and the reserved names allow it.
@@ -187,28 +189,15 @@ final class StubFetcher: Sendable {
         if components.port == nil, let port = ports[host] { components.port = port }
         return components.string ?? url
     }
+}
 
-    private func classify(_ error: Error, url: String) -> Failure {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .deadlineExceeded, .readTimeout:
-                return Failure(
-                    kind: .timedOut,
-                    description: "\(url) did not arrive within \(configuration.fetchTimeout.nanoseconds / 1_000_000) ms"
-                )
-            case .connectTimeout:
-                return Failure(
-                    kind: .unreachable,
-                    description:
-                        "\(url) is unreachable (no connection within \(configuration.connectTimeout.nanoseconds / 1_000_000) ms)"
-                )
-            default:
-                break
-            }
+extension StubFetcher.Failure.Kind {
+    init(_ failure: FetchReply.Failure) {
+        switch failure {
+        case .unreachable: self = .unreachable
+        case .timedOut: self = .timedOut
+        case .refused: self = .refused
+        case .tooLarge: self = .tooLarge
         }
-        if error is NIOSSLError || "\(type(of: error))".contains("SSL") || "\(error)".contains("handshake") {
-            return Failure(kind: .refused, description: "TLS with \(url) failed (certificate not trusted?): \(error)")
-        }
-        return Failure(kind: .unreachable, description: "\(url) is unreachable: \(error)")
     }
 }

@@ -114,7 +114,7 @@ public final class Daemon: @unchecked Sendable {
         Self.raiseOpenFileLimit(logger: logger)
         Self.presizeDescriptorTable()
         let parts = Self.uaParts(configuration, credentialsDirectory: credentialsDirectory)
-        let network = try Daemon.makeNetworkCatalogue(configuration, logger: logger)
+        let network = try Daemon.makeNetworkCatalogue(configuration, sandbox: sandbox, logger: logger)
         self.network = network
         ua = RuntimeUA(
             bus: bus, registry: registry, sandbox: sandbox, catalogue: parts.catalogue, identities: parts.identities,
@@ -332,7 +332,6 @@ public final class Daemon: @unchecked Sendable {
         notifier.notify("STATUS=undeploying stubs")
         logger.info("stopping: undeploying stubs")
         await ua.shutdown()
-        await network?.shutdown()
         try? await bus.eventLoop.submit { [bus] in bus.stop() }.get()
         await closeClients(grace: closeGrace)
         if let boundSocketPath { unlink(boundSocketPath) }
@@ -404,11 +403,9 @@ public final class Daemon: @unchecked Sendable {
         let parts = Self.uaParts(applied, credentialsDirectory: credentialsDirectory)
         let previous = (try? await bus.eventLoop.submit { [self] in live }.get()) ?? configuration
         var network = self.network
-        var retired: NetworkCatalogue?
         if applied.discovery != previous.discovery {
-            retired = network
             do {
-                network = try Daemon.makeNetworkCatalogue(applied, logger: logger)
+                network = try Daemon.makeNetworkCatalogue(applied, sandbox: sandbox, logger: logger)
             } catch {
                 throw error as? ConfigurationError ?? ConfigurationError("discovery: \(error)")
             }
@@ -417,14 +414,6 @@ public final class Daemon: @unchecked Sendable {
             catalogue: parts.catalogue, network: network, identities: parts.identities, packager: parts.packager,
             configuration: parts.configuration)
         self.network = network
-        if let retired {
-            // A deploy may still be fetching through the old one: let it finish first.
-            let grace = Duration.seconds(previous.discovery.fetchTimeoutSeconds + 5)
-            Task {
-                try? await Task.sleep(for: grace)
-                await retired.shutdown()
-            }
-        }
         let busConfiguration = Self.busConfiguration(applied)
         let admin = AdminPolicy(adminGroup: applied.adminGroup)
         try? await bus.eventLoop.submit { [self, applied] in

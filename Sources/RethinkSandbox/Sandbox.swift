@@ -117,7 +117,9 @@ public final class Sandbox: Sendable {
     /// how many run it).
     public var spawnHelperExecutable: String? { spawner.helperExecutable }
 
-    static func trustedExecutable(_ path: String) -> Bool {
+    /// Whether `path` is a regular executable file that only root or this process's user can write, in a directory only
+    /// they can write: a program the daemon may run for itself (the spawn helper, the fetcher).
+    public static func trustedExecutable(_ path: String) -> Bool {
         let owner = geteuid()
         func ownedAndClosed(_ path: String, directory: Bool) -> Bool {
             var info = stat()

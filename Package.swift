@@ -240,6 +240,10 @@ let package = Package(
         .executableTarget(
             name: "rethink-hostile-native-stub", dependencies: ["CStubNoSwiftRuntime"],
             path: "Tests/Fixtures/hostile-native-stub", linkerSettings: cStubLinking),
+        // Test fixture: a fetcher taken over by a hostile server, run by the fetcher isolation tests.
+        .executableTarget(
+            name: "rethink-hostile-fetcher", dependencies: ["CStubNoSwiftRuntime"],
+            path: "Tests/Fixtures/hostile-fetcher", linkerSettings: cStubLinking),
 
         // MARK: Tests, one target per module
         .testTarget(name: "RethinkMessagesTests", dependencies: ["RethinkMessages"]),

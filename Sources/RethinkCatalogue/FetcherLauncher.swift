@@ -1,10 +1,10 @@
-import RethinkMessages
 import FoundationEssentials
 import Glibc
 import Logging
 import NIOCore
 import NIOPosix
 import RethinkFetchWire
+import RethinkMessages
 import RethinkSandbox
 
 /// Runs `rethink-fetch` for one GET, under the same sandbox as a stub: a uid of its own (or a user
@@ -86,7 +86,8 @@ public struct FetcherLauncher: Sendable {
         guard let output else {
             process.signal(SIGKILL)
             throw StubFetcher.Failure(
-                kind: .timedOut, description: "\(request.url) did not arrive within \(timeout) (the fetcher was stopped)")
+                kind: .timedOut,
+                description: "\(request.url) did not arrive within \(timeout) (the fetcher was stopped)")
         }
         do throws(StubFetcher.Failure) {
             return try Self.parse(output, request: request)
@@ -132,7 +133,8 @@ public struct FetcherLauncher: Sendable {
                 if status != .exited(0) { logger.debug("the fetcher of \(url) ended: \(status)") }
             }
         } catch {
-            throw StubFetcher.Failure(kind: .refused, description: "cannot start the fetcher for \(url): \(error.message)")
+            throw StubFetcher.Failure(
+                kind: .refused, description: "cannot start the fetcher for \(url): \(error.message)")
         }
     }
 
@@ -161,14 +163,15 @@ public struct FetcherLauncher: Sendable {
                         try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
                     }
                 }
-            async let err: [UInt8] = (try? await errors.executeThenClose { inbound in
-                var tail: [UInt8] = []
-                for try await chunk in inbound {
-                    tail += chunk.readableBytesView
-                    if tail.count > 2048 { tail.removeFirst(tail.count - 2048) }
-                }
-                return tail
-            }) ?? []
+            async let err: [UInt8] =
+                (try? await errors.executeThenClose { inbound in
+                    var tail: [UInt8] = []
+                    for try await chunk in inbound {
+                        tail += chunk.readableBytesView
+                        if tail.count > 2048 { tail.removeFirst(tail.count - 2048) }
+                    }
+                    return tail
+                }) ?? []
             do {
                 try await channel.executeThenClose { inbound, outbound in
                     try await outbound.write(ByteBuffer(bytes: line))

@@ -110,7 +110,8 @@ final class StubFetcher: Sendable {
             guard left > .zero else {
                 throw Failure(
                     kind: .timedOut,
-                    description: "\(url) did not arrive within \(configuration.fetchTimeout.nanoseconds / 1_000_000) ms")
+                    description: "\(url) did not arrive within \(configuration.fetchTimeout.nanoseconds / 1_000_000) ms"
+                )
             }
             let (reply, body) = try await hop(target, limit: limit, within: left)
             if let failure = reply.failure {
@@ -135,7 +136,8 @@ final class StubFetcher: Sendable {
     }
 
     /// One GET of `target` (already checked) by a fetcher that may connect to its host and port only.
-    private func hop(_ target: String, limit: Int, within left: Duration) async throws(Failure) -> (FetchReply, [UInt8]) {
+    private func hop(_ target: String, limit: Int, within left: Duration) async throws(Failure) -> (FetchReply, [UInt8])
+    {
         guard let components = URLComponents(string: target), let host = components.host?.lowercased() else {
             throw Failure(kind: .refused, description: "\"\(target)\" is not a URL")
         }
@@ -145,7 +147,8 @@ final class StubFetcher: Sendable {
         }
         let address = addresses[host]
         let destination = NetworkDestination(
-            host: address.flatMap(IPAddress.init).map { .address($0) } ?? .name(address ?? host), ports: port16...port16)
+            host: address.flatMap(IPAddress.init).map { .address($0) } ?? .name(address ?? host), ports: port16...port16
+        )
         let milliseconds = { (duration: Duration) -> Int64 in
             max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
         }

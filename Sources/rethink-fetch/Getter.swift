@@ -55,7 +55,8 @@ struct Getter {
             response = try client.execute(request: outgoing, delegate: accumulator, deadline: deadline).wait()
         } catch is ResponseAccumulator.ResponseTooBigError {
             return (
-                FetchReply(failure: .tooLarge, description: "\(url) is more than the limit of \(request.limit) bytes"), []
+                FetchReply(failure: .tooLarge, description: "\(url) is more than the limit of \(request.limit) bytes"),
+                []
             )
         } catch {
             return (classify(error), [])
@@ -80,7 +81,8 @@ struct Getter {
             case .connectTimeout:
                 return FetchReply(
                     failure: .unreachable,
-                    description: "\(url) is unreachable (no connection within \(request.connectTimeoutMilliseconds) ms)")
+                    description: "\(url) is unreachable (no connection within \(request.connectTimeoutMilliseconds) ms)"
+                )
             default:
                 break
             }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 // rethink-fetch: one HTTPS GET for the daemon's network catalogue, run by the daemon under the stub sandbox
 // (its own uid, seccomp, Landlock, and a network policy naming only the host asked for). The request is one
 // JSON line on stdin (RethinkFetchWire.FetchRequest); the answer is one JSON line on stdout and the body after
@@ -5,8 +6,6 @@
 import FoundationEssentials
 import Glibc
 import RethinkFetchWire
-
-import AsyncHTTPClient
 
 let input = StandardStreams.readLine(limit: 64 << 10)
 let reply: FetchReply

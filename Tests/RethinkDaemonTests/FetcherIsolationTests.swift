@@ -47,8 +47,9 @@ struct FetcherIsolationTests {
             kill(decoy.pid, SIGKILL)
             _ = decoy.wait()
         }
-        let listener = try LoopbackListener()
-        defer { listener.close() }
+        // Another host's server, listening on a port the GET does not go to.
+        let other = try WellKnownServer(hosts: ["other.example"])
+        defer { other.stop() }
         // Not under /tmp, which a confined fetcher sees as its own empty view: where a state directory would be.
         let base = FileManager.default.isWritableFile(atPath: "/var/tmp") ? "/var/tmp" : NSTemporaryDirectory()
         let secrets = base + "/rethink-fetch-secrets-\(UUID().uuidString.prefix(8))"
@@ -66,7 +67,7 @@ struct FetcherIsolationTests {
             sandbox, confined: confined, executable: Paths.product("rethink-hostile-fetcher"))
         let (reply, body) = try await launcher.run(
             Self.request(
-                server, path: "/f?pid=\(decoy.pid)&port=\(listener.port)&read=\(credentials)&write=\(planted)"),
+                server, path: "/f?pid=\(decoy.pid)&port=\(other.port)&read=\(credentials)&write=\(planted)"),
             destination: Self.destination(server), timeout: .seconds(10))
         #expect(reply.status == 200)
         let outcomes = Dictionary(

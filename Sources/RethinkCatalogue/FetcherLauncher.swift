@@ -29,11 +29,7 @@ public struct FetcherLauncher: Sendable {
 
     /// `rethink-fetch` beside the daemon's executable, as `make install` puts it: a regular executable only
     /// root or the daemon's user can write, in a directory only they can write; nil otherwise.
-    public static var installedExecutable: String? {
-        guard let directory = Sandbox.ownExecutableDirectory else { return nil }
-        let path = (directory == "/" ? "" : directory) + "/rethink-fetch"
-        return Sandbox.trustedExecutable(path) ? path : nil
-    }
+    public static var installedExecutable: String? { Sandbox.installedExecutable(named: "rethink-fetch") }
 
     private let sandbox: Sandbox
     private let executable: String?
@@ -84,7 +80,6 @@ public struct FetcherLauncher: Sendable {
             return first
         }
         guard let output else {
-            process.signal(SIGKILL)
             throw StubFetcher.Failure(
                 kind: .timedOut,
                 description: "\(request.url) did not arrive within \(timeout) (the fetcher was stopped)")

@@ -20,7 +20,8 @@ final class StubFetcher: Sendable {
 
     /// Why a GET did not produce a response; `unreachable` and `timedOut` mean "try the next place".
     struct Failure: Error, Sendable, CustomStringConvertible {
-        enum Kind: Sendable { case unreachable, timedOut, refused, tooLarge }
+        /// The fetcher's own classification, as it comes over the pipe.
+        typealias Kind = FetchReply.Failure
         let kind: Kind
         let description: String
     }
@@ -70,8 +71,8 @@ final class StubFetcher: Sendable {
     }
 
     /// GETs `url` with at most `limit` bytes of body, following up to `maxRedirects` redirects, all within
-    /// `fetchTimeout`. The deadline is enforced here by cancelling the fetch: AsyncHTTPClient's own deadline
-    /// does not stop a body that trickles in slowly.
+    /// `fetchTimeout`. The deadline is enforced here by cancelling the fetch, which stops its fetcher, whatever
+    /// the fetcher's own deadline did with a body that trickles in slowly.
     func get(_ url: String, limit: Int) async throws(Failure) -> Response {
         // A URL the policy refuses is refused at once, without the tasks a fetch needs.
         _ = try connectionURL(for: url)
@@ -117,10 +118,10 @@ final class StubFetcher: Sendable {
             if let failure = reply.failure {
                 // The fetcher names the URL it was given, with a `resolve` port in it; the operator's is `current`.
                 let description = (reply.description ?? "\(target): \(failure)").replacing(target, with: current)
-                throw Failure(kind: Failure.Kind(failure), description: description)
+                throw Failure(kind: failure, description: description)
             }
             let status = reply.status ?? 0
-            if [301, 302, 303, 307, 308].contains(status) {
+            if FetchReply.redirectStatuses.contains(status) {
                 guard let location = reply.location,
                     let next = URL(string: location, relativeTo: URL(string: current))?.absoluteURL.absoluteString
                 else {
@@ -191,16 +192,5 @@ final class StubFetcher: Sendable {
         }
         if components.port == nil, let port = ports[host] { components.port = port }
         return components.string ?? url
-    }
-}
-
-extension StubFetcher.Failure.Kind {
-    init(_ failure: FetchReply.Failure) {
-        switch failure {
-        case .unreachable: self = .unreachable
-        case .timedOut: self = .timedOut
-        case .refused: self = .refused
-        case .tooLarge: self = .tooLarge
-        }
     }
 }

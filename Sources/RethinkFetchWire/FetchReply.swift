@@ -27,6 +27,9 @@ public struct FetchReply: Codable, Sendable, Equatable {
         self.description = description
     }
 
+    /// The statuses that redirect: the fetcher sends no body with them, the daemon follows their `location`.
+    public static let redirectStatuses: Set<Int> = [301, 302, 303, 307, 308]
+
     /// The longest reply line the daemon reads before the body.
     public static let maximumLineBytes = 16 << 10
 }

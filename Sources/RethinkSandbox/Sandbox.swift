@@ -92,9 +92,12 @@ public final class Sandbox: Sendable {
     /// user or root can write, in a directory only they can write; nil otherwise (the helpers then stay
     /// forks of the daemon: slower, as safe). The helper runs with the daemon's identity and clones every
     /// stub, so a file anyone else could replace would be theirs to run as the daemon.
-    public static var installedHelperExecutable: String? {
+    public static var installedHelperExecutable: String? { installedExecutable(named: "rethink-spawn-helper") }
+
+    /// The program `name` beside this process's own executable, if ``trustedExecutable(_:)`` holds for it.
+    public static func installedExecutable(named name: String) -> String? {
         guard let directory = ownExecutableDirectory else { return nil }
-        let path = (directory == "/" ? "" : directory) + "/rethink-spawn-helper"
+        let path = (directory == "/" ? "" : directory) + "/" + name
         return trustedExecutable(path) ? path : nil
     }
 

@@ -9,7 +9,6 @@ import RethinkFetchWire
 /// the connect timeout and the deadline of the request, and the size limit checked while the body arrives.
 struct Getter {
     let request: FetchRequest
-    static let redirects: Set<Int> = [301, 302, 303, 307, 308]
 
     init(_ request: FetchRequest) {
         self.request = request
@@ -64,7 +63,7 @@ struct Getter {
         let status = Int(response.status.code)
         let location = response.headers.first(name: "Location")
         // A redirect's body is not wanted: the daemon asks again for its Location.
-        if Getter.redirects.contains(status) {
+        if FetchReply.redirectStatuses.contains(status) {
             return (FetchReply(status: status, location: location, bodyBytes: 0), [])
         }
         let body = response.body.map { Array(buffer: $0) } ?? []

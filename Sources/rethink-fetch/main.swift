@@ -1,8 +1,8 @@
-import AsyncHTTPClient
 // rethink-fetch: one HTTPS GET for the daemon's network catalogue, run by the daemon under the stub sandbox
 // (its own uid, seccomp, Landlock, and a network policy naming only the host asked for). The request is one
 // JSON line on stdin (RethinkFetchWire.FetchRequest); the answer is one JSON line on stdout and the body after
 // it (FetchReply). It holds no secret and writes no file: what it brings back is checked by the daemon.
+import AsyncHTTPClient
 import FoundationEssentials
 import Glibc
 import RethinkFetchWire

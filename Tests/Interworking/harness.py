@@ -139,10 +139,24 @@ class Workspace(unittest.TestCase):
         for child in reversed(self.children):
             child.stop()
         failed = self._count_problems() > self._problems
+        if failed:
+            self._print_log_tails()
         if os.environ.get("RETHINK_KEEP_LOGS") or failed:
             print(f"\nlogs kept in {self.dir}")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _print_log_tails(self, lines: int = 40) -> None:
+        """A failed test's evidence where CI shows it: the end of every server's and daemon's log (the kept
+        directory is gone with the CI machine)."""
+        for child in self.children:
+            try:
+                with open(child.log_path, "rb") as log:
+                    tail = log.read().decode("utf-8", "replace").splitlines()[-lines:]
+            except OSError:
+                continue
+            print(f"\n--- the last {len(tail)} lines of {child.name}.log ---")
+            print("\n".join(tail))
 
     def start(self, argv: list[str], name: str, **popen: Any) -> Child:
         child = Child(argv, self.dir, name, **popen)

@@ -177,7 +177,11 @@ class SipThroughKamailio(Workspace):
             request = {"id": f"m-{sender.ids}", "type": "create", "from": sender.url, "to": to,
                        "body": {"value": text}}
             sender.write(request)
-            inbound = receiver.next(lambda m: m.get("to") == to and m.get("type") == "create", 10)
+            try:
+                inbound = receiver.next(lambda m: m.get("to") == to and m.get("type") == "create", 10)
+            except AssertionError as missing:  # what the sender heard back says where the message stopped
+                sender.take_available()
+                raise AssertionError(f"{missing}; the sender's inbox: {sender.inbox}") from None
             self.assertEqual(inbound["from"], frm)
             self.assertEqual(inbound["body"]["value"].strip(), text)
             receiver.answer(inbound, 200)
